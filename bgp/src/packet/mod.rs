@@ -1,0 +1,34 @@
+//! The BGP-4 wire format: messages, path attributes, capabilities, and the errors
+//! that decoding them can raise, each mapped to the NOTIFICATION it calls for.
+//!
+//! Contract used by the FSM and the driver:
+//! - [`frame_len`] finds message boundaries in a byte stream and checks the header;
+//! - [`Message::decode`] decodes one whole message (header included);
+//! - [`Message::encode`] appends one message to a buffer;
+//! - `NotificationMsg::from(&DecodeError)` is the NOTIFICATION to send for a decode error.
+//! UPDATE errors follow RFC 7606: attribute errors that call for "attribute discard" drop
+//! the attribute, "treat-as-withdraw" turns every route of the UPDATE into a withdrawal,
+//! and only the rest are a `DecodeError` (session reset).
+
+pub mod attribute;
+pub mod error;
+pub mod iana;
+pub mod message;
+
+pub use attribute::*;
+pub use error::DecodeError;
+pub use iana::{Afi, AfiSafi, Safi};
+pub use message::*;
+
+/// What decoding and encoding depend on, as negotiated for a session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CodecContext {
+    /// Both sides sent the 4-octet AS capability (RFC 6793): AS_PATH carries 4-octet ASNs.
+    pub four_octet_as: bool,
+}
+
+impl Default for CodecContext {
+    fn default() -> Self {
+        CodecContext { four_octet_as: true }
+    }
+}

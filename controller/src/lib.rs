@@ -1,0 +1,1 @@
+//! IP allocation (pure `allocator` module) and the Kubernetes reconciler.

@@ -1,0 +1,1 @@
+//! Per-node speaker: cluster view -> announcement decisions -> BGP, VRRP, proxy drivers.
