@@ -1,0 +1,313 @@
+//! FRR 8.4 (zebra + bgpd) as the router, with a private state directory.
+
+use super::daemon::Daemon;
+use super::netns::Topology;
+use super::wait::wait_until;
+use super::{NODE_AS, NODE4, NODE6, ROUTER_AS, ROUTER4, lab_file, render, require_program, run};
+use ipnet::IpNet;
+use serde_json::Value;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const FRR_BIN: &str = "/usr/lib/frr";
+
+/// How the router is configured.
+#[derive(Clone, Debug)]
+pub struct FrrOptions {
+    pub router_as: u32,
+    /// The AS FRR expects the node (Herald) to have.
+    pub node_as: u32,
+    /// Lines applied to both neighbors, e.g. `"password s3cret"` or `"timers 1 3"`:
+    /// each becomes ` neighbor <node address> <line>` in bgpd.conf.
+    pub neighbor_options: Vec<String>,
+}
+
+impl Default for FrrOptions {
+    fn default() -> Self {
+        FrrOptions {
+            router_as: ROUTER_AS,
+            node_as: NODE_AS,
+            neighbor_options: vec![],
+        }
+    }
+}
+
+/// zebra and bgpd running in the router namespace. Config, pid files, logs and the vty
+/// sockets live in a temporary directory owned by user `frr`; nothing under /etc/frr or
+/// /run/frr is used.
+#[derive(Debug)]
+pub struct Frr {
+    ns: String,
+    dir: tempfile::TempDir,
+    zebra: Option<Daemon>,
+    bgpd: Option<Daemon>,
+    /// pids of every daemon started, for FRR's per-process scratch dirs in /var/tmp/frr.
+    pids: Vec<(String, i32)>,
+    pub options: FrrOptions,
+}
+
+impl Frr {
+    /// Starts zebra and bgpd in `topology`'s router namespace and waits for their vty
+    /// sockets.
+    pub fn start(topology: &Topology, options: FrrOptions) -> Frr {
+        require_program(&format!("{FRR_BIN}/zebra"), "frr");
+        require_program(&format!("{FRR_BIN}/bgpd"), "frr");
+        require_program("vtysh", "frr");
+        let dir = tempfile::Builder::new()
+            .prefix("herald-frr-")
+            .tempdir()
+            .expect("temp dir");
+        let values = [
+            ("ROUTER_NS", topology.router.clone()),
+            ("ROUTER_AS", options.router_as.to_string()),
+            ("ROUTER_ID", ROUTER4.to_string()),
+            ("NODE_AS", options.node_as.to_string()),
+            ("NODE4", NODE4.to_string()),
+            ("NODE6", NODE6.to_string()),
+            (
+                "NEIGHBOR_OPTIONS",
+                neighbor_lines(&options.neighbor_options),
+            ),
+        ];
+        write(
+            dir.path(),
+            "zebra.conf",
+            &render(&lab_file("frr/zebra.conf.in"), &values),
+        );
+        write(
+            dir.path(),
+            "bgpd.conf",
+            &render(&lab_file("frr/bgpd.conf.in"), &values),
+        );
+        run(
+            "chown",
+            &["-R", "frr:frr", &dir.path().display().to_string()],
+        );
+        let mut frr = Frr {
+            ns: topology.router.clone(),
+            dir,
+            zebra: None,
+            bgpd: None,
+            pids: vec![],
+            options,
+        };
+        let zebra = frr.start_daemon("zebra", &["-s", "90000000"]);
+        frr.zebra = Some(zebra);
+        frr.wait_socket("zserv.api");
+        frr.start_bgpd();
+        frr
+    }
+
+    fn start_daemon(&mut self, name: &str, extra: &[&str]) -> Daemon {
+        let d = self.dir.path();
+        let path = |file: &str| d.join(file).display().to_string();
+        let (conf, pid, zserv, log) = (
+            path(&format!("{name}.conf")),
+            path(&format!("{name}.pid")),
+            path("zserv.api"),
+            path(&format!("{name}.log")),
+        );
+        let vty_dir = d.display().to_string();
+        let log_target = format!("file:{log}");
+        let mut args = vec![
+            "-F",
+            "traditional",
+            "-f",
+            &conf,
+            "-i",
+            &pid,
+            "-z",
+            &zserv,
+            "--vty_socket",
+            &vty_dir,
+            "-P",
+            "0",
+            "--log",
+            &log_target,
+            "--log-level",
+            "info",
+        ];
+        args.extend_from_slice(extra);
+        // A restarted daemon must not be mistaken for ready by its predecessor's socket.
+        let _ = std::fs::remove_file(d.join(format!("{name}.vty")));
+        let program = format!("{FRR_BIN}/{name}");
+        let mut daemon = Daemon::spawn(
+            &self.ns,
+            name,
+            &program,
+            &args,
+            &d.join(format!("{name}.out")),
+        );
+        if let Some(p) = daemon.pid() {
+            self.pids.push((name.to_owned(), p));
+        }
+        let vty = format!("{name}.vty");
+        wait_until(
+            Duration::from_secs(10),
+            &format!("{name} opens its vty socket"),
+            || {
+                daemon.assert_running();
+                d.join(&vty).exists().then_some(())
+            },
+        );
+        daemon
+    }
+
+    fn wait_socket(&self, file: &str) {
+        let p = self.dir.path().join(file);
+        wait_until(
+            Duration::from_secs(10),
+            &format!("{} exists", p.display()),
+            || p.exists().then_some(()),
+        );
+    }
+
+    /// Starts bgpd (again).
+    pub fn start_bgpd(&mut self) {
+        assert!(self.bgpd.is_none(), "bgpd is already running");
+        let bgpd = self.start_daemon("bgpd", &[]);
+        self.bgpd = Some(bgpd);
+    }
+
+    /// SIGKILL bgpd: the kernel closes its TCP sessions, zebra drops its routes.
+    pub fn kill_bgpd(&mut self) {
+        if let Some(mut bgpd) = self.bgpd.take() {
+            bgpd.kill();
+        }
+    }
+
+    /// The running bgpd (to freeze and thaw it).
+    pub fn bgpd(&self) -> &Daemon {
+        self.bgpd.as_ref().expect("bgpd is not running")
+    }
+
+    /// `vtysh -c C1 -c C2 ...` against this instance; fails the test on error.
+    pub fn vtysh(&self, commands: &[&str]) -> String {
+        let socket_dir = self.dir.path().display().to_string();
+        let mut args = vec!["--vty_socket", socket_dir.as_str()];
+        for c in commands {
+            args.extend_from_slice(&["-c", c]);
+        }
+        run("vtysh", &args)
+    }
+
+    /// A `show ... json` command, parsed.
+    pub fn json(&self, command: &str) -> Value {
+        let out = self.vtysh(&[command]);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("`{command}`: bad JSON ({e}): {out}"))
+    }
+
+    /// Runs configuration lines under `router bgp`.
+    pub fn configure_bgp(&self, lines: &[&str]) {
+        let router = format!("router bgp {}", self.options.router_as);
+        let mut commands = vec!["configure terminal", router.as_str()];
+        commands.extend_from_slice(lines);
+        self.vtysh(&commands);
+    }
+
+    /// `show bgp neighbors ADDRESS json`, the neighbor's object.
+    pub fn neighbor(&self, address: IpAddr) -> Value {
+        let json = self.json(&format!("show bgp neighbors {address} json"));
+        json[address.to_string()].clone()
+    }
+
+    /// The neighbor's FSM state as FRR names it ("Established", "Active", ...).
+    pub fn neighbor_state(&self, address: IpAddr) -> String {
+        self.neighbor(address)["bgpState"]
+            .as_str()
+            .unwrap_or("unknown")
+            .to_owned()
+    }
+
+    pub fn is_established(&self, address: IpAddr) -> bool {
+        self.neighbor_state(address) == "Established"
+    }
+
+    /// Waits until FRR shows the session with `address` Established.
+    pub fn wait_established(&self, address: IpAddr, timeout: Duration) {
+        wait_until(timeout, &format!("FRR shows {address} Established"), || {
+            self.is_established(address).then_some(())
+        });
+    }
+
+    /// The paths FRR holds for exactly `prefix` (empty when it has none).
+    pub fn paths(&self, prefix: IpNet) -> Vec<Value> {
+        let family = if matches!(prefix, IpNet::V6(_)) {
+            "ipv6"
+        } else {
+            "ipv4"
+        };
+        let json = self.json(&format!("show bgp {family} unicast {prefix} json"));
+        json["paths"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The whole table of a family (`show bgp ipv4|ipv6 unicast json`), its "routes" map.
+    pub fn rib(&self, v6: bool) -> serde_json::Map<String, Value> {
+        let family = if v6 { "ipv6" } else { "ipv4" };
+        let json = self.json(&format!("show bgp {family} unicast json"));
+        json["routes"].as_object().cloned().unwrap_or_default()
+    }
+
+    /// Prefixes received from the neighbor (summary `pfxRcd`), if FRR lists it.
+    pub fn prefixes_received(&self, address: IpAddr) -> Option<u64> {
+        let family = if address.is_ipv6() {
+            "ipv6Unicast"
+        } else {
+            "ipv4Unicast"
+        };
+        let json = self.json("show bgp summary json");
+        json[family]["peers"][address.to_string()]["pfxRcd"].as_u64()
+    }
+
+    pub fn bgpd_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("bgpd.log")).unwrap_or_default()
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn log_path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(format!("{name}.log"))
+    }
+}
+
+impl Drop for Frr {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for name in ["bgpd", "zebra"] {
+                eprintln!(
+                    "--- {name}.log (router {}) ---\n{}",
+                    self.ns,
+                    super::tail(&self.log_path(name), 40)
+                );
+            }
+        }
+        if let Some(mut bgpd) = self.bgpd.take() {
+            bgpd.stop();
+        }
+        if let Some(mut zebra) = self.zebra.take() {
+            zebra.stop();
+        }
+        // FRR keeps /var/tmp/frr/<daemon>.<pid> per process (left behind after SIGKILL).
+        for (name, pid) in &self.pids {
+            let _ = std::fs::remove_dir_all(format!("/var/tmp/frr/{name}.{pid}"));
+        }
+    }
+}
+
+fn neighbor_lines(options: &[String]) -> String {
+    let mut out = String::new();
+    for node in [NODE4.to_string(), NODE6.to_string()] {
+        for option in options {
+            out.push_str(&format!(" neighbor {node} {option}\n"));
+        }
+    }
+    out.trim_end().to_owned()
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+}
