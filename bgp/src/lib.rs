@@ -11,4 +11,7 @@
 //! - `session`: the tokio driver that carries out the FSM's outputs on a TCP socket;
 //! - `speaker`: the [`Speaker`] handle applications use.
 
+pub mod fsm;
 pub mod packet;
+
+pub use fsm::SessionState;

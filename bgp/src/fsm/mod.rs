@@ -1,0 +1,838 @@
+//! The BGP-4 session state machine of RFC 4271 section 8, sans-IO.
+//!
+//! [`Fsm::handle`] takes one [`Input`] (an administrative event, a TCP event, a decoded
+//! message, a timer expiry) and returns the [`Output`]s the driver carries out (connect,
+//! send, close, start or stop a timer) plus what happened ([`Output::StateChanged`],
+//! [`Output::Established`], received UPDATEs). No clock, socket or runtime in here:
+//! timers are named by [`Timer`] and the driver says when one expires.
+//!
+//! One `Fsm` is one peer. It may hold two TCP connections at once (one we opened, one the
+//! peer opened) until connection collision detection (section 6.8) keeps one of them;
+//! connections are named by the driver's [`ConnId`]. The peer's state is the most
+//! advanced state of its connections, or Idle/Connect/Active when it has none.
+
+mod backoff;
+mod open;
+
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use crate::packet::iana::{cease_subcode, error_code, fsm_subcode};
+use crate::packet::{AfiSafi, DecodeError, Message, NotificationMsg, UpdateMsg};
+
+use backoff::Backoff;
+pub use backoff::MAX_CONNECT_RETRY;
+pub use open::Negotiated;
+
+/// The hold time used until the peer's OPEN arrives (RFC 4271 section 8.2.2 suggests 4 minutes).
+pub const LARGE_HOLD_TIME: Duration = Duration::from_secs(240);
+
+/// Session states (RFC 4271 section 8.2.2), ordered from least to most advanced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SessionState {
+    Idle,
+    Connect,
+    Active,
+    OpenSent,
+    OpenConfirm,
+    Established,
+}
+
+impl fmt::Display for SessionState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            SessionState::Idle => "Idle",
+            SessionState::Connect => "Connect",
+            SessionState::Active => "Active",
+            SessionState::OpenSent => "OpenSent",
+            SessionState::OpenConfirm => "OpenConfirm",
+            SessionState::Established => "Established",
+        };
+        f.write_str(name)
+    }
+}
+
+/// A TCP connection, named by the driver. Ids are never reused within one peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+/// Who opened a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// We connected to the peer.
+    Outgoing,
+    /// The peer connected to us.
+    Incoming,
+}
+
+/// The timers of RFC 4271 section 10. Hold and keepalive timers run per connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Timer {
+    ConnectRetry,
+    Hold(ConnId),
+    Keepalive(ConnId),
+}
+
+/// Why we stop a session by hand; each is a Cease subcode (RFC 4486).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StopReason {
+    AdministrativeShutdown,
+    PeerDeconfigured,
+    AdministrativeReset,
+    OtherConfigurationChange,
+}
+
+impl StopReason {
+    pub fn cease_subcode(self) -> u8 {
+        match self {
+            StopReason::AdministrativeShutdown => cease_subcode::ADMINISTRATIVE_SHUTDOWN,
+            StopReason::PeerDeconfigured => cease_subcode::PEER_DECONFIGURED,
+            StopReason::AdministrativeReset => cease_subcode::ADMINISTRATIVE_RESET,
+            StopReason::OtherConfigurationChange => cease_subcode::OTHER_CONFIGURATION_CHANGE,
+        }
+    }
+}
+
+/// The settings of one peer that the state machine needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FsmConfig {
+    pub local_as: u32,
+    pub remote_as: u32,
+    pub router_id: Ipv4Addr,
+    /// Proposed hold time in seconds: 0, or 3 and more.
+    pub hold_time: u16,
+    /// Keepalive interval in seconds; `None` = a third of the negotiated hold time.
+    pub keepalive: Option<u16>,
+    /// Base of the connect-retry backoff.
+    pub connect_retry: Duration,
+    /// Never connect; wait for the peer to connect to us.
+    pub passive: bool,
+    /// Families we announce in OPEN (RFC 4760).
+    pub families: Vec<AfiSafi>,
+    /// Restart time to advertise in the graceful restart capability (RFC 4724).
+    pub graceful_restart: Option<u16>,
+    /// Seed of the connect-retry jitter.
+    pub jitter_seed: u64,
+}
+
+/// One event for the state machine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// RFC 4271 event 1 (or 5 for a passive peer).
+    ManualStart,
+    /// RFC 4271 event 2.
+    ManualStop(StopReason),
+    /// Our connection attempt succeeded (events 16/17).
+    TcpConnected {
+        conn: ConnId,
+        local: SocketAddr,
+        remote: SocketAddr,
+    },
+    /// Our connection attempt failed (event 18 before a connection existed).
+    TcpConnectFailed,
+    /// The peer connected to us (event 14/15/17).
+    TcpAccepted {
+        conn: ConnId,
+        local: SocketAddr,
+        remote: SocketAddr,
+    },
+    /// A connection was closed or reset by the peer (event 18).
+    TcpClosed {
+        conn: ConnId,
+    },
+    MessageReceived {
+        conn: ConnId,
+        message: Message,
+    },
+    /// The bytes on `conn` did not decode (events 21, 22, 28).
+    DecodeFailed {
+        conn: ConnId,
+        error: DecodeError,
+    },
+    TimerExpired(Timer),
+}
+
+/// One thing for the driver to do or to report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Start a TCP connection to the peer, replacing any attempt in progress.
+    Connect,
+    /// Give up the attempt in progress.
+    AbortConnect,
+    Send {
+        conn: ConnId,
+        message: Message,
+    },
+    /// Flush what was sent on `conn`, then close it.
+    Close {
+        conn: ConnId,
+    },
+    StartTimer {
+        timer: Timer,
+        after: Duration,
+    },
+    StopTimer(Timer),
+    StateChanged {
+        from: SessionState,
+        to: SessionState,
+        reason: Option<Reason>,
+    },
+    Established {
+        conn: ConnId,
+        session: Negotiated,
+    },
+    UpdateReceived {
+        conn: ConnId,
+        update: UpdateMsg,
+    },
+    /// The peer asked for our routes again (RFC 2918).
+    RouteRefreshRequested {
+        conn: ConnId,
+        family: AfiSafi,
+    },
+}
+
+/// Why a session left the state it was in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reason {
+    ManualStop(StopReason),
+    ConnectFailed,
+    ConnectionClosed,
+    NotificationReceived(NotificationMsg),
+    NotificationSent(NotificationMsg),
+    /// The peer opened a new session while the old one was Established and both sides
+    /// support graceful restart (RFC 4724 section 4.2).
+    PeerRestarted,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::ManualStop(reason) => write!(f, "stopped: {reason:?}"),
+            Reason::ConnectFailed => f.write_str("connection attempt failed"),
+            Reason::ConnectionClosed => f.write_str("connection closed by peer"),
+            Reason::NotificationReceived(n) => write!(f, "received NOTIFICATION {}", describe(n)),
+            Reason::NotificationSent(n) => write!(f, "sent NOTIFICATION {}", describe(n)),
+            Reason::PeerRestarted => f.write_str("peer restarted (graceful restart)"),
+        }
+    }
+}
+
+fn describe(notification: &NotificationMsg) -> String {
+    format!("{}/{}", notification.code, notification.subcode)
+}
+
+/// One TCP connection of the peer, from OpenSent on.
+#[derive(Clone, Debug)]
+struct Connection {
+    id: ConnId,
+    direction: Direction,
+    local: SocketAddr,
+    remote: SocketAddr,
+    /// OpenSent, OpenConfirm or Established.
+    state: SessionState,
+    /// Set when the peer's OPEN has been accepted.
+    session: Option<Negotiated>,
+}
+
+/// The state machine of one peer.
+#[derive(Debug)]
+pub struct Fsm {
+    config: FsmConfig,
+    /// Between ManualStart and ManualStop.
+    started: bool,
+    /// An outgoing connection attempt is in progress.
+    connecting: bool,
+    /// With no connection and no attempt: Idle (refuse connections) or Active (accept).
+    waiting: SessionState,
+    connections: Vec<Connection>,
+    backoff: Backoff,
+    /// Set the Restart State bit of graceful restart until a session is Established.
+    restarting: bool,
+    outputs: Vec<Output>,
+    reason: Option<Reason>,
+}
+
+impl Fsm {
+    pub fn new(config: FsmConfig) -> Self {
+        let backoff = Backoff::new(config.connect_retry, config.jitter_seed);
+        Fsm {
+            config,
+            started: false,
+            connecting: false,
+            waiting: SessionState::Idle,
+            connections: Vec::new(),
+            backoff,
+            restarting: true,
+            outputs: Vec::new(),
+            reason: None,
+        }
+    }
+
+    pub fn config(&self) -> &FsmConfig {
+        &self.config
+    }
+
+    /// The peer's state: that of its most advanced connection, else Connect while an
+    /// attempt runs, else Active or Idle.
+    pub fn state(&self) -> SessionState {
+        if let Some(state) = self.connections.iter().map(|c| c.state).max() {
+            state
+        } else if self.connecting {
+            SessionState::Connect
+        } else {
+            self.waiting
+        }
+    }
+
+    /// The parameters of the Established session, if there is one.
+    pub fn established(&self) -> Option<(ConnId, &Negotiated)> {
+        self.connections
+            .iter()
+            .find(|c| c.state == SessionState::Established)
+            .and_then(|c| c.session.as_ref().map(|s| (c.id, s)))
+    }
+
+    /// Feed one input; returns what to do, in order.
+    pub fn handle(&mut self, input: Input) -> Vec<Output> {
+        let before = self.state();
+        self.reason = None;
+        match input {
+            Input::ManualStart => self.manual_start(),
+            Input::ManualStop(reason) => self.manual_stop(reason),
+            Input::TcpConnected {
+                conn,
+                local,
+                remote,
+            } => self.tcp_connected(conn, local, remote),
+            Input::TcpConnectFailed => self.tcp_connect_failed(),
+            Input::TcpAccepted {
+                conn,
+                local,
+                remote,
+            } => self.tcp_accepted(conn, local, remote),
+            Input::TcpClosed { conn } => self.tcp_closed(conn),
+            Input::MessageReceived { conn, message } => self.message_received(conn, message),
+            Input::DecodeFailed { conn, error } => {
+                // RFC 4271 sections 6.1-6.3 and 8.2.2 (events 21, 22, 28): NOTIFICATION, then
+                // close; RFC 7606 cases that do not reset the session never get here.
+                if self.find(conn).is_some() {
+                    self.fail_connection(conn, NotificationMsg::from(&error));
+                }
+            }
+            Input::TimerExpired(Timer::ConnectRetry) => self.connect_retry_expired(),
+            Input::TimerExpired(Timer::Hold(conn)) => self.hold_expired(conn),
+            Input::TimerExpired(Timer::Keepalive(conn)) => self.keepalive_expired(conn),
+        }
+        let after = self.state();
+        if before != after {
+            let reason = self.reason.take();
+            self.outputs.push(Output::StateChanged {
+                from: before,
+                to: after,
+                reason,
+            });
+        }
+        std::mem::take(&mut self.outputs)
+    }
+
+    // ----------------------------------------------------------- administrative ---
+
+    /// RFC 4271 section 8.2.2, Idle state, events 1 and 5: start connecting (or, for a
+    /// passive peer, start listening) and run the ConnectRetryTimer.
+    fn manual_start(&mut self) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        self.backoff.reset();
+        self.begin_attempt();
+    }
+
+    /// RFC 4271 section 8.2.2, event 2 in every state: NOTIFICATION Cease on each
+    /// connection that has sent OPEN, close everything, stop timers, go Idle.
+    fn manual_stop(&mut self, reason: StopReason) {
+        if !self.started && self.connections.is_empty() {
+            return;
+        }
+        self.started = false;
+        let cease = cease(reason.cease_subcode());
+        for conn in self.connections.iter().map(|c| c.id).collect::<Vec<_>>() {
+            self.send(conn, Message::Notification(cease.clone()));
+            self.close(conn);
+        }
+        if self.connecting {
+            self.connecting = false;
+            self.outputs.push(Output::AbortConnect);
+        }
+        self.outputs.push(Output::StopTimer(Timer::ConnectRetry));
+        self.waiting = SessionState::Idle;
+        self.backoff.reset();
+        self.reason = Some(Reason::ManualStop(reason));
+    }
+
+    /// Idle -> Connect (active peer: connect now) or Active (passive peer: wait).
+    fn begin_attempt(&mut self) {
+        if self.config.passive {
+            // A passive peer listens and never connects, so it needs no ConnectRetryTimer.
+            self.waiting = SessionState::Active;
+            return;
+        }
+        self.waiting = SessionState::Active;
+        self.connecting = true;
+        self.outputs.push(Output::Connect);
+        let after = self.backoff.current();
+        self.outputs.push(Output::StartTimer {
+            timer: Timer::ConnectRetry,
+            after,
+        });
+    }
+
+    /// After the last connection failed: wait a backoff delay in Idle (refusing
+    /// connections) or Active (accepting them), then try again.
+    fn schedule_retry(&mut self, wait_in: SessionState) {
+        if !self.started || !self.connections.is_empty() || self.connecting {
+            return;
+        }
+        self.waiting = wait_in;
+        if self.config.passive && wait_in == SessionState::Active {
+            return;
+        }
+        let after = self.backoff.next_after_failure();
+        self.outputs.push(Output::StartTimer {
+            timer: Timer::ConnectRetry,
+            after,
+        });
+    }
+
+    // ---------------------------------------------------------------- TCP events ---
+
+    /// RFC 4271 section 8.2.2, Connect state, events 16/17: stop the ConnectRetryTimer,
+    /// send OPEN, set the hold timer to a large value, go to OpenSent.
+    fn tcp_connected(&mut self, conn: ConnId, local: SocketAddr, remote: SocketAddr) {
+        if !self.connecting || !self.started {
+            // An attempt we already gave up on.
+            self.close(conn);
+            return;
+        }
+        self.connecting = false;
+        self.outputs.push(Output::StopTimer(Timer::ConnectRetry));
+        if self
+            .connections
+            .iter()
+            .any(|c| c.state == SessionState::Established)
+        {
+            // Section 6.8: a connection colliding with an Established one is dropped.
+            self.send(
+                conn,
+                Message::Notification(cease(cease_subcode::CONNECTION_COLLISION_RESOLUTION)),
+            );
+            self.close(conn);
+            return;
+        }
+        self.open_connection(conn, Direction::Outgoing, local, remote);
+    }
+
+    /// RFC 4271 section 8.2.2, Connect state, event 18: the attempt failed; keep
+    /// listening in Active and retry when the ConnectRetryTimer expires.
+    fn tcp_connect_failed(&mut self) {
+        if !self.connecting {
+            return;
+        }
+        self.connecting = false;
+        if self.connections.is_empty() {
+            self.reason = Some(Reason::ConnectFailed);
+            self.schedule_retry(SessionState::Active);
+        } else {
+            self.outputs.push(Output::StopTimer(Timer::ConnectRetry));
+        }
+    }
+
+    /// A connection from the peer. Idle refuses it (section 8.2.2, Idle state); Connect and
+    /// Active take it to OpenSent (events 16/17); with a connection already open it is the
+    /// second connection of a collision (section 6.8), tracked until its OPEN arrives.
+    fn tcp_accepted(&mut self, conn: ConnId, local: SocketAddr, remote: SocketAddr) {
+        let refuse = !self.started
+            || self.state() == SessionState::Idle
+            || self.connections.len() >= 2
+            || self.connections.iter().any(|c| {
+                c.direction == Direction::Incoming && c.state != SessionState::Established
+            });
+        if refuse {
+            // RFC 4486 section 4: Cease/Connection Rejected for a connection we do not want.
+            self.send(
+                conn,
+                Message::Notification(cease(cease_subcode::CONNECTION_REJECTED)),
+            );
+            self.close(conn);
+            return;
+        }
+        if self.connections.is_empty() && !self.connecting {
+            self.outputs.push(Output::StopTimer(Timer::ConnectRetry));
+        }
+        self.open_connection(conn, Direction::Incoming, local, remote);
+    }
+
+    /// Event 18 on an open connection: OpenSent goes to Active (section 8.2.2, OpenSent
+    /// state), OpenConfirm and Established go to Idle.
+    fn tcp_closed(&mut self, conn: ConnId) {
+        let Some(state) = self.find(conn).map(|c| c.state) else {
+            return;
+        };
+        self.remove(conn);
+        self.outputs.push(Output::Close { conn });
+        self.reason = Some(Reason::ConnectionClosed);
+        let wait_in = if state == SessionState::OpenSent {
+            SessionState::Active
+        } else {
+            SessionState::Idle
+        };
+        self.schedule_retry(wait_in);
+    }
+
+    fn open_connection(
+        &mut self,
+        conn: ConnId,
+        direction: Direction,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) {
+        self.connections.push(Connection {
+            id: conn,
+            direction,
+            local,
+            remote,
+            state: SessionState::OpenSent,
+            session: None,
+        });
+        let open = open::local_open(
+            &self.config,
+            self.config.graceful_restart.is_some() && self.restarting,
+        );
+        self.send(conn, Message::Open(open));
+        self.outputs.push(Output::StartTimer {
+            timer: Timer::Hold(conn),
+            after: LARGE_HOLD_TIME,
+        });
+    }
+
+    // ------------------------------------------------------------------- timers ---
+
+    fn connect_retry_expired(&mut self) {
+        if !self.started {
+            return;
+        }
+        if self.connecting {
+            if self.connections.is_empty() {
+                // Section 8.2.2, Connect state, event 9: drop the attempt, restart the
+                // timer, try again.
+                self.outputs.push(Output::Connect);
+                let after = self.backoff.next_after_failure();
+                self.outputs.push(Output::StartTimer {
+                    timer: Timer::ConnectRetry,
+                    after,
+                });
+            } else {
+                // The peer's connection is already under way: stop trying ours.
+                self.connecting = false;
+                self.outputs.push(Output::AbortConnect);
+            }
+            return;
+        }
+        if !self.connections.is_empty() {
+            return;
+        }
+        // Section 8.2.2, Active state event 9 (and the automatic restart out of Idle,
+        // section 8.1.1): connect again.
+        self.begin_attempt();
+    }
+
+    /// Section 8.2.2, event 10 in OpenSent, OpenConfirm and Established: NOTIFICATION
+    /// Hold Timer Expired, close, Idle.
+    fn hold_expired(&mut self, conn: ConnId) {
+        if self.find(conn).is_some() {
+            self.fail_connection(
+                conn,
+                NotificationMsg {
+                    code: error_code::HOLD_TIMER_EXPIRED,
+                    subcode: 0,
+                    data: Vec::new(),
+                },
+            );
+        }
+    }
+
+    /// Section 8.2.2, event 11 in OpenConfirm and Established: send KEEPALIVE, restart.
+    fn keepalive_expired(&mut self, conn: ConnId) {
+        let Some(keepalive) = self
+            .find(conn)
+            .filter(|c| {
+                matches!(
+                    c.state,
+                    SessionState::OpenConfirm | SessionState::Established
+                )
+            })
+            .and_then(|c| c.session.as_ref())
+            .map(|s| s.keepalive)
+        else {
+            return;
+        };
+        if keepalive == 0 {
+            return;
+        }
+        self.send(conn, Message::Keepalive);
+        self.outputs.push(Output::StartTimer {
+            timer: Timer::Keepalive(conn),
+            after: secs(keepalive),
+        });
+    }
+
+    // ----------------------------------------------------------------- messages ---
+
+    fn message_received(&mut self, conn: ConnId, message: Message) {
+        let Some(state) = self.find(conn).map(|c| c.state) else {
+            return;
+        };
+        match (state, message) {
+            // NOTIFICATION in any state (section 8.2.2, events 24/25): close, Idle.
+            (_, Message::Notification(notification)) => {
+                self.remove(conn);
+                self.outputs.push(Output::Close { conn });
+                self.reason = Some(Reason::NotificationReceived(notification));
+                self.schedule_retry(SessionState::Idle);
+            }
+            // Section 8.2.2, OpenSent state, event 19: check the OPEN, resolve collisions.
+            (SessionState::OpenSent, Message::Open(open)) => self.open_received(conn, &open),
+            // RFC 6608 section 4: any other message in OpenSent is an FSM error.
+            (SessionState::OpenSent, _) => {
+                self.fail_connection(conn, fsm_error(fsm_subcode::UNEXPECTED_MESSAGE_IN_OPENSENT));
+            }
+            // Section 8.2.2, OpenConfirm state, event 26: the session is up.
+            (SessionState::OpenConfirm, Message::Keepalive) => self.keepalive_confirms(conn),
+            // RFC 6608 section 4: OPEN, UPDATE or ROUTE-REFRESH in OpenConfirm.
+            (SessionState::OpenConfirm, _) => {
+                self.fail_connection(
+                    conn,
+                    fsm_error(fsm_subcode::UNEXPECTED_MESSAGE_IN_OPENCONFIRM),
+                );
+            }
+            // Section 8.2.2, Established state, events 26/27: restart the hold timer.
+            (SessionState::Established, Message::Keepalive) => self.restart_hold_timer(conn),
+            (SessionState::Established, Message::Update(update)) => {
+                self.restart_hold_timer(conn);
+                self.outputs.push(Output::UpdateReceived { conn, update });
+            }
+            // RFC 2918 section 4 (RFC 7313 section 4 for the subtype): a refresh request for
+            // a negotiated family; other families and BoRR/EoRR markers are ignored.
+            (SessionState::Established, Message::RouteRefresh(refresh)) => {
+                self.restart_hold_timer(conn);
+                let negotiated = self
+                    .find(conn)
+                    .and_then(|c| c.session.as_ref())
+                    .is_some_and(|s| s.families.contains(&refresh.family));
+                if negotiated && refresh.subtype == 0 {
+                    self.outputs.push(Output::RouteRefreshRequested {
+                        conn,
+                        family: refresh.family,
+                    });
+                }
+            }
+            // RFC 6608 section 4: OPEN on an Established connection.
+            (SessionState::Established, Message::Open(_)) => {
+                self.fail_connection(
+                    conn,
+                    fsm_error(fsm_subcode::UNEXPECTED_MESSAGE_IN_ESTABLISHED),
+                );
+            }
+            (SessionState::Idle | SessionState::Connect | SessionState::Active, _) => {}
+        }
+    }
+
+    /// The peer's OPEN on a connection in OpenSent (section 8.2.2, event 19; section 6.2
+    /// checks; section 6.8 collision detection).
+    fn open_received(&mut self, conn: ConnId, open: &crate::packet::OpenMsg) {
+        let Some(connection) = self.find(conn) else {
+            return;
+        };
+        let (direction, local, remote) =
+            (connection.direction, connection.local, connection.remote);
+        let session = match open::negotiate(&self.config, open, local, remote, direction) {
+            Ok(session) => session,
+            Err(notification) => {
+                self.fail_connection(conn, notification);
+                return;
+            }
+        };
+
+        if let Some(other) = self.connections.iter().find(|c| c.id != conn).cloned() {
+            if other.state == SessionState::Established {
+                let helper = other
+                    .session
+                    .as_ref()
+                    .is_some_and(|s| s.peer_graceful_restart.is_some())
+                    && self.config.graceful_restart.is_some();
+                if helper {
+                    // RFC 4724 section 4.2: a new OPEN while the old session is Established
+                    // means the peer restarted; close the old connection, keep the new one.
+                    self.remove(other.id);
+                    self.outputs.push(Output::Close { conn: other.id });
+                    self.reason = Some(Reason::PeerRestarted);
+                } else {
+                    // Section 6.8: an Established connection wins a collision.
+                    self.fail_connection(
+                        conn,
+                        cease(cease_subcode::CONNECTION_COLLISION_RESOLUTION),
+                    );
+                    return;
+                }
+            } else {
+                // Section 6.8: keep the connection opened by the side with the higher BGP
+                // Identifier (RFC 6286 section 2.3: the higher AS when they are equal).
+                let keep = collision_winner(
+                    self.config.router_id,
+                    session.peer_id,
+                    self.config.local_as,
+                    session.peer_as,
+                );
+                let loser = if direction == keep { other.id } else { conn };
+                self.fail_connection(loser, cease(cease_subcode::CONNECTION_COLLISION_RESOLUTION));
+                if loser == conn {
+                    return;
+                }
+            }
+        }
+
+        // Section 8.2.2, OpenSent state, event 19: KEEPALIVE, negotiated hold timer,
+        // keepalive timer, OpenConfirm.
+        let (hold, keepalive) = (session.hold_time, session.keepalive);
+        if let Some(connection) = self.find_mut(conn) {
+            connection.state = SessionState::OpenConfirm;
+            connection.session = Some(session);
+        }
+        self.send(conn, Message::Keepalive);
+        if hold == 0 {
+            self.outputs.push(Output::StopTimer(Timer::Hold(conn)));
+        } else {
+            self.outputs.push(Output::StartTimer {
+                timer: Timer::Hold(conn),
+                after: secs(hold),
+            });
+            self.outputs.push(Output::StartTimer {
+                timer: Timer::Keepalive(conn),
+                after: secs(keepalive),
+            });
+        }
+    }
+
+    /// Section 8.2.2, OpenConfirm state, event 26: restart the hold timer, Established.
+    fn keepalive_confirms(&mut self, conn: ConnId) {
+        let Some(connection) = self.find_mut(conn) else {
+            return;
+        };
+        connection.state = SessionState::Established;
+        let Some(session) = connection.session.clone() else {
+            return;
+        };
+        self.restart_hold_timer(conn);
+        self.backoff.reset();
+        self.restarting = false;
+        if self.connecting {
+            self.connecting = false;
+            self.outputs.push(Output::AbortConnect);
+        }
+        self.outputs.push(Output::StopTimer(Timer::ConnectRetry));
+        self.outputs.push(Output::Established { conn, session });
+    }
+
+    fn restart_hold_timer(&mut self, conn: ConnId) {
+        let hold = self
+            .find(conn)
+            .and_then(|c| c.session.as_ref())
+            .map_or(0, |s| s.hold_time);
+        if hold > 0 {
+            self.outputs.push(Output::StartTimer {
+                timer: Timer::Hold(conn),
+                after: secs(hold),
+            });
+        }
+    }
+
+    // ------------------------------------------------------------------ helpers ---
+
+    /// Send `notification` on `conn`, close it, and retry later if it was the last one.
+    fn fail_connection(&mut self, conn: ConnId, notification: NotificationMsg) {
+        self.send(conn, Message::Notification(notification.clone()));
+        self.remove(conn);
+        self.outputs.push(Output::Close { conn });
+        self.reason = Some(Reason::NotificationSent(notification));
+        self.schedule_retry(SessionState::Idle);
+    }
+
+    fn send(&mut self, conn: ConnId, message: Message) {
+        self.outputs.push(Output::Send { conn, message });
+    }
+
+    fn close(&mut self, conn: ConnId) {
+        self.remove(conn);
+        self.outputs.push(Output::Close { conn });
+    }
+
+    /// Forget a connection and stop its timers.
+    fn remove(&mut self, conn: ConnId) {
+        if let Some(index) = self.connections.iter().position(|c| c.id == conn) {
+            self.connections.remove(index);
+            self.outputs.push(Output::StopTimer(Timer::Hold(conn)));
+            self.outputs.push(Output::StopTimer(Timer::Keepalive(conn)));
+        }
+    }
+
+    fn find(&self, conn: ConnId) -> Option<&Connection> {
+        self.connections.iter().find(|c| c.id == conn)
+    }
+
+    fn find_mut(&mut self, conn: ConnId) -> Option<&mut Connection> {
+        self.connections.iter_mut().find(|c| c.id == conn)
+    }
+}
+
+/// Which connection survives a collision (RFC 4271 section 6.8): the one opened by the
+/// side with the higher BGP Identifier, compared as 4-octet unsigned integers; with
+/// equal identifiers (allowed for eBGP, RFC 6286 section 2.3) the side with the higher AS.
+pub fn collision_winner(
+    local_id: Ipv4Addr,
+    peer_id: Ipv4Addr,
+    local_as: u32,
+    peer_as: u32,
+) -> Direction {
+    let local_wins = match u32::from(local_id).cmp(&u32::from(peer_id)) {
+        std::cmp::Ordering::Greater => true,
+        std::cmp::Ordering::Less => false,
+        std::cmp::Ordering::Equal => local_as > peer_as,
+    };
+    if local_wins {
+        Direction::Outgoing
+    } else {
+        Direction::Incoming
+    }
+}
+
+fn cease(subcode: u8) -> NotificationMsg {
+    NotificationMsg {
+        code: error_code::CEASE,
+        subcode,
+        data: Vec::new(),
+    }
+}
+
+fn fsm_error(subcode: u8) -> NotificationMsg {
+    NotificationMsg {
+        code: error_code::FSM,
+        subcode,
+        data: Vec::new(),
+    }
+}
+
+fn secs(seconds: u16) -> Duration {
+    Duration::from_secs(u64::from(seconds))
+}
