@@ -1,1 +1,3 @@
 //! IP allocation (pure `allocator` module) and the Kubernetes reconciler.
+
+pub mod allocator;
