@@ -51,7 +51,12 @@ impl AsPath {
         if asns.is_empty() {
             return AsPath::default();
         }
-        AsPath { segments: vec![AsSegment { kind: AsSegmentKind::Sequence, asns }] }
+        AsPath {
+            segments: vec![AsSegment {
+                kind: AsSegmentKind::Sequence,
+                asns,
+            }],
+        }
     }
 }
 

@@ -71,8 +71,14 @@ pub struct AfiSafi {
 }
 
 impl AfiSafi {
-    pub const IPV4_UNICAST: AfiSafi = AfiSafi { afi: Afi::Ipv4, safi: Safi::Unicast };
-    pub const IPV6_UNICAST: AfiSafi = AfiSafi { afi: Afi::Ipv6, safi: Safi::Unicast };
+    pub const IPV4_UNICAST: AfiSafi = AfiSafi {
+        afi: Afi::Ipv4,
+        safi: Safi::Unicast,
+    };
+    pub const IPV6_UNICAST: AfiSafi = AfiSafi {
+        afi: Afi::Ipv6,
+        safi: Safi::Unicast,
+    };
 }
 
 /// Path attribute type codes.
@@ -128,16 +134,21 @@ pub mod header_subcode {
 
 /// OPEN Message Error subcodes (RFC 4271 section 6.2, RFC 5492).
 pub mod open_subcode {
+    /// "Unspecific": a recognised optional parameter that is malformed (section 6.2).
+    pub const UNSPECIFIC: u8 = 0;
     pub const UNSUPPORTED_VERSION_NUMBER: u8 = 1;
     pub const BAD_PEER_AS: u8 = 2;
     pub const BAD_BGP_IDENTIFIER: u8 = 3;
     pub const UNSUPPORTED_OPTIONAL_PARAMETER: u8 = 4;
     pub const UNACCEPTABLE_HOLD_TIME: u8 = 6;
     pub const UNSUPPORTED_CAPABILITY: u8 = 7;
+    /// RFC 9234.
+    pub const ROLE_MISMATCH: u8 = 11;
 }
 
 /// UPDATE Message Error subcodes (RFC 4271 section 6.3).
 pub mod update_subcode {
+    pub const UNSPECIFIC: u8 = 0;
     pub const MALFORMED_ATTRIBUTE_LIST: u8 = 1;
     pub const UNRECOGNIZED_WELL_KNOWN_ATTRIBUTE: u8 = 2;
     pub const MISSING_WELL_KNOWN_ATTRIBUTE: u8 = 3;
@@ -158,7 +169,7 @@ pub mod fsm_subcode {
     pub const UNEXPECTED_MESSAGE_IN_ESTABLISHED: u8 = 3;
 }
 
-/// Cease subcodes (RFC 4486, RFC 8203).
+/// Cease subcodes (RFC 4486, RFC 8203, RFC 8538, RFC 9384).
 pub mod cease_subcode {
     pub const MAXIMUM_PREFIXES_REACHED: u8 = 1;
     pub const ADMINISTRATIVE_SHUTDOWN: u8 = 2;
@@ -168,6 +179,10 @@ pub mod cease_subcode {
     pub const OTHER_CONFIGURATION_CHANGE: u8 = 6;
     pub const CONNECTION_COLLISION_RESOLUTION: u8 = 7;
     pub const OUT_OF_RESOURCES: u8 = 8;
+    /// RFC 8538.
+    pub const HARD_RESET: u8 = 9;
+    /// RFC 9384.
+    pub const BFD_DOWN: u8 = 10;
 }
 
 /// ROUTE-REFRESH Message Error subcodes (RFC 7313 section 5).

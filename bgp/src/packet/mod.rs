@@ -5,20 +5,36 @@
 //! - [`frame_len`] finds message boundaries in a byte stream and checks the header;
 //! - [`Message::decode`] decodes one whole message (header included);
 //! - [`Message::encode`] appends one message to a buffer;
-//! - `NotificationMsg::from(&DecodeError)` is the NOTIFICATION to send for a decode error.
+//! - `NotificationMsg::from(&DecodeError)` is the NOTIFICATION to send for a decode error;
+//! - `pack_*` build UPDATEs of at most 4096 octets from many prefixes.
+//!
 //! UPDATE errors follow RFC 7606: attribute errors that call for "attribute discard" drop
 //! the attribute, "treat-as-withdraw" turns every route of the UPDATE into a withdrawal,
 //! and only the rest are a `DecodeError` (session reset).
 
+mod as_path;
 pub mod attribute;
+mod attribute_decode;
+mod attribute_encode;
+mod codec;
 pub mod error;
 pub mod iana;
 pub mod message;
+mod notification;
+mod open;
+mod pack;
+mod prefix;
+mod reader;
+mod update;
 
 pub use attribute::*;
-pub use error::DecodeError;
+pub use attribute_decode::malformed_action;
+pub use codec::frame_len;
+pub use error::{AttributeError, AttributeProblem, DecodeError, ErrorAction, NlriField};
 pub use iana::{Afi, AfiSafi, Safi};
 pub use message::*;
+pub use notification::{MAX_SHUTDOWN_COMMUNICATION, code_name, subcode_name};
+pub use pack::{pack_announce_v4, pack_announce_v6, pack_withdraw_v4, pack_withdraw_v6};
 
 /// What decoding and encoding depend on, as negotiated for a session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,6 +45,8 @@ pub struct CodecContext {
 
 impl Default for CodecContext {
     fn default() -> Self {
-        CodecContext { four_octet_as: true }
+        CodecContext {
+            four_octet_as: true,
+        }
     }
 }
