@@ -1,0 +1,256 @@
+//! Annotation and label keys Herald reads (DESIGN.md sections 3 and 5), and small helpers
+//! that read an annotation through its aliases. Herald's own key always wins over an alias.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use crate::address::IpFamily;
+
+/// Service annotation: the pool to allocate from.
+pub const ADDRESS_POOL: &str = "herald.dev/address-pool";
+/// Accepted aliases of [`ADDRESS_POOL`], in precedence order.
+pub const ADDRESS_POOL_ALIASES: &[&str] = &[
+    "metallb.universe.tf/address-pool",
+    "metallb.io/address-pool",
+    "loadbalancer/pool",
+];
+
+/// Service annotation: requested addresses, a comma list with at most one per family.
+pub const LOAD_BALANCER_IPS: &str = "herald.dev/load-balancer-ips";
+/// Accepted aliases of [`LOAD_BALANCER_IPS`], in precedence order.
+pub const LOAD_BALANCER_IPS_ALIASES: &[&str] = &[
+    "metallb.universe.tf/loadBalancerIPs",
+    "metallb.io/loadBalancerIPs",
+];
+
+/// Service annotation: Services with the same value may share an address.
+pub const ALLOW_SHARED_IP: &str = "herald.dev/allow-shared-ip";
+/// Accepted aliases of [`ALLOW_SHARED_IP`], in precedence order.
+pub const ALLOW_SHARED_IP_ALIASES: &[&str] = &[
+    "metallb.universe.tf/allow-shared-ip",
+    "metallb.io/allow-shared-ip",
+];
+
+/// Service annotation (seed convention): `"true"` asks for TLS termination.
+pub const SSL: &str = "loadbalancer/ssl";
+/// Service annotation: `"true"` asks for TLS termination.
+pub const TLS: &str = "herald.dev/tls";
+/// Service annotation: name of a `kubernetes.io/tls` Secret in the Service's namespace.
+pub const TLS_SECRET: &str = "herald.dev/tls-secret";
+
+/// Node label: a node carrying it (any value) never announces Service addresses.
+pub const EXCLUDE_FROM_EXTERNAL_LOAD_BALANCERS: &str =
+    "node.kubernetes.io/exclude-from-external-load-balancers";
+
+/// The `spec.loadBalancerClass` Herald handles by default (flag `--lb-class`).
+pub const LOAD_BALANCER_CLASS: &str = "herald.dev/lb";
+
+/// An annotation found through one of its keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Found<'a> {
+    /// The key it was found under (Herald's own or an alias).
+    pub key: &'a str,
+    /// Its value.
+    pub value: &'a str,
+}
+
+/// Looks `key` up, then each alias in order.
+pub fn lookup<'a>(
+    annotations: &'a BTreeMap<String, String>,
+    key: &'a str,
+    aliases: &[&'a str],
+) -> Option<Found<'a>> {
+    std::iter::once(key)
+        .chain(aliases.iter().copied())
+        .find_map(|k| {
+            annotations.get(k).map(|v| Found {
+                key: k,
+                value: v.as_str(),
+            })
+        })
+}
+
+/// The requested pool name (`herald.dev/address-pool` or an alias), trimmed.
+pub fn address_pool(annotations: &BTreeMap<String, String>) -> Option<&str> {
+    lookup(annotations, ADDRESS_POOL, ADDRESS_POOL_ALIASES)
+        .map(|f| f.value.trim())
+        .filter(|v| !v.is_empty())
+}
+
+/// The sharing key (`herald.dev/allow-shared-ip` or an alias), trimmed.
+pub fn allow_shared_ip(annotations: &BTreeMap<String, String>) -> Option<&str> {
+    lookup(annotations, ALLOW_SHARED_IP, ALLOW_SHARED_IP_ALIASES)
+        .map(|f| f.value.trim())
+        .filter(|v| !v.is_empty())
+}
+
+/// Why a `load-balancer-ips` annotation is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AnnotationError {
+    /// An entry that is not an IP address.
+    #[error("annotation {key}: \"{value}\" is not an IP address")]
+    InvalidIp { key: String, value: String },
+    /// Two addresses of the same family.
+    #[error("annotation {key}: more than one {family} address")]
+    SameFamilyTwice { key: String, family: IpFamily },
+}
+
+/// The requested addresses (`herald.dev/load-balancer-ips` or an alias): a comma list with
+/// at most one address per family. Empty when the annotation is absent or blank.
+pub fn load_balancer_ips(
+    annotations: &BTreeMap<String, String>,
+) -> Result<Vec<IpAddr>, AnnotationError> {
+    let Some(found) = lookup(annotations, LOAD_BALANCER_IPS, LOAD_BALANCER_IPS_ALIASES) else {
+        return Ok(vec![]);
+    };
+    let mut ips: Vec<IpAddr> = Vec::new();
+    for item in found
+        .value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let ip: IpAddr = item.parse().map_err(|_| AnnotationError::InvalidIp {
+            key: found.key.to_string(),
+            value: item.to_string(),
+        })?;
+        let family = IpFamily::of(ip);
+        if ips.iter().any(|other| IpFamily::of(*other) == family) {
+            return Err(AnnotationError::SameFamilyTwice {
+                key: found.key.to_string(),
+                family,
+            });
+        }
+        ips.push(ip);
+    }
+    Ok(ips)
+}
+
+/// True when the Service asks for TLS termination by annotation (`herald.dev/tls` or
+/// `loadbalancer/ssl` set to `true`, any case).
+pub fn tls_requested(annotations: &BTreeMap<String, String>) -> bool {
+    [TLS, SSL].iter().any(|k| {
+        annotations
+            .get(*k)
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+    })
+}
+
+/// The TLS Secret name (`herald.dev/tls-secret`), trimmed.
+pub fn tls_secret(annotations: &BTreeMap<String, String>) -> Option<&str> {
+    annotations
+        .get(TLS_SECRET)
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty())
+}
+
+/// True when the node's labels exclude it from announcing (label present, any value, as
+/// Kubernetes' own service controller treats it).
+pub fn node_excluded(labels: &BTreeMap<String, String>) -> bool {
+    labels.contains_key(EXCLUDE_FROM_EXTERNAL_LOAD_BALANCERS)
+}
+
+/// True when Herald handles a Service with this `spec.loadBalancerClass`: no class, or the
+/// class Herald was started with (`configured`, normally [`LOAD_BALANCER_CLASS`]).
+pub fn handles_class(service_class: Option<&str>, configured: &str) -> bool {
+    service_class.is_none_or(|c| c == configured)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn pool_is_read_through_aliases_with_herald_key_first() {
+        assert_eq!(
+            address_pool(&map(&[("metallb.io/address-pool", "gold")])),
+            Some("gold")
+        );
+        assert_eq!(
+            address_pool(&map(&[("loadbalancer/pool", " silver ")])),
+            Some("silver")
+        );
+        assert_eq!(
+            address_pool(&map(&[
+                ("metallb.universe.tf/address-pool", "old"),
+                ("herald.dev/address-pool", "new"),
+            ])),
+            Some("new")
+        );
+        assert_eq!(address_pool(&map(&[("herald.dev/address-pool", "")])), None);
+        assert_eq!(address_pool(&map(&[])), None);
+    }
+
+    #[test]
+    fn lookup_reports_which_key_matched() {
+        let a = map(&[("metallb.io/loadBalancerIPs", "10.0.0.1")]);
+        assert_eq!(
+            lookup(&a, LOAD_BALANCER_IPS, LOAD_BALANCER_IPS_ALIASES),
+            Some(Found {
+                key: "metallb.io/loadBalancerIPs",
+                value: "10.0.0.1"
+            })
+        );
+    }
+
+    #[test]
+    fn load_balancer_ips_allow_one_address_per_family() {
+        let a = map(&[("herald.dev/load-balancer-ips", "10.0.0.1, 2001:db8::1")]);
+        assert_eq!(
+            load_balancer_ips(&a),
+            Ok(vec![
+                "10.0.0.1".parse().unwrap(),
+                "2001:db8::1".parse().unwrap()
+            ])
+        );
+        let twice = map(&[("metallb.universe.tf/loadBalancerIPs", "10.0.0.1,10.0.0.2")]);
+        assert_eq!(
+            load_balancer_ips(&twice),
+            Err(AnnotationError::SameFamilyTwice {
+                key: "metallb.universe.tf/loadBalancerIPs".into(),
+                family: IpFamily::V4
+            })
+        );
+        let bad = map(&[("herald.dev/load-balancer-ips", "10.0.0")]);
+        assert!(matches!(
+            load_balancer_ips(&bad),
+            Err(AnnotationError::InvalidIp { .. })
+        ));
+        assert_eq!(load_balancer_ips(&map(&[])), Ok(vec![]));
+    }
+
+    #[test]
+    fn tls_is_requested_by_either_annotation() {
+        assert!(tls_requested(&map(&[("loadbalancer/ssl", "true")])));
+        assert!(tls_requested(&map(&[("herald.dev/tls", "True")])));
+        assert!(!tls_requested(&map(&[("herald.dev/tls", "false")])));
+        assert!(!tls_requested(&map(&[])));
+        assert_eq!(
+            tls_secret(&map(&[("herald.dev/tls-secret", "web-cert")])),
+            Some("web-cert")
+        );
+    }
+
+    #[test]
+    fn sharing_key_and_exclusion_label_and_class() {
+        assert_eq!(
+            allow_shared_ip(&map(&[("metallb.universe.tf/allow-shared-ip", "k")])),
+            Some("k")
+        );
+        assert!(node_excluded(&map(&[(
+            EXCLUDE_FROM_EXTERNAL_LOAD_BALANCERS,
+            ""
+        )])));
+        assert!(!node_excluded(&map(&[("rack", "a")])));
+        assert!(handles_class(None, LOAD_BALANCER_CLASS));
+        assert!(handles_class(Some("herald.dev/lb"), LOAD_BALANCER_CLASS));
+        assert!(!handles_class(Some("other.io/lb"), LOAD_BALANCER_CLASS));
+    }
+}
