@@ -576,6 +576,21 @@ fn prefer_dual_stack_falls_back_to_one_family() {
 }
 
 #[test]
+fn prefer_dual_stack_falls_back_to_the_primary_family_before_the_secondary() {
+    let mut a = allocator(vec![
+        pool("default", &["2001:db8::/126"]),
+        pool("v4", &["10.0.0.0/30"]),
+    ]);
+    let got = a
+        .assign(&dual(svc("s1"), IpFamilyPolicy::PreferDualStack))
+        .unwrap();
+    assert_eq!(
+        (got.pool.as_str(), addresses(&got)),
+        ("v4", vec!["10.0.0.0".to_owned()])
+    );
+}
+
+#[test]
 fn prefer_dual_stack_falls_back_when_one_family_is_exhausted() {
     let mut a = allocator(vec![pool("default", &["10.0.0.0/30", "2001:db8::/128"])]);
     let v6 = svc("v6").with_families([IpFamily::V6], IpFamilyPolicy::SingleStack);

@@ -25,12 +25,14 @@
 
 mod error;
 mod free;
+mod holders;
 mod pool;
 mod restore;
 mod types;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 pub use error::AllocationError;
 pub use pool::{AddressRange, AddressRangeError, PoolError, PoolSpec};
@@ -40,6 +42,7 @@ pub use types::{
     TrafficPolicy,
 };
 
+use holders::Holders;
 use pool::{PoolSet, from_u128, to_u128};
 use types::{BackendKey, WantedFamilies};
 
@@ -47,9 +50,10 @@ use types::{BackendKey, WantedFamilies};
 #[derive(Debug, Clone)]
 pub struct Allocator {
     pools: PoolSet,
-    services: HashMap<ServiceKey, Holding>,
+    /// Keys are shared with `holders`, so each is stored once.
+    services: HashMap<Arc<ServiceKey>, Holding>,
     /// Holders of each held address, sorted by key.
-    holders: HashMap<IpAddr, Vec<ServiceKey>>,
+    holders: HashMap<IpAddr, Holders>,
 }
 
 /// What one Service holds, with what it needs for sharing checks.
@@ -139,7 +143,10 @@ impl Allocator {
             backend: &backend,
             ports: &request.ports,
         };
-        let old = self.unregister(&request.key);
+        let (key, old) = match self.unregister(&request.key) {
+            Some((key, old)) => (key, Some(old)),
+            None => (Arc::new(request.key.clone()), None),
+        };
         match self.plan(request, wanted, requested, sharer, old.as_ref()) {
             Ok((pool, addresses)) => {
                 let holding = Holding {
@@ -150,12 +157,12 @@ impl Allocator {
                     backend,
                 };
                 let assignment = self.assignment_of(&holding);
-                self.register(request.key.clone(), holding);
+                self.register(key, holding);
                 Ok(assignment)
             }
             Err(error) => {
                 if let Some(old) = old {
-                    self.register(request.key.clone(), old);
+                    self.register(key, old);
                 }
                 Err(error)
             }
@@ -165,7 +172,7 @@ impl Allocator {
     /// Forgets what `key` holds and returns it. A shared address becomes free only when its
     /// last holder is released.
     pub fn release(&mut self, key: &ServiceKey) -> Option<Assignment> {
-        let holding = self.unregister(key)?;
+        let (_, holding) = self.unregister(key)?;
         Some(self.assignment_of(&holding))
     }
 
@@ -178,7 +185,7 @@ impl Allocator {
     pub fn assignments(&self) -> impl Iterator<Item = (&ServiceKey, Assignment)> + '_ {
         self.services
             .iter()
-            .map(|(key, holding)| (key, self.assignment_of(holding)))
+            .map(|(key, holding)| (key.as_ref(), self.assignment_of(holding)))
     }
 
     /// Number of Services holding addresses.
@@ -191,8 +198,10 @@ impl Allocator {
     }
 
     /// The Services holding `ip`, sorted by key; empty if it is free.
-    pub fn holders(&self, ip: IpAddr) -> &[ServiceKey] {
-        self.holders.get(&ip).map_or(&[], Vec::as_slice)
+    pub fn holders(&self, ip: IpAddr) -> Vec<ServiceKey> {
+        self.holders.get(&ip).map_or_else(Vec::new, |holders| {
+            holders.as_slice().iter().map(|k| (**k).clone()).collect()
+        })
     }
 
     /// The pool whose ranges contain `ip` (held or not, avoided or not).
@@ -423,7 +432,8 @@ impl Allocator {
         let Some(holders) = self.holders.get(&ip) else {
             return Ok(());
         };
-        for holder in holders {
+        for holder in holders.as_slice() {
+            let holder = holder.as_ref();
             let Some(holding) = self.services.get(holder) else {
                 continue;
             };
@@ -517,59 +527,55 @@ impl Allocator {
     }
 
     /// Records `holding` for `key`. The caller has checked that it may hold its addresses.
-    fn register(&mut self, key: ServiceKey, holding: Holding) {
+    fn register(&mut self, key: Arc<ServiceKey>, holding: Holding) {
         for &ip in &holding.addresses {
-            let holders = self.holders.entry(ip).or_default();
-            if holders.is_empty() {
-                let family = IpFamily::of(ip);
-                let value = to_u128(ip);
-                let space = self.pools.pools[holding.pool].space_mut(family);
-                let was_free = space.free.take(value);
-                debug_assert!(was_free, "{ip} registered but not free");
-                space.in_use += 1;
-                if let Some(sharing_key) = &holding.sharing_key {
-                    space
-                        .shared
-                        .entry(sharing_key.clone())
-                        .or_default()
-                        .insert(value);
+            match self.holders.get_mut(&ip) {
+                Some(holders) => holders.insert(key.clone()),
+                None => {
+                    self.holders.insert(ip, Holders::One(key.clone()));
+                    let value = to_u128(ip);
+                    let space = self.pools.pools[holding.pool].space_mut(IpFamily::of(ip));
+                    let was_free = space.free.take(value);
+                    debug_assert!(was_free, "{ip} registered but not free");
+                    space.in_use += 1;
+                    if let Some(sharing_key) = &holding.sharing_key {
+                        space
+                            .shared
+                            .entry(sharing_key.clone())
+                            .or_default()
+                            .insert(value);
+                    }
                 }
-            }
-            if let Err(at) = holders.binary_search(&key) {
-                holders.insert(at, key.clone());
             }
         }
         self.services.insert(key, holding);
     }
 
     /// Forgets what `key` holds, freeing addresses it was the last holder of.
-    fn unregister(&mut self, key: &ServiceKey) -> Option<Holding> {
-        let holding = self.services.remove(key)?;
+    fn unregister(&mut self, key: &ServiceKey) -> Option<(Arc<ServiceKey>, Holding)> {
+        let (key, holding) = self.services.remove_entry(key)?;
         for &ip in &holding.addresses {
             let Some(holders) = self.holders.get_mut(&ip) else {
                 continue;
             };
-            if let Ok(at) = holders.binary_search(key) {
-                holders.remove(at);
+            if !holders.remove(&key) {
+                continue;
             }
-            if holders.is_empty() {
-                self.holders.remove(&ip);
-                let family = IpFamily::of(ip);
-                let value = to_u128(ip);
-                let space = self.pools.pools[holding.pool].space_mut(family);
-                space.free.give(value);
-                space.in_use -= 1;
-                if let Some(sharing_key) = &holding.sharing_key
-                    && let Some(set) = space.shared.get_mut(sharing_key)
-                {
-                    set.remove(&value);
-                    if set.is_empty() {
-                        space.shared.remove(sharing_key);
-                    }
+            self.holders.remove(&ip);
+            let value = to_u128(ip);
+            let space = self.pools.pools[holding.pool].space_mut(IpFamily::of(ip));
+            space.free.give(value);
+            space.in_use -= 1;
+            if let Some(sharing_key) = &holding.sharing_key
+                && let Some(set) = space.shared.get_mut(sharing_key)
+            {
+                set.remove(&value);
+                if set.is_empty() {
+                    space.shared.remove(sharing_key);
                 }
             }
         }
-        Some(holding)
+        Some((key, holding))
     }
 }
 

@@ -99,7 +99,10 @@ impl Allocator {
 
     fn restore_one(&mut self, held: &Held) -> Restored {
         let request = &held.request;
-        let _ = self.unregister(&request.key);
+        let key = match self.unregister(&request.key) {
+            Some((key, _)) => key,
+            None => std::sync::Arc::new(request.key.clone()),
+        };
         let backend = request.backend_key();
         let sharer = Sharer {
             sharing_key: request.sharing_key.as_deref(),
@@ -129,7 +132,7 @@ impl Allocator {
                 backend,
             };
             let assignment = self.assignment_of(&holding);
-            self.register(request.key.clone(), holding);
+            self.register(key, holding);
             assignment
         });
         Restored {
@@ -218,7 +221,7 @@ impl Allocator {
                 };
                 if let Some(reason) = reason {
                     orphans.push(Orphan {
-                        key: key.clone(),
+                        key: key.as_ref().clone(),
                         ip,
                         reason,
                     });
@@ -238,7 +241,7 @@ impl Allocator {
         if !orphans.is_empty() {
             return Err(PoolChangeError::WouldOrphan { orphans });
         }
-        let mut services: Vec<(ServiceKey, Holding)> =
+        let mut services: Vec<(std::sync::Arc<ServiceKey>, Holding)> =
             std::mem::take(&mut self.services).into_iter().collect();
         services.sort_by(|a, b| a.0.cmp(&b.0));
         self.holders.clear();
