@@ -91,7 +91,8 @@ impl Wire<'_> {
     fn value_len(&self) -> usize {
         match self {
             Wire::MpReach(reach) => {
-                5 + next_hop_len(reach) + 1 + reach.nlri.iter().map(v6_wire_len).sum::<usize>()
+                // AFI, SAFI, next hop length, next hop, reserved, NLRI.
+                4 + next_hop_len(reach) + 1 + reach.nlri.iter().map(v6_wire_len).sum::<usize>()
             }
             Wire::MpUnreach(unreach) => {
                 3 + unreach.withdrawn.iter().map(v6_wire_len).sum::<usize>()

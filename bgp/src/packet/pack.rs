@@ -86,8 +86,7 @@ pub fn pack_announce_v6(
         + attributes_len(&base, cx)
         + EXTENDED_ATTRIBUTE_HEADER
         + MP_REACH_FIXED
-        + next_hop_len
-        + 1;
+        + next_hop_len;
     let budget = MAX_MESSAGE_LEN.saturating_sub(fixed);
     chunks(prefixes, budget, v6_wire_len)
         .into_iter()
