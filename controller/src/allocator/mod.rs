@@ -23,6 +23,7 @@
 //! Cost: per pool and family the free addresses are a map of intervals, so allocation
 //! and release are O(log n) and a /64 is one entry; holders are a hash map by address.
 
+mod config;
 mod error;
 mod free;
 mod holders;
@@ -34,6 +35,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+pub use config::pools_from_config;
 pub use error::AllocationError;
 pub use pool::{AddressRange, AddressRangeError, PoolError, PoolSpec};
 pub use restore::{Held, Orphan, OrphanReason, PoolChangeError, Rebuild, Refused, Restored};

@@ -39,6 +39,12 @@ impl AddressRange {
         Ok(Self { first, last })
     }
 
+    /// A range from ends the caller knows are of one family and in order.
+    pub(crate) fn from_bounds(first: IpAddr, last: IpAddr) -> Self {
+        debug_assert!(Self::new(first, last).is_ok(), "{first}-{last}");
+        Self { first, last }
+    }
+
     /// A range of one address.
     pub fn single(ip: IpAddr) -> Self {
         Self {
