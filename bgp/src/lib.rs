@@ -7,11 +7,48 @@
 //!
 //! Layers, from the wire up:
 //! - [`packet`]: the codec, pure;
-//! - `fsm`: the RFC 4271 session state machine, sans-IO;
-//! - `session`: the tokio driver that carries out the FSM's outputs on a TCP socket;
-//! - `speaker`: the [`Speaker`] handle applications use.
+//! - [`fsm`]: the RFC 4271 session state machine, sans-IO;
+//! - `session`: the tokio driver that carries out the FSM's outputs on TCP sockets;
+//! - `speaker`: the [`Speaker`] handle applications use;
+//! - [`sockopt`]: the two socket options that need `setsockopt` by hand (MD5, GTSM).
+//!
+//! Tasks and channels (all on the caller's tokio runtime):
+//!
+//! ```text
+//!  Speaker handles (Clone) ── announce / withdraw / add_peer / update_peer /
+//!        │                    remove_peer / stats / shutdown
+//!        │  mpsc unbounded (CoreCommand)
+//!        ▼
+//!  ┌──────────────┐  mpsc unbounded (Incoming socket)  ┌───────────────┐
+//!  │  core task   │◄───────────────────────────────────│ listener task │ (if listen)
+//!  │ route table, │                                    └───────────────┘
+//!  │ peer registry│◄─────── mpsc unbounded (table request: "send me the table")
+//!  └──────┬───────┘                                                         ▲
+//!         │ per peer: mpsc unbounded (PeerCommand: Changes(delta), Table,   │
+//!         │           Incoming, Stats, Stop)                                │
+//!         ▼                                                                 │
+//!  ┌──────────────────────────┐ ────────────────────────────────────────────┘
+//!  │ peer task  peer{addr,asn}│── broadcast (PeerEvent) ──► Speaker::events()
+//!  │ fsm::Fsm, timers,        │
+//!  │ connect attempt, UPDATE  │
+//!  │ packing per session      │
+//!  └──┬────────────────────▲──┘
+//!     │ mpsc unbounded     │ mpsc bounded (ConnEvent: frames, invalid, closed)
+//!     │ (encoded chunks)   │
+//!     ▼                    │
+//!  writer task          reader task          one pair per TCP connection
+//!  (write half)         (read half, frame_len)
+//! ```
 
 pub mod fsm;
 pub mod packet;
+mod session;
+pub mod sockopt;
+mod speaker;
 
 pub use fsm::SessionState;
+pub use ipnet::IpNet;
+pub use packet::{Community, LargeCommunity, Origin};
+pub use speaker::{
+    PeerConfig, PeerConfigProblem, PeerEvent, PeerStats, RouteAttributes, Speaker, SpeakerConfig, SpeakerError,
+};

@@ -33,7 +33,8 @@ fn two_connections() -> Fsm {
 }
 
 fn assert_collision_cease(outputs: &[Output], conn: bgp::fsm::ConnId) {
-    let n = notification(outputs, conn).expect("notification on the losing connection");
+    let n = notification(outputs, conn)
+        .unwrap_or_else(|| panic!("no NOTIFICATION on {conn:?}: {outputs:?}"));
     assert_eq!(
         (n.code, n.subcode),
         (
@@ -55,10 +56,10 @@ fn collision_keeps_connection_from_higher_router_id_when_we_are_higher() {
     receive(&mut fsm, OUT, Message::Keepalive);
     assert_eq!(fsm.established().map(|(conn, _)| conn), Some(OUT));
 
+    // The first OPEN tells us the peer's identifier, which settles the collision at once.
     let mut fsm = two_connections();
     let outputs = receive(&mut fsm, OUT, open_from(LOWER_ID));
     assert!(!closed(&outputs, OUT));
-    let outputs = receive(&mut fsm, IN, open_from(LOWER_ID));
     assert_collision_cease(&outputs, IN);
     assert_eq!(fsm.state(), SessionState::OpenConfirm);
 }
@@ -75,14 +76,12 @@ fn collision_keeps_connection_from_higher_router_id_when_the_peer_is_higher() {
     assert!(outputs.iter().any(|o| matches!(o, Output::Established { conn, session } if *conn == IN && session.direction == Direction::Incoming)));
 
     let mut fsm = two_connections();
-    receive(&mut fsm, IN, open_from(HIGHER_ID));
-    assert_eq!(fsm.state(), SessionState::OpenConfirm);
-    let outputs = receive(&mut fsm, OUT, open_from(HIGHER_ID));
+    let outputs = receive(&mut fsm, IN, open_from(HIGHER_ID));
     assert_collision_cease(&outputs, OUT);
     assert_eq!(
         fsm.state(),
         SessionState::OpenConfirm,
-        "the peer's connection stays in OpenConfirm"
+        "the peer's connection goes on"
     );
 }
 
@@ -187,4 +186,28 @@ fn peer_restart_with_graceful_restart_replaces_the_established_session() {
     );
     receive(&mut fsm, IN, Message::Keepalive);
     assert_eq!(fsm.established().map(|(conn, _)| conn), Some(IN));
+}
+
+#[test]
+fn late_connection_from_higher_router_id_replaces_ours_in_openconfirm() {
+    let mut fsm = in_opensent(config());
+    receive(&mut fsm, OUT, open_from(HIGHER_ID));
+    assert_eq!(fsm.state(), SessionState::OpenConfirm);
+    accepted(&mut fsm, IN);
+    let outputs = receive(&mut fsm, IN, open_from(HIGHER_ID));
+    assert_collision_cease(&outputs, OUT);
+    assert_eq!(fsm.state(), SessionState::OpenConfirm);
+    receive(&mut fsm, IN, Message::Keepalive);
+    assert_eq!(fsm.established().map(|(conn, _)| conn), Some(IN));
+}
+
+#[test]
+fn late_connection_from_lower_router_id_is_closed() {
+    let mut fsm = in_opensent(config());
+    receive(&mut fsm, OUT, open_from(LOWER_ID));
+    accepted(&mut fsm, IN);
+    let outputs = receive(&mut fsm, IN, open_from(LOWER_ID));
+    assert_collision_cease(&outputs, IN);
+    receive(&mut fsm, OUT, Message::Keepalive);
+    assert_eq!(fsm.established().map(|(conn, _)| conn), Some(OUT));
 }

@@ -117,6 +117,9 @@ pub struct FsmConfig {
 }
 
 /// One event for the state machine.
+// An input lives for one call to `handle`; boxing the message would only add an
+// allocation per received message.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Input {
     /// RFC 4271 event 1 (or 5 for a passive peer).

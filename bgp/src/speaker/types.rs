@@ -1,0 +1,246 @@
+//! The values applications exchange with a [`Speaker`](super::Speaker): configuration,
+//! routes, events, statistics and errors.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use crate::fsm::SessionState;
+use crate::packet::{Community, LargeCommunity, Origin};
+use crate::sockopt::MD5_MAX_KEY_LEN;
+
+/// Speaker-wide settings.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SpeakerConfig {
+    /// Accept connections from peers on this address (e.g. `[::]:179`, which also takes
+    /// IPv4). `None`: only connect out.
+    pub listen: Option<SocketAddr>,
+}
+
+/// One BGP neighbour.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerConfig {
+    pub address: IpAddr,
+    /// TCP port of the peer (179).
+    pub port: u16,
+    pub local_as: u32,
+    pub remote_as: u32,
+    pub router_id: Ipv4Addr,
+    /// Bind outgoing connections to this address (it also becomes the next hop).
+    pub source_address: Option<IpAddr>,
+    /// Proposed hold time in seconds (90); 0 or at least 3.
+    pub hold_time: u16,
+    /// Keepalive interval in seconds; `None` = a third of the negotiated hold time.
+    pub keepalive: Option<u16>,
+    /// Base of the jittered exponential connect-retry backoff (5 s).
+    pub connect_retry: Duration,
+    /// TCP MD5 signature key (RFC 2385), at most 80 bytes.
+    pub password: Option<String>,
+    /// TTL of our packets for eBGP beyond one hop; `None` = 1 for eBGP (iBGP: system default).
+    pub ebgp_multihop: Option<u8>,
+    /// GTSM (RFC 5082): send with TTL 255 and drop packets that crossed more hops than
+    /// `ebgp_multihop` (default 1).
+    pub gtsm: bool,
+    /// Never connect; wait for the peer (needs `SpeakerConfig::listen`).
+    pub passive: bool,
+    /// Advertise graceful restart (RFC 4724) with this restart time in seconds.
+    pub graceful_restart: Option<u16>,
+}
+
+impl PeerConfig {
+    /// A peer with the defaults: port 179, hold 90 s, keepalive hold/3, connect-retry 5 s,
+    /// no password, TTL 1 for eBGP, active, no graceful restart.
+    pub fn new(address: IpAddr, local_as: u32, remote_as: u32, router_id: Ipv4Addr) -> Self {
+        PeerConfig {
+            address,
+            port: 179,
+            local_as,
+            remote_as,
+            router_id,
+            source_address: None,
+            hold_time: 90,
+            keepalive: None,
+            connect_retry: Duration::from_secs(5),
+            password: None,
+            ebgp_multihop: None,
+            gtsm: false,
+            passive: false,
+            graceful_restart: None,
+        }
+    }
+
+    pub fn is_ebgp(&self) -> bool {
+        self.local_as != self.remote_as
+    }
+
+    /// Checks what the wire or the kernel would refuse later.
+    pub(crate) fn validate(&self) -> Result<(), PeerConfigProblem> {
+        if self.address.is_unspecified() {
+            return Err(PeerConfigProblem::UnspecifiedAddress);
+        }
+        if self.local_as == 0 || self.remote_as == 0 {
+            return Err(PeerConfigProblem::ZeroAsn);
+        }
+        if self.router_id.is_unspecified() {
+            return Err(PeerConfigProblem::ZeroRouterId);
+        }
+        if matches!(self.hold_time, 1 | 2) {
+            return Err(PeerConfigProblem::HoldTime {
+                seconds: self.hold_time,
+            });
+        }
+        if self.keepalive == Some(0) {
+            return Err(PeerConfigProblem::ZeroKeepalive);
+        }
+        if self
+            .password
+            .as_ref()
+            .is_some_and(|p| p.len() > MD5_MAX_KEY_LEN || p.is_empty())
+        {
+            return Err(PeerConfigProblem::PasswordLength);
+        }
+        if self.ebgp_multihop == Some(0) {
+            return Err(PeerConfigProblem::ZeroMultihop);
+        }
+        if let Some(source) = self.source_address
+            && source.is_ipv4() != self.address.is_ipv4()
+        {
+            return Err(PeerConfigProblem::SourceFamily {
+                source_address: source,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Why a [`PeerConfig`] was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PeerConfigProblem {
+    #[error("the peer address is unspecified")]
+    UnspecifiedAddress,
+    #[error("AS number 0")]
+    ZeroAsn,
+    #[error("router id 0.0.0.0")]
+    ZeroRouterId,
+    #[error("hold time {seconds} s: must be 0 or at least 3")]
+    HoldTime { seconds: u16 },
+    #[error("keepalive of 0 s")]
+    ZeroKeepalive,
+    #[error("TCP MD5 password must be 1 to 80 bytes")]
+    PasswordLength,
+    #[error("ebgp-multihop of 0 hops")]
+    ZeroMultihop,
+    #[error("source address {source_address} is not of the peer's address family")]
+    SourceFamily { source_address: IpAddr },
+}
+
+/// What a route carries besides its prefix. AS_PATH, NEXT_HOP and the family encoding
+/// are per session and filled in by the speaker.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RouteAttributes {
+    pub origin: Origin,
+    pub med: Option<u32>,
+    /// Sent to iBGP peers only (100 when unset).
+    pub local_pref: Option<u32>,
+    pub communities: Vec<Community>,
+    pub large_communities: Vec<LargeCommunity>,
+}
+
+impl Default for RouteAttributes {
+    fn default() -> Self {
+        RouteAttributes {
+            origin: Origin::Igp,
+            med: None,
+            local_pref: None,
+            communities: Vec::new(),
+            large_communities: Vec::new(),
+        }
+    }
+}
+
+/// A peer changed state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerEvent {
+    pub peer: IpAddr,
+    pub state: SessionState,
+    pub previous: SessionState,
+    pub reason: Option<String>,
+}
+
+/// Counters and state of one peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerStats {
+    pub address: IpAddr,
+    pub remote_as: u32,
+    pub state: SessionState,
+    pub established_since: Option<Instant>,
+    /// Messages written to the socket.
+    pub messages_sent: u64,
+    pub messages_received: u64,
+    /// UPDATEs written to the socket.
+    pub updates_sent: u64,
+    pub updates_received: u64,
+    /// Prefixes currently advertised on the Established session.
+    pub prefixes_sent: u64,
+    /// Prefixes announced minus prefixes withdrawn by the peer on this session.
+    pub prefixes_received: u64,
+    pub last_error: Option<String>,
+    /// Negotiated hold time of the Established session.
+    pub hold_time: Option<u16>,
+    /// Messages encoded but not yet written to the socket (0 once everything is out).
+    pub pending_messages: u64,
+}
+
+/// Errors of the [`Speaker`](super::Speaker) API.
+#[derive(Debug, thiserror::Error)]
+pub enum SpeakerError {
+    #[error("peer {address} is already configured")]
+    PeerExists { address: IpAddr },
+    #[error("peer {address} is not configured")]
+    UnknownPeer { address: IpAddr },
+    #[error("peer {address}: {problem}")]
+    InvalidPeer {
+        address: IpAddr,
+        problem: PeerConfigProblem,
+    },
+    #[error("cannot listen on {address}")]
+    Listen {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot install the TCP MD5 key of peer {address} on the listening socket")]
+    ListenerMd5 {
+        address: IpAddr,
+        source: std::io::Error,
+    },
+    #[error("the speaker has shut down")]
+    ShutDown,
+}
+
+impl fmt::Display for RouteAttributes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "origin {:?}", self.origin)?;
+        if let Some(med) = self.med {
+            write!(f, " med {med}")?;
+        }
+        if let Some(local_pref) = self.local_pref {
+            write!(f, " local-pref {local_pref}")?;
+        }
+        for community in &self.communities {
+            write!(
+                f,
+                " community {}:{}",
+                community.0 >> 16,
+                community.0 & 0xFFFF
+            )?;
+        }
+        for large in &self.large_communities {
+            write!(
+                f,
+                " large {}:{}:{}",
+                large.global_admin, large.local_data1, large.local_data2
+            )?;
+        }
+        Ok(())
+    }
+}
