@@ -83,6 +83,7 @@ pub(crate) fn decode_attributes(
         as4_path: None,
         as4_aggregator: None,
         raw_reach: false,
+        overrun: false,
     };
     let mut r = Reader::new(bytes);
     while !r.is_empty() {
@@ -95,6 +96,7 @@ pub(crate) fn decode_attributes(
                 action: ErrorAction::TreatAsWithdraw,
                 attribute: start.to_vec(),
             });
+            decoder.overrun = true;
             break;
         };
         let tlv = start.get(..start.len() - r.remaining()).unwrap_or(start);
@@ -126,6 +128,8 @@ struct Decoder {
     as4_aggregator: Option<Aggregator>,
     /// An MP_REACH_NLRI of a family kept as a raw attribute.
     raw_reach: bool,
+    /// The attribute list ended inside an attribute (RFC 7606 section 4).
+    overrun: bool,
 }
 
 impl Decoder {
@@ -380,8 +384,9 @@ impl Decoder {
         }
         // RFC 7606 section 3 d: missing well-known mandatory attributes, when there are
         // routes to apply them to (NEXT_HOP only for the NLRI field, RFC 4760 section 3).
+        // After an overrun the rest of the list is unknown: nothing more is reported.
         let reachable = has_nlri || self.attributes.mp_reach.is_some() || self.raw_reach;
-        if reachable {
+        if reachable && !self.overrun {
             let mandatory = [attr_type::ORIGIN, attr_type::AS_PATH, attr_type::NEXT_HOP];
             for type_code in mandatory
                 .into_iter()
