@@ -156,11 +156,7 @@ pub(crate) fn negotiate(
 }
 
 fn open_error(subcode: u8, data: Vec<u8>) -> NotificationMsg {
-    NotificationMsg {
-        code: error_code::OPEN_MESSAGE,
-        subcode,
-        data,
-    }
+    NotificationMsg::new(error_code::OPEN_MESSAGE, subcode, data)
 }
 
 /// Multiprotocol capabilities as they appear on the wire (RFC 4760 section 8): code 1,

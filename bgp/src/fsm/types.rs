@@ -1,0 +1,213 @@
+//! The vocabulary of the state machine: states, inputs, outputs, timers, settings.
+
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use crate::packet::iana::cease_subcode;
+use crate::packet::{AfiSafi, DecodeError, Message, NotificationMsg, UpdateMsg};
+
+use super::Negotiated;
+
+/// The hold time used until the peer's OPEN arrives (RFC 4271 section 8.2.2 suggests 4 minutes).
+pub const LARGE_HOLD_TIME: Duration = Duration::from_secs(240);
+
+/// Session states (RFC 4271 section 8.2.2), ordered from least to most advanced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SessionState {
+    Idle,
+    Connect,
+    Active,
+    OpenSent,
+    OpenConfirm,
+    Established,
+}
+
+impl fmt::Display for SessionState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            SessionState::Idle => "Idle",
+            SessionState::Connect => "Connect",
+            SessionState::Active => "Active",
+            SessionState::OpenSent => "OpenSent",
+            SessionState::OpenConfirm => "OpenConfirm",
+            SessionState::Established => "Established",
+        };
+        f.write_str(name)
+    }
+}
+
+/// A TCP connection, named by the driver. Ids are never reused within one peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+/// Who opened a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// We connected to the peer.
+    Outgoing,
+    /// The peer connected to us.
+    Incoming,
+}
+
+/// The timers of RFC 4271 section 10. Hold and keepalive timers run per connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Timer {
+    ConnectRetry,
+    Hold(ConnId),
+    Keepalive(ConnId),
+}
+
+/// Why we stop a session by hand; each is a Cease subcode (RFC 4486).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StopReason {
+    AdministrativeShutdown,
+    PeerDeconfigured,
+    AdministrativeReset,
+    OtherConfigurationChange,
+}
+
+impl StopReason {
+    pub fn cease_subcode(self) -> u8 {
+        match self {
+            StopReason::AdministrativeShutdown => cease_subcode::ADMINISTRATIVE_SHUTDOWN,
+            StopReason::PeerDeconfigured => cease_subcode::PEER_DECONFIGURED,
+            StopReason::AdministrativeReset => cease_subcode::ADMINISTRATIVE_RESET,
+            StopReason::OtherConfigurationChange => cease_subcode::OTHER_CONFIGURATION_CHANGE,
+        }
+    }
+}
+
+/// The settings of one peer that the state machine needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FsmConfig {
+    pub local_as: u32,
+    pub remote_as: u32,
+    pub router_id: Ipv4Addr,
+    /// Proposed hold time in seconds: 0, or 3 and more.
+    pub hold_time: u16,
+    /// Keepalive interval in seconds; `None` = a third of the negotiated hold time.
+    pub keepalive: Option<u16>,
+    /// Base of the connect-retry backoff.
+    pub connect_retry: Duration,
+    /// Never connect; wait for the peer to connect to us.
+    pub passive: bool,
+    /// Families we announce in OPEN (RFC 4760).
+    pub families: Vec<AfiSafi>,
+    /// Restart time to advertise in the graceful restart capability (RFC 4724).
+    pub graceful_restart: Option<u16>,
+    /// Seed of the connect-retry jitter.
+    pub jitter_seed: u64,
+}
+
+/// One event for the state machine.
+// An input lives for one call to `handle`; boxing the message would only add an
+// allocation per received message.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// RFC 4271 event 1 (or 5 for a passive peer).
+    ManualStart,
+    /// RFC 4271 event 2.
+    ManualStop(StopReason),
+    /// Our connection attempt succeeded (events 16/17).
+    TcpConnected {
+        conn: ConnId,
+        local: SocketAddr,
+        remote: SocketAddr,
+    },
+    /// Our connection attempt failed (event 18 before a connection existed).
+    TcpConnectFailed,
+    /// The peer connected to us (event 14/15/17).
+    TcpAccepted {
+        conn: ConnId,
+        local: SocketAddr,
+        remote: SocketAddr,
+    },
+    /// A connection was closed or reset by the peer (event 18).
+    TcpClosed {
+        conn: ConnId,
+    },
+    MessageReceived {
+        conn: ConnId,
+        message: Message,
+    },
+    /// The bytes on `conn` did not decode (events 21, 22, 28).
+    DecodeFailed {
+        conn: ConnId,
+        error: DecodeError,
+    },
+    TimerExpired(Timer),
+}
+
+/// One thing for the driver to do or to report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Start a TCP connection to the peer, replacing any attempt in progress.
+    Connect,
+    /// Give up the attempt in progress.
+    AbortConnect,
+    Send {
+        conn: ConnId,
+        message: Message,
+    },
+    /// Flush what was sent on `conn`, then close it.
+    Close {
+        conn: ConnId,
+    },
+    StartTimer {
+        timer: Timer,
+        after: Duration,
+    },
+    StopTimer(Timer),
+    StateChanged {
+        from: SessionState,
+        to: SessionState,
+        reason: Option<Reason>,
+    },
+    Established {
+        conn: ConnId,
+        session: Negotiated,
+    },
+    UpdateReceived {
+        conn: ConnId,
+        update: UpdateMsg,
+    },
+    /// The peer asked for our routes again (RFC 2918).
+    RouteRefreshRequested {
+        conn: ConnId,
+        family: AfiSafi,
+    },
+}
+
+/// Why a session left the state it was in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reason {
+    ManualStop(StopReason),
+    ConnectFailed,
+    ConnectionClosed,
+    NotificationReceived(NotificationMsg),
+    NotificationSent(NotificationMsg),
+    /// The peer opened a new session while the old one was Established and both sides
+    /// support graceful restart (RFC 4724 section 4.2).
+    PeerRestarted,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::ManualStop(reason) => {
+                write!(
+                    f,
+                    "stopped: {}",
+                    NotificationMsg::cease(reason.cease_subcode())
+                )
+            }
+            Reason::ConnectFailed => f.write_str("connection attempt failed"),
+            Reason::ConnectionClosed => f.write_str("connection closed by peer"),
+            Reason::NotificationReceived(n) => write!(f, "received NOTIFICATION {n}"),
+            Reason::NotificationSent(n) => write!(f, "sent NOTIFICATION {n}"),
+            Reason::PeerRestarted => f.write_str("peer restarted (graceful restart)"),
+        }
+    }
+}
