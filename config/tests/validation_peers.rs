@@ -215,7 +215,9 @@ fn duplicate_peers_are_refused_unless_selectors_differ() {
 #[test]
 fn node_selector_rules_report_path_and_reason() {
     let peer = |selectors: &str| {
-        format!("peers:\n- peer-address: 10.0.0.1\n  peer-asn: 1\n  my-asn: 2\n  node-selectors:\n{selectors}")
+        format!(
+            "peers:\n- peer-address: 10.0.0.1\n  peer-asn: 1\n  my-asn: 2\n  node-selectors:\n{selectors}"
+        )
     };
     check_table(&[
         (

@@ -144,42 +144,58 @@ fn advertisement_rules_report_path_and_reason() {
         ),
         (
             "aggregation shorter than the pool's prefix",
-            &bgp_pool("  addresses: [10.0.0.0/24]\n  bgp-advertisements: [{aggregation-length: 16}]"),
+            &bgp_pool(
+                "  addresses: [10.0.0.0/24]\n  bgp-advertisements: [{aggregation-length: 16}]",
+            ),
             "address-pools[0].bgp-advertisements[0].aggregation-length: aggregation length 16 is shorter than prefix length 24 of 10.0.0.0/24 in this pool",
         ),
         (
             "aggregation shorter than a range's widest CIDR",
-            &bgp_pool("  addresses: [10.0.0.10-10.0.0.20]\n  bgp-advertisements: [{aggregation-length: 29}]"),
+            &bgp_pool(
+                "  addresses: [10.0.0.10-10.0.0.20]\n  bgp-advertisements: [{aggregation-length: 29}]",
+            ),
             "address-pools[0].bgp-advertisements[0].aggregation-length: aggregation length 29 is shorter than prefix length 30 of 10.0.0.10-10.0.0.20 in this pool",
         ),
         (
             "IPv6 aggregation shorter than the pool's prefix",
-            &bgp_pool("  addresses: [\"2001:db8::/120\"]\n  bgp-advertisements: [{aggregation-length-v6: 64}]"),
+            &bgp_pool(
+                "  addresses: [\"2001:db8::/120\"]\n  bgp-advertisements: [{aggregation-length-v6: 64}]",
+            ),
             "address-pools[0].bgp-advertisements[0].aggregation-length-v6: aggregation length 64 is shorter than prefix length 120 of 2001:db8::/120 in this pool",
         ),
         (
             "aggregation longer than 32",
-            &bgp_pool("  addresses: [10.0.0.0/24]\n  bgp-advertisements: [{aggregation-length: 33}]"),
+            &bgp_pool(
+                "  addresses: [10.0.0.0/24]\n  bgp-advertisements: [{aggregation-length: 33}]",
+            ),
             "address-pools[0].bgp-advertisements[0].aggregation-length: aggregation length 33 is longer than 32 bits",
         ),
         (
             "IPv6 aggregation longer than 128",
-            &bgp_pool("  addresses: [10.0.0.0/24]\n  bgp-advertisements: [{aggregation-length-v6: 129}]"),
+            &bgp_pool(
+                "  addresses: [10.0.0.0/24]\n  bgp-advertisements: [{aggregation-length-v6: 129}]",
+            ),
             "address-pools[0].bgp-advertisements[0].aggregation-length-v6: aggregation length 129 is longer than 128 bits",
         ),
         (
             "negative aggregation",
-            &bgp_pool("  addresses: [10.0.0.0/24]\n  bgp-advertisements: [{aggregation-length: -1}]"),
+            &bgp_pool(
+                "  addresses: [10.0.0.0/24]\n  bgp-advertisements: [{aggregation-length: -1}]",
+            ),
             "address-pools[0].bgp-advertisements[0].aggregation-length: -1 is out of range 0-32",
         ),
         (
             "aggregation of the wrong type",
-            &bgp_pool("  addresses: [10.0.0.0/24]\n  bgp-advertisements: [{aggregation-length: \"24\"}]"),
+            &bgp_pool(
+                "  addresses: [10.0.0.0/24]\n  bgp-advertisements: [{aggregation-length: \"24\"}]",
+            ),
             "address-pools[0].bgp-advertisements[0].aggregation-length: expected integer, found string",
         ),
         (
             "localpref beyond 32 bits",
-            &bgp_pool("  addresses: [10.0.0.0/24]\n  bgp-advertisements: [{localpref: 4294967296}]"),
+            &bgp_pool(
+                "  addresses: [10.0.0.0/24]\n  bgp-advertisements: [{localpref: 4294967296}]",
+            ),
             "address-pools[0].bgp-advertisements[0].localpref: 4294967296 is out of range 0-4294967295",
         ),
         (
@@ -189,17 +205,23 @@ fn advertisement_rules_report_path_and_reason() {
         ),
         (
             "malformed community",
-            &bgp_pool("  addresses: [10.0.0.0/24]\n  bgp-advertisements: [{communities: [\"1:2:3:4\"]}]"),
+            &bgp_pool(
+                "  addresses: [10.0.0.0/24]\n  bgp-advertisements: [{communities: [\"1:2:3:4\"]}]",
+            ),
             "address-pools[0].bgp-advertisements[0].communities[0]: malformed community \"1:2:3:4\": expected A:B (standard) or A:B:C (large)",
         ),
         (
             "standard community part above 16 bits",
-            &bgp_pool("  addresses: [10.0.0.0/24]\n  bgp-advertisements: [{communities: [\"70000:1\"]}]"),
+            &bgp_pool(
+                "  addresses: [10.0.0.0/24]\n  bgp-advertisements: [{communities: [\"70000:1\"]}]",
+            ),
             "address-pools[0].bgp-advertisements[0].communities[0]: malformed community \"70000:1\": standard community parts are 0-65535 (use A:B:C for a large community)",
         ),
         (
             "large community part above 32 bits",
-            &bgp_pool("  addresses: [10.0.0.0/24]\n  bgp-advertisements: [{communities: [\"1:2:4294967296\"]}]"),
+            &bgp_pool(
+                "  addresses: [10.0.0.0/24]\n  bgp-advertisements: [{communities: [\"1:2:4294967296\"]}]",
+            ),
             "address-pools[0].bgp-advertisements[0].communities[0]: malformed community \"1:2:4294967296\": large community parts are 0-4294967295",
         ),
         (
@@ -264,10 +286,16 @@ fn k8slb_alias_rules_report_path_and_reason() {
 #[test]
 fn herald_pool_extension_rules_report_path_and_reason() {
     let l2 = |lines: &str| {
-        format!("address-pools:\n- name: p\n  protocol: layer2\n  addresses: [10.0.0.0/24]\n{lines}")
+        format!(
+            "address-pools:\n- name: p\n  protocol: layer2\n  addresses: [10.0.0.0/24]\n{lines}"
+        )
     };
     check_table(&[
-        ("VRID zero", &l2("  vrrp: {vrids: 0}"), "address-pools[0].vrrp.vrids: VRID 0 is out of range 1-255"),
+        (
+            "VRID zero",
+            &l2("  vrrp: {vrids: 0}"),
+            "address-pools[0].vrrp.vrids: VRID 0 is out of range 1-255",
+        ),
         (
             "VRID range past 255",
             &l2("  vrrp: {vrids: 1-256}"),
@@ -364,12 +392,25 @@ fn document_rules_report_path_and_reason() {
             "adress-pools: []",
             "adress-pools: unknown key (did you mean `address-pools`?)",
         ),
-        ("document is a string", "hello", "(document): expected mapping, found string"),
-        ("non-string key", "1: x", "(document): mapping keys must be strings, found integer"),
+        (
+            "document is a string",
+            "hello",
+            "(document): expected mapping, found string",
+        ),
+        (
+            "non-string key",
+            "1: x",
+            "(document): mapping keys must be strings, found integer",
+        ),
         (
             "manifest of another kind",
             "apiVersion: v1\nkind: Secret\ndata: {}",
             "kind: expected kind ConfigMap, found Secret",
+        ),
+        (
+            "manifest with an empty kind",
+            "kind:\ndata: {}",
+            "kind: required key is missing",
         ),
         (
             "ConfigMap without data.config",
@@ -393,7 +434,13 @@ fn document_rules_report_path_and_reason() {
 fn yaml_syntax_errors_are_reported_for_the_document() {
     let got = messages("peers: [\n");
     assert_eq!(got.len(), 1, "{got:?}");
-    assert!(got[0].starts_with("(document): not valid YAML: "), "{got:?}");
+    assert!(
+        got[0].starts_with("(document): not valid YAML: "),
+        "{got:?}"
+    );
     let dup = messages("peers: []\npeers: []\n");
-    assert!(dup[0].starts_with("(document): not valid YAML: "), "{dup:?}");
+    assert!(
+        dup[0].starts_with("(document): not valid YAML: "),
+        "{dup:?}"
+    );
 }

@@ -116,7 +116,7 @@ fn document(value: &Value, errors: &mut Errors) -> Option<Config> {
 fn config_map(value: &Value, errors: &mut Errors) -> Option<Config> {
     let root = Path::root();
     let manifest = Map::read(value, &root, errors)?;
-    let kind = manifest.string("kind", errors)?;
+    let kind = manifest.required_string("kind", errors)?;
     if kind != "ConfigMap" {
         errors.push(
             &manifest.path_of("kind"),

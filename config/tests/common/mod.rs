@@ -21,12 +21,20 @@ pub fn check_table(table: &[(&str, &str, &str)]) {
             Err(errors) => {
                 let got: Vec<String> = errors.iter().map(ToString::to_string).collect();
                 if got != [expected.to_string()] {
-                    failures.push(format!("{case}:\n  expected `{expected}`\n  got      {got:#?}"));
+                    failures.push(format!(
+                        "{case}:\n  expected `{expected}`\n  got      {got:#?}"
+                    ));
                 }
             }
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), table.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        table.len(),
+        failures.join("\n")
+    );
 }
 
 /// Parses a config that must be valid.
@@ -39,6 +47,8 @@ pub fn valid(yaml: &str) -> Config {
 
 /// Reads a file of config/testdata.
 pub fn testdata(name: &str) -> String {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata").join(name);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata")
+        .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
