@@ -109,6 +109,9 @@ pub enum ConfigErrorKind {
         other: String,
         other_path: String,
     },
+    /// A pool name that cannot serve as a file name and annotation value.
+    #[error("invalid pool name \"{value}\": no '/', whitespace or control characters")]
+    InvalidPoolName { value: String },
     /// A pool name used twice.
     #[error("pool name \"{name}\" is already used at {first}")]
     DuplicatePoolName { name: String, first: String },
@@ -250,6 +253,7 @@ impl ConfigErrorKind {
             Self::EmptyPool => "empty_pool",
             Self::RangeOutsideNetwork { .. } => "range_outside_network",
             Self::Overlap { .. } => "overlap",
+            Self::InvalidPoolName { .. } => "invalid_pool_name",
             Self::DuplicatePoolName { .. } => "duplicate_pool_name",
             Self::DuplicateBfdProfile { .. } => "duplicate_bfd_profile",
             Self::DuplicatePeer { .. } => "duplicate_peer",

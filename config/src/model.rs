@@ -434,6 +434,14 @@ impl Config {
         pools
     }
 
+    /// The peers a node with these labels opens sessions to.
+    pub fn peers_for_node<'a>(
+        &'a self,
+        labels: &'a BTreeMap<String, String>,
+    ) -> impl Iterator<Item = &'a Peer> + 'a {
+        self.peers.iter().filter(move |p| p.selects_node(labels))
+    }
+
     /// The BFD profile with this name.
     pub fn bfd_profile(&self, name: &str) -> Option<&BfdProfile> {
         self.bfd_profiles.iter().find(|p| p.name == name)

@@ -388,6 +388,7 @@ fn validate_file_contents_accepts_every_shape() {
         "metallb-0.12-advanced.yaml",
         "k8slb-pool.json",
         "herald-extensions.yaml",
+        "design-section-2.yaml",
     ] {
         assert!(validate_file_contents(&testdata(name)).is_ok(), "{name}");
     }
@@ -409,4 +410,16 @@ fn config_deserializes_through_serde_with_validation() {
         "{err}"
     );
     assert!(err.contains("2 errors"), "{err}");
+}
+
+#[test]
+fn schema_reference_example_is_accepted() {
+    let schema =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/SCHEMA.md")).unwrap();
+    let (_, rest) = schema.split_once("## Complete example").unwrap();
+    let (_, block) = rest.split_once("```yaml\n").unwrap();
+    let (yaml, _) = block.split_once("```").unwrap();
+    let config = valid(yaml);
+    assert_eq!(config.pools.len(), 2);
+    assert_eq!(config.pool("office").unwrap().protocol, Protocol::Layer2);
 }

@@ -120,3 +120,19 @@ fn peers_select_nodes_as_metallb_documents() {
     assert!(!peer.selects_node(&labels(&[("rack", "frontend"), ("network-speed", "slow")])));
     assert!(!peer.selects_node(&labels(&[("kubernetes.io/hostname", "hostC")])));
 }
+
+#[test]
+fn a_node_gets_the_peers_whose_selectors_match_it() {
+    let config = common::valid(
+        "peers:\n\
+         - {peer-address: 10.0.0.1, peer-asn: 65001, my-asn: 65000, node-selectors: [{match-labels: {rack: a}}]}\n\
+         - {peer-address: 10.0.0.2, peer-asn: 65001, my-asn: 65000, node-selectors: [{match-labels: {rack: b}}]}\n\
+         - {peer-address: 10.0.0.3, peer-asn: 65001, my-asn: 65000}",
+    );
+    let rack_a = labels(&[("rack", "a")]);
+    let peers: Vec<String> = config
+        .peers_for_node(&rack_a)
+        .map(|p| p.address.to_string())
+        .collect();
+    assert_eq!(peers, ["10.0.0.1", "10.0.0.3"]);
+}

@@ -35,6 +35,7 @@ fn example_configs_round_trip() {
         "metallb-0.12-advanced.yaml",
         "k8slb-pool.json",
         "herald-extensions.yaml",
+        "design-section-2.yaml",
     ] {
         let config = valid(&testdata(name));
         assert_eq!(round_trip(&config), config, "{name}");

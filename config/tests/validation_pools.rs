@@ -29,6 +29,11 @@ fn pool_rules_report_path_and_reason() {
             "address-pools[0].name: must not be empty",
         ),
         (
+            "pool name with a slash",
+            "address-pools:\n- {name: a/b, protocol: bgp, addresses: [10.0.0.0/24]}",
+            "address-pools[0].name: invalid pool name \"a/b\": no '/', whitespace or control characters",
+        ),
+        (
             "pool without protocol",
             "address-pools:\n- {name: p, addresses: [10.0.0.0/24]}",
             "address-pools[0].protocol: required key is missing",

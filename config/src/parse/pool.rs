@@ -77,7 +77,23 @@ pub(super) fn parse_pool(
 
     let name = map
         .required("name", errors)
-        .and_then(|v| as_nonempty_str(v, &map.path_of("name"), errors));
+        .and_then(|v| as_nonempty_str(v, &map.path_of("name"), errors))
+        .filter(|name| {
+            // The name becomes a file name (the default TLS bundle), an annotation value
+            // and a metric label.
+            let ok = !name
+                .chars()
+                .any(|c| c == '/' || c.is_whitespace() || c.is_control());
+            if !ok {
+                errors.push(
+                    &map.path_of("name"),
+                    ConfigErrorKind::InvalidPoolName {
+                        value: name.to_string(),
+                    },
+                );
+            }
+            ok
+        });
     if let Some(name) = name {
         parsed.name = Some((name.to_string(), path.clone()));
     }
