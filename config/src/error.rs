@@ -224,6 +224,9 @@ pub enum ConfigErrorKind {
     /// Exists / DoesNotExist with values.
     #[error("operator {operator} takes no values")]
     SelectorValuesForbidden { operator: &'static str },
+    /// A new config would take an address away from the Service that holds it.
+    #[error("{ip} is held by {holder} but no pool contains it any more")]
+    AddressStillHeld { ip: IpAddr, holder: String },
     /// RFC 4724 restart time is a 12-bit number of seconds.
     #[error("restart time {} exceeds the 4095s maximum of RFC 4724", format_duration(*.value))]
     RestartTimeTooLong { value: Duration },
@@ -286,6 +289,7 @@ impl ConfigErrorKind {
             Self::SelectorValuesRequired { .. } => "selector_values_required",
             Self::SelectorValuesForbidden { .. } => "selector_values_forbidden",
             Self::RestartTimeTooLong { .. } => "restart_time_too_long",
+            Self::AddressStillHeld { .. } => "address_still_held",
         }
     }
 }
@@ -378,6 +382,13 @@ impl ConfigErrors {
     /// The errors, sorted by path.
     pub fn into_vec(self) -> Vec<ConfigError> {
         self.0
+    }
+}
+
+impl From<Vec<ConfigError>> for ConfigErrors {
+    /// Sorts the errors by path (for callers that add their own checks).
+    fn from(errors: Vec<ConfigError>) -> Self {
+        Self::new(errors)
     }
 }
 

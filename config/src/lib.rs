@@ -58,6 +58,27 @@ pub use selector::{
 impl Config {
     /// Parses and validates a config: the bare payload, a ConfigMap manifest, or k8slb
     /// pool JSON/YAML. Returns every error at once.
+    ///
+    /// ```
+    /// use herald_config::Config;
+    ///
+    /// let config = Config::from_yaml(
+    ///     "address-pools: [{name: default, protocol: layer2, addresses: [192.168.1.240-192.168.1.250]}]",
+    /// )
+    /// .unwrap();
+    /// assert!(config.pools[0].contains("192.168.1.245".parse().unwrap()));
+    ///
+    /// let errors = Config::from_yaml(
+    ///     "peers: [{peer-address: 10.0.0.1, peer-asn: 0, my-asn: 64500, hold-time: 2s}]",
+    /// )
+    /// .unwrap_err();
+    /// assert_eq!(
+    ///     errors.to_string(),
+    ///     "peers[0].hold-time: hold time 2s is invalid: must be 0 or at least 3s\n\
+    ///      peers[0].peer-asn: AS number 0 is reserved (RFC 7607)\n\
+    ///      2 errors"
+    /// );
+    /// ```
     pub fn from_yaml(text: &str) -> Result<Config, ConfigErrors> {
         parse::parse_text(text)
     }

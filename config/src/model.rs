@@ -442,6 +442,31 @@ impl Config {
         self.peers.iter().filter(move |p| p.selects_node(labels))
     }
 
+    /// DESIGN.md section 2: a config that would take an address away from a Service that
+    /// holds it is refused. `held` lists (address, holder) pairs, the holder as
+    /// `namespace/name`; every address must still lie in some pool.
+    pub fn check_held_addresses<'a>(
+        &self,
+        held: impl IntoIterator<Item = (IpAddr, &'a str)>,
+    ) -> Result<(), crate::ConfigErrors> {
+        let errors: Vec<crate::ConfigError> = held
+            .into_iter()
+            .filter(|(ip, _)| self.pool_containing(*ip).is_none())
+            .map(|(ip, holder)| crate::ConfigError {
+                path: "address-pools".to_string(),
+                kind: crate::ConfigErrorKind::AddressStillHeld {
+                    ip,
+                    holder: holder.to_string(),
+                },
+            })
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.into())
+        }
+    }
+
     /// The BFD profile with this name.
     pub fn bfd_profile(&self, name: &str) -> Option<&BfdProfile> {
         self.bfd_profiles.iter().find(|p| p.name == name)

@@ -423,3 +423,19 @@ fn schema_reference_example_is_accepted() {
     assert_eq!(config.pools.len(), 2);
     assert_eq!(config.pool("office").unwrap().protocol, Protocol::Layer2);
 }
+
+#[test]
+fn a_config_that_drops_a_held_address_is_refused() {
+    let config = valid("address-pools: [{name: p, protocol: bgp, addresses: [10.0.0.0/24]}]");
+    assert_eq!(
+        config.check_held_addresses([(ip("10.0.0.7"), "web/front")]),
+        Ok(())
+    );
+    let errors = config
+        .check_held_addresses([(ip("10.0.1.7"), "web/front"), (ip("10.0.0.8"), "web/back")])
+        .unwrap_err();
+    assert_eq!(
+        errors.to_string(),
+        "address-pools: 10.0.1.7 is held by web/front but no pool contains it any more\n1 error"
+    );
+}
