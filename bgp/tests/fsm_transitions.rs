@@ -34,11 +34,12 @@ fn passive_peer_never_connects() {
     // Whatever happens to its sessions, it waits for the peer.
     accepted(&mut fsm, IN);
     receive(&mut fsm, IN, Message::Open(peer_open(90)));
-    outputs.extend(fsm.handle(Input::TcpClosed { conn: IN }));
-    assert_eq!(fsm.state(), SessionState::Idle);
+    let closed_outputs = fsm.handle(Input::TcpClosed { conn: IN });
+    assert!(went_idle_then_active(&closed_outputs), "{closed_outputs:?}");
+    assert_eq!(timer_started(&closed_outputs, Timer::ConnectRetry), None);
+    outputs.extend(closed_outputs);
     outputs.extend(fsm.handle(Input::TimerExpired(Timer::ConnectRetry)));
     assert_eq!(fsm.state(), SessionState::Active);
-    outputs.extend(fsm.handle(Input::TimerExpired(Timer::ConnectRetry)));
     assert!(!connects(&outputs), "{outputs:?}");
 }
 
@@ -114,7 +115,7 @@ fn unexpected_update_in_opensent_is_fsm_error() {
         fsm_error(&outputs),
         (error_code::FSM, fsm_subcode::UNEXPECTED_MESSAGE_IN_OPENSENT)
     );
-    assert_eq!(fsm.state(), SessionState::Idle);
+    assert!(went_idle_then_active(&outputs), "{outputs:?}");
 }
 
 #[test]
@@ -164,7 +165,7 @@ fn open_in_established_is_fsm_error() {
             fsm_subcode::UNEXPECTED_MESSAGE_IN_ESTABLISHED
         )
     );
-    assert_eq!(fsm.state(), SessionState::Idle);
+    assert!(went_idle_then_active(&outputs), "{outputs:?}");
 }
 
 #[test]
@@ -180,7 +181,7 @@ fn notification_received_goes_idle() {
             data: vec![],
         };
         let outputs = receive(&mut fsm, OUT, Message::Notification(cease.clone()));
-        assert_eq!(fsm.state(), SessionState::Idle);
+        assert!(went_idle_then_active(&outputs), "{outputs:?}");
         assert!(closed(&outputs, OUT));
         assert!(
             notification(&outputs, OUT).is_none(),
@@ -256,7 +257,7 @@ fn decode_error_sends_its_notification() {
         Some(NotificationMsg::from(&error))
     );
     assert!(closed(&outputs, OUT));
-    assert_eq!(fsm.state(), SessionState::Idle);
+    assert!(went_idle_then_active(&outputs), "{outputs:?}");
 }
 
 #[test]
@@ -286,12 +287,15 @@ fn connection_closed_in_established_goes_idle() {
 }
 
 #[test]
-fn idle_after_error_refuses_connections_until_retry() {
+fn peer_accepts_connections_while_waiting_to_retry() {
     let mut fsm = in_established(config(), 90);
-    fsm.handle(Input::TimerExpired(Timer::Hold(OUT)));
-    assert_eq!(fsm.state(), SessionState::Idle);
+    let outputs = fsm.handle(Input::TimerExpired(Timer::Hold(OUT)));
+    assert!(went_idle_then_active(&outputs), "{outputs:?}");
+    assert!(timer_started(&outputs, Timer::ConnectRetry).is_some());
     let outputs = accepted(&mut fsm, IN);
-    assert!(closed(&outputs, IN));
+    assert!(!closed(&outputs, IN));
+    assert_eq!(fsm.state(), SessionState::OpenSent);
+    assert!(outputs.contains(&Output::StopTimer(Timer::ConnectRetry)));
 }
 
 #[test]

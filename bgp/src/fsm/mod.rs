@@ -56,6 +56,8 @@ pub struct Fsm {
     backoff: Backoff,
     /// Set the Restart State bit of graceful restart until a session is Established.
     restarting: bool,
+    /// The state last reported with `StateChanged`.
+    reported: SessionState,
     outputs: Vec<Output>,
     reason: Option<Reason>,
 }
@@ -71,6 +73,7 @@ impl Fsm {
             connections: Vec::new(),
             backoff,
             restarting: true,
+            reported: SessionState::Idle,
             outputs: Vec::new(),
             reason: None,
         }
@@ -102,7 +105,6 @@ impl Fsm {
 
     /// Feed one input; returns what to do, in order.
     pub fn handle(&mut self, input: Input) -> Vec<Output> {
-        let before = self.state();
         self.reason = None;
         match input {
             Input::ManualStart => self.manual_start(),
@@ -131,16 +133,22 @@ impl Fsm {
             Input::TimerExpired(Timer::Hold(conn)) => self.hold_expired(conn),
             Input::TimerExpired(Timer::Keepalive(conn)) => self.keepalive_expired(conn),
         }
-        let after = self.state();
-        if before != after {
+        self.report_state();
+        std::mem::take(&mut self.outputs)
+    }
+
+    /// Emits `StateChanged` if the state differs from the last one reported.
+    fn report_state(&mut self) {
+        let now = self.state();
+        if now != self.reported {
             let reason = self.reason.take();
             self.outputs.push(Output::StateChanged {
-                from: before,
-                to: after,
+                from: self.reported,
+                to: now,
                 reason,
             });
+            self.reported = now;
         }
-        std::mem::take(&mut self.outputs)
     }
 
     // ----------------------------------------------------------- administrative ---
@@ -195,14 +203,22 @@ impl Fsm {
         });
     }
 
-    /// After the last connection failed: wait a backoff delay in Idle (refusing
-    /// connections) or Active (accepting them), then try again.
-    fn schedule_retry(&mut self, wait_in: SessionState) {
+    /// After the last connection failed. A session that had got past OpenSent goes to
+    /// Idle (section 8.2.2); the automatic restart of section 8.1.1 (without the optional
+    /// damping of peer oscillations) takes it on to Active at once, where it accepts the
+    /// peer's connection and, unless passive, connects itself again after a backoff delay.
+    /// Refusing connections during the delay would make recovery wait for the peer's own
+    /// connect-retry timer (120 s by default in FRR).
+    fn schedule_retry(&mut self, via: SessionState) {
         if !self.started || !self.connections.is_empty() || self.connecting {
             return;
         }
-        self.waiting = wait_in;
-        if self.config.passive && wait_in == SessionState::Active {
+        if via == SessionState::Idle {
+            self.waiting = SessionState::Idle;
+            self.report_state();
+        }
+        self.waiting = SessionState::Active;
+        if self.config.passive {
             return;
         }
         let after = self.backoff.next_after_failure();
@@ -255,7 +271,7 @@ impl Fsm {
         }
     }
 
-    /// A connection from the peer. Idle refuses it (section 8.2.2, Idle state); Connect and
+    /// A connection from the peer. A stopped peer (Idle) refuses it (section 8.2.2, Idle state); Connect and
     /// Active take it to OpenSent (events 16/17); with a connection already open it is the
     /// second connection of a collision (section 6.8), tracked until its OPEN arrives.
     fn tcp_accepted(&mut self, conn: ConnId, local: SocketAddr, remote: SocketAddr) {
@@ -289,12 +305,12 @@ impl Fsm {
         self.remove(conn);
         self.outputs.push(Output::Close { conn });
         self.reason = Some(Reason::ConnectionClosed);
-        let wait_in = if state == SessionState::OpenSent {
+        let via = if state == SessionState::OpenSent {
             SessionState::Active
         } else {
             SessionState::Idle
         };
-        self.schedule_retry(wait_in);
+        self.schedule_retry(via);
     }
 
     fn open_connection(

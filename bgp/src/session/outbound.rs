@@ -184,3 +184,205 @@ fn group<P>(routes: Vec<(P, &RouteAttributes)>) -> Vec<(&RouteAttributes, Vec<P>
     }
     groups
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::packet::{Community, Origin};
+    use crate::speaker::table::Batch;
+
+    fn ebgp_v4() -> Outbound {
+        Outbound {
+            local_as: 64500,
+            ibgp: false,
+            next_hop: "172.30.0.11".parse().expect("address"),
+            families: vec![AfiSafi::IPV4_UNICAST],
+            codec: CodecContext::default(),
+        }
+    }
+
+    fn ebgp_v6() -> Outbound {
+        Outbound {
+            next_hop: "fd00:30::11".parse().expect("address"),
+            families: vec![AfiSafi::IPV6_UNICAST],
+            ..ebgp_v4()
+        }
+    }
+
+    fn host(i: u32) -> ipnet::IpNet {
+        ipnet::IpNet::from(IpAddr::V4(Ipv4Addr::from(0x0A00_0000 + i)))
+    }
+
+    fn table_of(
+        routes: impl IntoIterator<Item = (ipnet::IpNet, RouteAttributes)>,
+    ) -> Arc<RouteTable> {
+        let mut table = Arc::new(RouteTable::default());
+        let mut batch = Batch::default();
+        for (prefix, attributes) in routes {
+            batch.announce(&mut table, prefix, attributes);
+        }
+        table
+    }
+
+    fn tagged(value: u16) -> RouteAttributes {
+        RouteAttributes {
+            communities: vec![Community::new(64500, value)],
+            ..RouteAttributes::default()
+        }
+    }
+
+    #[test]
+    fn prefixes_sharing_attributes_share_updates() {
+        let table = table_of((0..2000).map(|i| (host(i), RouteAttributes::default())));
+        let (messages, count) = ebgp_v4().full_table(&table, false);
+        assert_eq!(count, 2000);
+        // 5 octets per /32 in at most 4096 octets: 3 messages, not 2000.
+        assert_eq!(messages.len(), 3);
+        assert_eq!(messages.iter().map(|m| m.nlri.len()).sum::<usize>(), 2000);
+    }
+
+    #[test]
+    fn different_attributes_go_in_different_updates() {
+        let table = table_of([
+            (host(1), tagged(1)),
+            (host(2), tagged(2)),
+            (host(3), tagged(1)),
+        ]);
+        let (messages, _) = ebgp_v4().full_table(&table, false);
+        assert_eq!(messages.len(), 2);
+        let with_one: Vec<_> = messages
+            .iter()
+            .filter(|m| m.attributes.communities == tagged(1).communities)
+            .collect();
+        assert_eq!(with_one[0].nlri.len(), 2);
+    }
+
+    #[test]
+    fn ebgp_routes_carry_our_as_and_the_session_address_as_next_hop() {
+        let table = table_of([(
+            host(1),
+            RouteAttributes {
+                local_pref: Some(200),
+                med: Some(7),
+                ..tagged(1)
+            },
+        )]);
+        let (messages, _) = ebgp_v4().full_table(&table, false);
+        let attributes = &messages[0].attributes;
+        assert_eq!(attributes.as_path, Some(AsPath::sequence([64500])));
+        assert_eq!(
+            attributes.next_hop,
+            Some("172.30.0.11".parse().expect("address"))
+        );
+        assert_eq!(attributes.origin, Some(Origin::Igp));
+        assert_eq!(attributes.med, Some(7));
+        assert_eq!(attributes.local_pref, None, "LOCAL_PREF is for iBGP only");
+    }
+
+    #[test]
+    fn ibgp_routes_have_an_empty_as_path_and_local_pref() {
+        let ibgp = Outbound {
+            ibgp: true,
+            ..ebgp_v4()
+        };
+        let table = table_of([
+            (host(1), RouteAttributes::default()),
+            (
+                host(2),
+                RouteAttributes {
+                    local_pref: Some(50),
+                    ..RouteAttributes::default()
+                },
+            ),
+        ]);
+        let (messages, _) = ibgp.full_table(&table, false);
+        let mut local_prefs: Vec<_> = messages.iter().map(|m| m.attributes.local_pref).collect();
+        local_prefs.sort();
+        assert_eq!(local_prefs, vec![Some(50), Some(100)]);
+        assert!(
+            messages
+                .iter()
+                .all(|m| m.attributes.as_path == Some(AsPath::default()))
+        );
+    }
+
+    #[test]
+    fn sessions_get_only_their_own_family_then_end_of_rib() {
+        let v6: ipnet::IpNet = "fd00:99::10/128".parse().expect("prefix");
+        let table = table_of([
+            (host(1), RouteAttributes::default()),
+            (v6, RouteAttributes::default()),
+        ]);
+
+        let (messages, count) = ebgp_v4().full_table(&table, true);
+        assert_eq!(count, 1);
+        assert_eq!(messages.len(), 2);
+        assert_eq!(messages[1].end_of_rib_family(), Some(AfiSafi::IPV4_UNICAST));
+
+        let (messages, count) = ebgp_v6().full_table(&table, true);
+        assert_eq!(count, 1);
+        let reach = messages[0]
+            .attributes
+            .mp_reach
+            .as_ref()
+            .expect("MP_REACH_NLRI");
+        assert_eq!(
+            reach.nlri,
+            vec!["fd00:99::10/128".parse::<Ipv6Net>().expect("prefix")]
+        );
+        assert_eq!(
+            reach.next_hop.global,
+            "fd00:30::11"
+                .parse::<std::net::Ipv6Addr>()
+                .expect("address")
+        );
+        assert_eq!(messages[0].attributes.next_hop, None);
+        assert_eq!(messages[1].end_of_rib_family(), Some(AfiSafi::IPV6_UNICAST));
+    }
+
+    #[test]
+    fn delta_sends_withdrawals_and_announcements_and_counts_new_prefixes() {
+        let mut table = table_of([
+            (host(1), RouteAttributes::default()),
+            (host(2), RouteAttributes::default()),
+        ]);
+        let mut batch = Batch::default();
+        batch.withdraw(&mut table, host(1));
+        batch.announce(&mut table, host(2), tagged(9));
+        batch.announce(&mut table, host(3), RouteAttributes::default());
+        batch.announce(&mut table, host(4), RouteAttributes::default());
+        let delta = batch.finish(&table);
+        let updates = ebgp_v4().changes(&delta);
+        assert_eq!(
+            updates.prefix_change, 1,
+            "two new, one withdrawn, one changed"
+        );
+        assert_eq!(
+            updates.messages[0].withdrawn,
+            vec![host(1).to_string().parse::<Ipv4Net>().expect("prefix")]
+        );
+        let announced: usize = updates.messages.iter().map(|m| m.nlri.len()).sum();
+        assert_eq!(announced, 3);
+        assert_eq!(
+            updates.messages.len(),
+            3,
+            "one withdrawal, one UPDATE per attribute set"
+        );
+    }
+
+    #[test]
+    fn delta_of_another_family_sends_nothing() {
+        let mut table = Arc::new(RouteTable::default());
+        let mut batch = Batch::default();
+        batch.announce(
+            &mut table,
+            "fd00:99::10/128".parse().expect("prefix"),
+            RouteAttributes::default(),
+        );
+        let delta = batch.finish(&table);
+        assert_eq!(ebgp_v4().changes(&delta), Updates::default());
+    }
+}

@@ -117,7 +117,7 @@ pub fn notification(outputs: &[Output], conn: ConnId) -> Option<NotificationMsg>
 }
 
 pub fn closed(outputs: &[Output], conn: ConnId) -> bool {
-    outputs.iter().any(|o| *o == Output::Close { conn })
+    outputs.contains(&Output::Close { conn })
 }
 
 pub fn timer_started(outputs: &[Output], timer: Timer) -> Option<Duration> {
@@ -128,7 +128,7 @@ pub fn timer_started(outputs: &[Output], timer: Timer) -> Option<Duration> {
 }
 
 pub fn connects(outputs: &[Output]) -> bool {
-    outputs.iter().any(|o| *o == Output::Connect)
+    outputs.contains(&Output::Connect)
 }
 
 pub fn state_change(outputs: &[Output]) -> Option<(SessionState, SessionState)> {
@@ -136,4 +136,23 @@ pub fn state_change(outputs: &[Output]) -> Option<(SessionState, SessionState)> 
         Output::StateChanged { from, to, .. } => Some((*from, *to)),
         _ => None,
     })
+}
+
+/// Every state change in `outputs`, in order.
+pub fn transitions(outputs: &[Output]) -> Vec<(SessionState, SessionState)> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::StateChanged { from, to, .. } => Some((*from, *to)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The session went down to Idle and, restarting automatically, on to Active.
+pub fn went_idle_then_active(outputs: &[Output]) -> bool {
+    let changes = transitions(outputs);
+    changes.len() == 2
+        && changes[0].1 == SessionState::Idle
+        && changes[1] == (SessionState::Idle, SessionState::Active)
 }
