@@ -21,7 +21,6 @@ struct Pair {
     active: Speaker,
     passive: Speaker,
     active_peer: PeerConfig,
-    passive_peer: PeerConfig,
 }
 
 /// The passive speaker (AS 64501) listens; the active one (AS 64500) connects to it.
@@ -54,7 +53,6 @@ async fn pair(password: Option<(&str, &str)>) -> Pair {
         active,
         passive,
         active_peer,
-        passive_peer,
     }
 }
 
