@@ -2,6 +2,7 @@
 //! tests/fixtures/README.md for how). Each is decoded and checked field by field, and
 //! re-encoded: byte for byte where the sender's encoding is the canonical one ours is,
 //! otherwise to bytes that decode to the same value.
+#![allow(clippy::unwrap_used)] // a panic in a test or benchmark is the failure report
 
 mod packet_support;
 

@@ -1,5 +1,6 @@
 //! Hand-built byte vectors for every message type, each checked both ways: the value
 //! encodes to exactly these bytes, and these bytes decode to exactly this value.
+#![allow(clippy::unwrap_used)] // a panic in a test or benchmark is the failure report
 
 mod packet_support;
 

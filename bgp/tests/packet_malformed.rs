@@ -1,6 +1,7 @@
 //! Malformed input corpus: each case is a message and either the NOTIFICATION (code,
 //! subcode, data) RFC 4271 section 6 / RFC 7313 / RFC 7606 call for, or the RFC 7606
 //! outcome (attribute discard / treat-as-withdraw) the decoder applies.
+#![allow(clippy::unwrap_used)] // a panic in a test or benchmark is the failure report
 
 mod packet_support;
 

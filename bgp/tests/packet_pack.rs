@@ -1,5 +1,6 @@
 //! UPDATE packing: every message fits 4096 octets, the number of messages is the
 //! fewest possible, and decoding the messages gives back every prefix.
+#![allow(clippy::unwrap_used)] // a panic in a test or benchmark is the failure report
 
 mod packet_support;
 

@@ -1,6 +1,7 @@
 //! Property tests: canonical messages survive encode then decode unchanged, in the
 //! 4-octet and the 2-octet AS context; arbitrary and mutated bytes never make the
 //! decoder panic, and whatever it accepts re-encodes to something it accepts again.
+#![allow(clippy::unwrap_used)] // a panic in a test or benchmark is the failure report
 
 mod packet_support;
 
