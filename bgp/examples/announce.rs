@@ -217,7 +217,15 @@ async fn run(args: Args) -> Result<()> {
     })?;
     let mut events = speaker.events();
     tokio::spawn(async move {
-        while let Ok(event) = events.recv().await {
+        loop {
+            let event = match events.recv().await {
+                Ok(event) => event,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                    println!("({missed} state changes missed)");
+                    continue;
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            };
             match event.reason {
                 Some(reason) if event.state != SessionState::Established => {
                     println!("peer {} {} ({reason})", event.peer, event.state);

@@ -317,6 +317,9 @@ impl Core {
             session::io::set_listener_md5(listener, address, Some(password.as_bytes()))
                 .map_err(|source| SpeakerError::ListenerMd5 { address, source })?;
         }
+        if config.passive && self.listener.is_none() {
+            warn!(%address, "passive peer without a listening socket: it can never connect");
+        }
         let previous = self.retiring.remove(&address);
         self.start_peer(config, previous);
         Ok(())
