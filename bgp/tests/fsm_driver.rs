@@ -256,3 +256,39 @@ async fn invalid_peer_settings_are_refused() {
     ));
     speaker.shutdown().await;
 }
+
+#[tokio::test]
+async fn simultaneous_connections_settle_on_one_session() {
+    // Both speakers listen on the same port of their own address and connect to each
+    // other at once: each sees an outgoing and an incoming connection (RFC 4271 section 6.8).
+    let port = free_port();
+    let a = Speaker::try_new(SpeakerConfig {
+        listen: Some(SocketAddr::new(ACTIVE, port)),
+    })
+    .expect("listen a");
+    let b = Speaker::try_new(SpeakerConfig {
+        listen: Some(SocketAddr::new(PASSIVE, port)),
+    })
+    .expect("listen b");
+    let mut to_b = PeerConfig::new(PASSIVE, 64500, 64501, Ipv4Addr::new(10, 0, 0, 1));
+    to_b.port = port;
+    to_b.source_address = Some(ACTIVE);
+    to_b.connect_retry = Duration::from_secs(1);
+    let mut to_a = PeerConfig::new(ACTIVE, 64501, 64500, Ipv4Addr::new(10, 0, 0, 2));
+    to_a.port = port;
+    to_a.source_address = Some(PASSIVE);
+    to_a.connect_retry = Duration::from_secs(1);
+    let (added_a, added_b) = tokio::join!(a.add_peer(to_b), b.add_peer(to_a));
+    added_a.expect("add");
+    added_b.expect("add");
+    let first = wait_for(&a, "Established", established).await;
+    wait_for(&b, "Established", established).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let later = stats_of(&a).await;
+    assert_eq!(
+        later.established_since, first.established_since,
+        "the session stayed up"
+    );
+    a.shutdown().await;
+    b.shutdown().await;
+}

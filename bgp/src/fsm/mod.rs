@@ -513,6 +513,9 @@ impl Fsm {
                 );
                 let loser = if direction == keep { other.id } else { conn };
                 self.fail_connection(loser, cease(cease_subcode::CONNECTION_COLLISION_RESOLUTION));
+                // The peer's state follows the surviving connection: the closed one is
+                // not why it changes.
+                self.reason = None;
                 if loser == conn {
                     return;
                 }
