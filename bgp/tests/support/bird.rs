@@ -114,7 +114,12 @@ impl Bird {
 
     /// The routes BIRD holds for exactly `prefix`.
     pub fn routes(&self, prefix: IpNet) -> Vec<BirdRoute> {
-        let out = self.birdc(&["show", "route", "for", &prefix.to_string(), "all"]);
+        // birdc exits 1 with "Network not found" when BIRD has no route: not an error here.
+        let out = match self.try_birdc(&["show", "route", "for", &prefix.to_string(), "all"]) {
+            Ok(out) => out,
+            Err(e) if e.contains("Network not found") => return vec![],
+            Err(e) => panic!("{e}"),
+        };
         parse_routes(&out)
             .into_iter()
             .filter(|r| r.prefix.parse::<IpNet>().ok() == Some(prefix))
@@ -178,18 +183,16 @@ pub fn parse_routes(text: &str) -> Vec<BirdRoute> {
         let Some(route) = routes.last_mut() else {
             continue;
         };
-        if let Some(attr) = trimmed.strip_prefix("BGP.") {
-            if let Some((name, value)) = attr.split_once(':') {
-                let (name, value) = (name.trim().to_owned(), value.trim().to_owned());
-                match name.as_str() {
-                    "next_hop" => {
-                        route.next_hops = value.split_whitespace().map(str::to_owned).collect()
-                    }
-                    "as_path" => route.as_path = value.clone(),
-                    _ => {}
+        if let Some((name, value)) = trimmed.strip_prefix("BGP.").and_then(|a| a.split_once(':')) {
+            let (name, value) = (name.trim().to_owned(), value.trim().to_owned());
+            match name.as_str() {
+                "next_hop" => {
+                    route.next_hops = value.split_whitespace().map(str::to_owned).collect()
                 }
-                route.attributes.push((name, value));
+                "as_path" => route.as_path = value.clone(),
+                _ => {}
             }
+            route.attributes.push((name, value));
         }
     }
     routes

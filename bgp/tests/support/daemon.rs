@@ -19,6 +19,18 @@ pub struct Daemon {
 impl Daemon {
     /// Starts `program` inside namespace `ns`, stdout and stderr appended to `output`.
     pub fn spawn(ns: &str, name: &str, program: &str, args: &[&str], output: &Path) -> Daemon {
+        Daemon::spawn_with_env(ns, name, program, args, &[], output)
+    }
+
+    /// [`Daemon::spawn`] with extra environment variables.
+    pub fn spawn_with_env(
+        ns: &str,
+        name: &str,
+        program: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        output: &Path,
+    ) -> Daemon {
         let log = File::options()
             .create(true)
             .append(true)
@@ -28,6 +40,7 @@ impl Daemon {
         let child = Command::new("ip")
             .args(["netns", "exec", ns, program])
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err)
@@ -65,10 +78,10 @@ impl Daemon {
     }
 
     pub fn signal(&self, signal: Signal) {
-        if let Some(pid) = self.pid() {
-            if let Err(e) = kill(Pid::from_raw(pid), signal) {
-                panic!("cannot send {signal} to {} (pid {pid}): {e}", self.name);
-            }
+        if let Some(pid) = self.pid()
+            && let Err(e) = kill(Pid::from_raw(pid), signal)
+        {
+            panic!("cannot send {signal} to {} (pid {pid}): {e}", self.name);
         }
     }
 

@@ -8,7 +8,7 @@ use ipnet::IpNet;
 use serde_json::Value;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const FRR_BIN: &str = "/usr/lib/frr";
 
@@ -132,13 +132,11 @@ impl Frr {
         // A restarted daemon must not be mistaken for ready by its predecessor's socket.
         let _ = std::fs::remove_file(d.join(format!("{name}.vty")));
         let program = format!("{FRR_BIN}/{name}");
-        let mut daemon = Daemon::spawn(
-            &self.ns,
-            name,
-            &program,
-            &args,
-            &d.join(format!("{name}.out")),
-        );
+        // UTC log timestamps (with milliseconds, see bgpd.conf.in) so the lab benchmarks can
+        // read FRR's own time of a session change: see `Frr::established_at`.
+        let out = d.join(format!("{name}.out"));
+        let mut daemon =
+            Daemon::spawn_with_env(&self.ns, name, &program, &args, &[("TZ", "UTC")], &out);
         if let Some(p) = daemon.pid() {
             self.pids.push((name.to_owned(), p));
         }
@@ -260,6 +258,22 @@ impl Frr {
         json[family]["peers"][address.to_string()]["pfxRcd"].as_u64()
     }
 
+    /// When FRR last logged the session with `node` coming Up (`%ADJCHANGE ... Up`), by
+    /// its own clock, to the millisecond.
+    pub fn established_at(&self, node: IpAddr) -> Option<SystemTime> {
+        let log = self.bgpd_log();
+        let wanted = format!("%ADJCHANGE: neighbor {node}");
+        log.lines()
+            .filter(|l| l.contains(&wanted) && l.trim_end().ends_with(" Up"))
+            .filter(|l| {
+                // "neighbor 172.30.0.2(host) in vrf": the address must end right there.
+                let rest = &l[l.find(&wanted).unwrap_or(0) + wanted.len()..];
+                rest.starts_with('(') || rest.starts_with(' ')
+            })
+            .filter_map(parse_log_time)
+            .next_back()
+    }
+
     pub fn bgpd_log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("bgpd.log")).unwrap_or_default()
     }
@@ -305,6 +319,34 @@ fn neighbor_lines(options: &[String]) -> String {
         }
     }
     out.trim_end().to_owned()
+}
+
+/// The time of an FRR log line, `2026/11/23 05:48:47.123 BGP: ...`, read as UTC.
+fn parse_log_time(line: &str) -> Option<SystemTime> {
+    let mut words = line.split_whitespace();
+    let (date, time) = (words.next()?, words.next()?);
+    let mut ymd = date.split('/').map(|p| p.parse::<i64>());
+    let (year, month, day) = (ymd.next()?.ok()?, ymd.next()?.ok()?, ymd.next()?.ok()?);
+    let (hms, fraction) = time.split_once('.').unwrap_or((time, "0"));
+    let mut parts = hms.split(':').map(|p| p.parse::<i64>());
+    let (hour, minute, second) = (
+        parts.next()?.ok()?,
+        parts.next()?.ok()?,
+        parts.next()?.ok()?,
+    );
+    let nanos = format!("{fraction:0<9}").get(..9)?.parse::<u32>().ok()?;
+    let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second;
+    Some(UNIX_EPOCH + Duration::new(u64::try_from(seconds).ok()?, nanos))
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let day_of_year = (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
 }
 
 fn write(dir: &Path, name: &str, text: &str) {

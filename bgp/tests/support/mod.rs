@@ -16,13 +16,14 @@
 //!
 //! Router configs come from the templates in `lab/` (shared with the shell runner in
 //! `lab/netns/`), with `@NAME@` placeholders filled in here.
-#![allow(dead_code)] // each test binary uses a different part of the harness
+#![allow(dead_code, unused_imports)] // each test binary uses a different part of the harness
 
 pub mod bird;
 pub mod daemon;
 pub mod fib;
 pub mod frr;
 pub mod gobgp;
+pub mod herald;
 pub mod netns;
 pub mod runtime;
 pub mod wait;

@@ -2,11 +2,15 @@
 
 use std::time::{Duration, Instant};
 
-/// How often the helpers poll.
+/// How often the helpers poll unless told otherwise.
 pub const POLL: Duration = Duration::from_millis(25);
 
-/// Polls `probe` every [`POLL`] until it returns `Some`, or `timeout` passes (`None`).
-pub fn poll_until<T>(timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
+/// Polls `probe` every `interval` until it returns `Some`, or `timeout` passes (`None`).
+pub fn poll_every<T>(
+    timeout: Duration,
+    interval: Duration,
+    mut probe: impl FnMut() -> Option<T>,
+) -> Option<T> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(value) = probe() {
@@ -15,8 +19,13 @@ pub fn poll_until<T>(timeout: Duration, mut probe: impl FnMut() -> Option<T>) ->
         if Instant::now() >= deadline {
             return None;
         }
-        std::thread::sleep(POLL);
+        std::thread::sleep(interval);
     }
+}
+
+/// Polls `probe` every [`POLL`] until it returns `Some`, or `timeout` passes (`None`).
+pub fn poll_until<T>(timeout: Duration, probe: impl FnMut() -> Option<T>) -> Option<T> {
+    poll_every(timeout, POLL, probe)
 }
 
 /// Like [`poll_until`], but a timeout fails the test with `what` in the message.
