@@ -1,1 +1,120 @@
-fn main() {}
+//! `herald-controller`: see `herald-controller --help`.
+
+use std::io::Read;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Parser;
+use herald_controller::cli::{Cli, Command, EXIT_FAILURE, EXIT_USAGE, LogFormat, RunArgs};
+use herald_controller::metrics::Metrics;
+use prometheus_client::registry::Registry;
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+/// How long shutdown may take before the process exits anyway.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let code = if error.use_stderr() { EXIT_USAGE } else { 0 };
+            let _ = error.print();
+            std::process::exit(code);
+        }
+    };
+    let code = match cli.into_command() {
+        Command::Validate { file } => validate(&file),
+        Command::Run(args) => match run(*args) {
+            Ok(()) => 0,
+            Err(error) => {
+                tracing::error!(error = format!("{error:#}"), "controller failed");
+                eprintln!("herald-controller: {error:#}");
+                EXIT_FAILURE
+            }
+        },
+    };
+    std::process::exit(code);
+}
+
+fn validate(file: &std::path::Path) -> i32 {
+    let text = if file.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text).map(|_| text)
+    } else {
+        std::fs::read_to_string(file)
+    };
+    match text {
+        Ok(text) => {
+            let (report, code) =
+                herald_controller::validate::report(&file.display().to_string(), &text);
+            println!("{report}");
+            code
+        }
+        Err(error) => {
+            eprintln!(
+                "herald-controller validate: cannot read {}: {error}",
+                file.display()
+            );
+            EXIT_USAGE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn run(args: RunArgs) -> anyhow::Result<()> {
+    init_logging(args.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")?;
+    runtime.block_on(async move {
+        let mut registry = Registry::default();
+        let metrics = Metrics::register(&mut registry);
+        let shutdown = CancellationToken::new();
+        tokio::spawn(on_signal(shutdown.clone()));
+        let controller = herald_controller::run::run(args, registry, metrics, shutdown.clone());
+        tokio::select! {
+            result = controller => result.context("controller"),
+            () = async {
+                shutdown.cancelled().await;
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            } => {
+                tracing::warn!(grace_s = SHUTDOWN_GRACE.as_secs(), "shutdown grace period ran out; exiting");
+                Ok(())
+            }
+        }
+    })
+}
+
+/// Cancels `shutdown` on SIGTERM or SIGINT.
+async fn on_signal(shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop with SIGKILL");
+        return;
+    };
+    let name = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    };
+    tracing::info!(signal = name, "shutting down");
+    shutdown.cancel();
+}

@@ -1,0 +1,162 @@
+//! The admin HTTP server: `/metrics` (Prometheus text), `/livez`, `/readyz`.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::header::CONTENT_TYPE;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+/// Answers `/readyz`.
+pub type Readiness = Arc<dyn Fn() -> bool + Send + Sync>;
+
+const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Serves on `listener` until `shutdown`; connections in progress finish on their own.
+pub async fn serve(
+    listener: TcpListener,
+    registry: Arc<Registry>,
+    ready: Readiness,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = shutdown.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    warn!(%error, "admin server accept failed");
+                    continue;
+                }
+            },
+        };
+        let registry = registry.clone();
+        let ready = ready.clone();
+        let service = service_fn(move |request| {
+            let response = respond(&request, &registry, &ready);
+            async move { Ok::<_, Infallible>(response) }
+        });
+        tokio::spawn(async move {
+            if let Err(error) = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
+                debug!(%error, %peer, "admin connection ended with an error");
+            }
+        });
+    }
+}
+
+fn respond(
+    request: &Request<Incoming>,
+    registry: &Registry,
+    ready: &Readiness,
+) -> Response<Full<Bytes>> {
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "only GET\n");
+    }
+    match request.uri().path() {
+        "/metrics" => match crate::metrics::encode(registry) {
+            Ok(body) => {
+                let mut response = Response::new(Full::new(Bytes::from(body)));
+                response.headers_mut().insert(
+                    CONTENT_TYPE,
+                    hyper::header::HeaderValue::from_static(METRICS_CONTENT_TYPE),
+                );
+                response
+            }
+            Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "encoding failed\n"),
+        },
+        "/livez" => text(StatusCode::OK, "ok\n"),
+        "/readyz" => {
+            if ready() {
+                text(StatusCode::OK, "ok\n")
+            } else {
+                text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "not ready: waiting for the Service cache and a valid config\n",
+                )
+            }
+        }
+        _ => text(
+            StatusCode::NOT_FOUND,
+            "not found: try /metrics, /livez, /readyz\n",
+        ),
+    }
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// Binds the admin address (port 0 picks one; the caller logs what was bound).
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn get(addr: SocketAddr, path: &str) -> String {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        stream
+            .write_all(
+                format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+            )
+            .await
+            .expect("send");
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).await.expect("read");
+        reply
+    }
+
+    #[tokio::test]
+    async fn serves_metrics_liveness_and_readiness() {
+        let mut registry = Registry::default();
+        let metrics = crate::metrics::Metrics::register(&mut registry);
+        metrics.set_config(true, false);
+        let listener = bind("127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("bound");
+        let ready_flag = Arc::new(AtomicBool::new(false));
+        let flag = ready_flag.clone();
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(serve(
+            listener,
+            Arc::new(registry),
+            Arc::new(move || flag.load(Ordering::SeqCst)),
+            shutdown.clone(),
+        ));
+
+        let metrics_reply = get(addr, "/metrics").await;
+        assert!(metrics_reply.starts_with("HTTP/1.1 200"), "{metrics_reply}");
+        assert!(metrics_reply.contains("herald_config_loaded 1"));
+        assert!(get(addr, "/livez").await.starts_with("HTTP/1.1 200"));
+        assert!(get(addr, "/readyz").await.starts_with("HTTP/1.1 503"));
+        ready_flag.store(true, Ordering::SeqCst);
+        assert!(get(addr, "/readyz").await.starts_with("HTTP/1.1 200"));
+        assert!(get(addr, "/nope").await.starts_with("HTTP/1.1 404"));
+
+        shutdown.cancel();
+        server.await.expect("server stops on shutdown");
+    }
+}

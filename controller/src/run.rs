@@ -1,0 +1,226 @@
+//! `herald-controller run`: connects to the API server and runs every task until shutdown.
+//!
+//! ```text
+//!   Service watcher ──reflector──▶ Store<Service> ◀───────────── term (leader only):
+//!         │                             ▲                          rebuild, applier(reconcile)
+//!         └── Changed/Deleted/Resynced ─┼──▶ Trigger broadcast ──▶      ▲
+//!   ConfigMap watcher ── good config ───┴──▶ Trigger::All              │
+//!   Lease loop ── leader? ── starts/stops one term per leadership ─────┘
+//!   admin HTTP ── /metrics /livez /readyz
+//! ```
+//!
+//! One [`CancellationToken`] stops everything: the term stops writing first, then the
+//! Lease is released.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Service;
+use kube::Client;
+use kube::api::Api;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::{WatchStreamExt, watcher};
+use prometheus_client::registry::Registry;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::admin;
+use crate::cli::{RunArgs, default_identity};
+use crate::config_watch::{self, ConfigSource};
+use crate::context::{Context, Settings, State, Trigger};
+use crate::leader::{self, LeaseConfig};
+use crate::metrics::Metrics;
+use crate::status::{FIELD_MANAGER, server_has_ip_mode};
+
+/// Why the controller could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot read kubeconfig {path}: {source}")]
+    Kubeconfig {
+        path: PathBuf,
+        #[source]
+        source: kube::config::KubeconfigError,
+    },
+    #[error(
+        "no Kubernetes API credentials: not in a cluster ({in_cluster}) and no usable \
+         kubeconfig ({kubeconfig}); pass --kubeconfig"
+    )]
+    NoCredentials {
+        in_cluster: String,
+        kubeconfig: String,
+    },
+    #[error("cannot create the Kubernetes client: {0}")]
+    Client(#[source] kube::Error),
+    #[error("cannot bind the admin server to {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The client config: `--kubeconfig`, else in-cluster, else `$KUBECONFIG`/`~/.kube/config`.
+pub async fn client_config(kubeconfig: Option<&Path>) -> Result<kube::Config, RunError> {
+    if let Some(path) = kubeconfig {
+        let file = Kubeconfig::read_from(path).map_err(|source| RunError::Kubeconfig {
+            path: path.to_owned(),
+            source,
+        })?;
+        return kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
+            .await
+            .map_err(|source| RunError::Kubeconfig {
+                path: path.to_owned(),
+                source,
+            });
+    }
+    match kube::Config::incluster() {
+        Ok(config) => Ok(config),
+        Err(in_cluster) => kube::Config::from_kubeconfig(&KubeConfigOptions::default())
+            .await
+            .map_err(|kubeconfig| RunError::NoCredentials {
+                in_cluster: in_cluster.to_string(),
+                kubeconfig: kubeconfig.to_string(),
+            }),
+    }
+}
+
+/// Runs the controller until `shutdown` is cancelled and every task has wound down.
+pub async fn run(
+    args: RunArgs,
+    registry: Registry,
+    metrics: Metrics,
+    shutdown: CancellationToken,
+) -> Result<(), RunError> {
+    let client_config = client_config(args.kubeconfig.as_deref()).await?;
+    let client = Client::try_from(client_config).map_err(RunError::Client)?;
+    let write_ip_mode = match client.apiserver_version().await {
+        Ok(version) => {
+            let has = server_has_ip_mode(&version.major, &version.minor);
+            info!(server = %version.git_version, write_ip_mode = has, "connected to the API server");
+            has
+        }
+        Err(error) => {
+            warn!(%error, "cannot read the API server version; not writing ingress ipMode");
+            false
+        }
+    };
+
+    let identity = default_identity(args.identity.as_deref());
+    let settings = Arc::new(Settings {
+        lb_class: args.lb_class.clone(),
+        config_key: args.config_key.clone(),
+        identity: identity.clone(),
+    });
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: FIELD_MANAGER.to_owned(),
+            instance: Some(identity.clone()),
+        },
+    );
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        recorder,
+        metrics,
+        state: Arc::new(State::new(write_ip_mode)),
+        settings,
+    });
+
+    let listener = admin::bind(args.admin_addr)
+        .await
+        .map_err(|source| RunError::Bind {
+            addr: args.admin_addr,
+            source,
+        })?;
+    let admin_addr = listener.local_addr().unwrap_or(args.admin_addr);
+    info!(addr = %admin_addr, "admin server listening");
+    let ready_state = ctx.state.clone();
+    let admin = admin::serve(
+        listener,
+        Arc::new(registry),
+        Arc::new(move || ready_state.is_ready()),
+        shutdown.clone(),
+    );
+
+    let (store, writer) = reflector::store::<Service>();
+    let services: Api<Service> = match &args.namespace {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    };
+    info!(
+        namespace = args.namespace.as_deref().unwrap_or("<all>"),
+        identity = %identity,
+        lb_class = %args.lb_class,
+        "watching Services"
+    );
+    let watch = watch_services(ctx.clone(), services, writer, shutdown.clone());
+    let config = config_watch::run(
+        ctx.clone(),
+        store.clone(),
+        ConfigSource {
+            namespace: args.config_namespace.clone(),
+            name: args.config_name.clone(),
+        },
+        shutdown.clone(),
+    );
+    let lead = leader::run(
+        ctx.clone(),
+        store.clone(),
+        LeaseConfig {
+            name: args.lease_name.clone(),
+            namespace: args.lease_namespace().to_owned(),
+            identity,
+            duration: args.lease_duration,
+        },
+        shutdown.clone(),
+    );
+    tokio::join!(watch, config, lead, admin);
+    info!("stopped");
+    Ok(())
+}
+
+/// Keeps the Service cache and tells the term what changed. Only our own managed-fields
+/// entry is kept on each object (the one the plan reads), which saves most of the memory a
+/// big cluster's Services would take.
+async fn watch_services(
+    ctx: Arc<Context>,
+    api: Api<Service>,
+    writer: reflector::store::Writer<Service>,
+    shutdown: CancellationToken,
+) {
+    let events = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .modify(|service: &mut Service| {
+            if let Some(fields) = service.metadata.managed_fields.as_mut() {
+                fields.retain(|entry| entry.manager.as_deref() == Some(FIELD_MANAGER));
+            }
+        });
+    let events = reflector::reflector(writer, events);
+    let mut events = std::pin::pin!(events);
+    loop {
+        let event = tokio::select! {
+            () = shutdown.cancelled() => return,
+            event = events.next() => event,
+        };
+        match event {
+            None => return,
+            Some(Ok(watcher::Event::Apply(service) | watcher::Event::InitApply(service))) => {
+                ctx.state
+                    .trigger(Trigger::Changed(ObjectRef::from_obj(&service)));
+            }
+            Some(Ok(watcher::Event::Delete(service))) => {
+                ctx.state
+                    .trigger(Trigger::Deleted(ObjectRef::from_obj(&service)));
+            }
+            Some(Ok(watcher::Event::InitDone)) => {
+                ctx.state.set_services_synced();
+                ctx.state.trigger(Trigger::Resynced);
+            }
+            Some(Ok(watcher::Event::Init)) => {}
+            Some(Err(error)) => warn!(%error, "Service watch failed; retrying"),
+        }
+    }
+}
