@@ -9,7 +9,8 @@
 //!
 //! Commands, one per line: `announce PREFIX [community A:B]... [large A:B:C]... [med N]
 //! [local-pref N]`, `withdraw PREFIX`, `stats` (one JSON object per peer), `quit`
-//! (graceful shutdown). State changes print as `peer ADDRESS STATE`. With `--count N`,
+//! (graceful shutdown), `restart` (close without NOTIFICATION, so that peers with graceful
+//! restart keep the routes, and exit). State changes print as `peer ADDRESS STATE`. With `--count N`,
 //! N consecutive /32s from `--base` are announced and a line tells when the last of
 //! their UPDATEs was written to each peer.
 
@@ -273,6 +274,11 @@ async fn run(args: Args) -> Result<()> {
                 Ok(())
             }
             Some((&"quit", [])) => break,
+            Some((&"restart", [])) => {
+                speaker.shutdown_for_restart().await;
+                println!("closed for a graceful restart");
+                return Ok(());
+            }
             Some((command, _)) => Err(anyhow::anyhow!("unknown command {command}")),
         };
         if let Err(error) = result {

@@ -292,3 +292,14 @@ async fn simultaneous_connections_settle_on_one_session() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+#[tokio::test]
+async fn shutdown_for_restart_closes_without_notification() {
+    let pair = pair(None).await;
+    wait_for(&pair.passive, "Established", established).await;
+    let mut events = pair.passive.events();
+    pair.active.shutdown_for_restart().await;
+    let event = next_event(&mut events, SessionState::Idle).await;
+    assert_eq!(event.reason.as_deref(), Some("connection closed by peer"));
+    pair.passive.shutdown().await;
+}

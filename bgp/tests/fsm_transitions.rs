@@ -339,3 +339,12 @@ fn messages_on_unknown_connections_are_ignored() {
     );
     assert_eq!(fsm.state(), SessionState::Established);
 }
+
+#[test]
+fn manual_stop_for_graceful_restart_closes_without_notification() {
+    let mut fsm = in_established(config(), 90);
+    let outputs = fsm.handle(Input::ManualStop(StopReason::GracefulRestart));
+    assert!(notification(&outputs, OUT).is_none(), "{outputs:?}");
+    assert!(closed(&outputs, OUT));
+    assert_eq!(fsm.state(), SessionState::Idle);
+}

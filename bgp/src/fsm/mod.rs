@@ -165,15 +165,18 @@ impl Fsm {
     }
 
     /// RFC 4271 section 8.2.2, event 2 in every state: NOTIFICATION Cease on each
-    /// connection that has sent OPEN, close everything, stop timers, go Idle.
+    /// connection that has sent OPEN (none before a graceful restart, RFC 4724 section
+    /// 4.2), close everything, stop timers, go Idle.
     fn manual_stop(&mut self, reason: StopReason) {
         if !self.started && self.connections.is_empty() {
             return;
         }
         self.started = false;
-        let cease = cease(reason.cease_subcode());
+        let cease = reason.notification();
         for conn in self.connections.iter().map(|c| c.id).collect::<Vec<_>>() {
-            self.send(conn, Message::Notification(cease.clone()));
+            if let Some(cease) = &cease {
+                self.send(conn, Message::Notification(cease.clone()));
+            }
             self.close(conn);
         }
         if self.connecting {

@@ -58,23 +58,29 @@ pub enum Timer {
     Keepalive(ConnId),
 }
 
-/// Why we stop a session by hand; each is a Cease subcode (RFC 4486).
+/// Why we stop a session by hand; each but `GracefulRestart` is a Cease subcode (RFC 4486).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum StopReason {
     AdministrativeShutdown,
     PeerDeconfigured,
     AdministrativeReset,
     OtherConfigurationChange,
+    /// We are about to restart: close without a NOTIFICATION, so that a peer that
+    /// negotiated graceful restart keeps our routes for the restart time (RFC 4724 section 4.2).
+    GracefulRestart,
 }
 
 impl StopReason {
-    pub fn cease_subcode(self) -> u8 {
-        match self {
+    /// The NOTIFICATION that announces the stop, if any.
+    pub fn notification(self) -> Option<NotificationMsg> {
+        let subcode = match self {
             StopReason::AdministrativeShutdown => cease_subcode::ADMINISTRATIVE_SHUTDOWN,
             StopReason::PeerDeconfigured => cease_subcode::PEER_DECONFIGURED,
             StopReason::AdministrativeReset => cease_subcode::ADMINISTRATIVE_RESET,
             StopReason::OtherConfigurationChange => cease_subcode::OTHER_CONFIGURATION_CHANGE,
-        }
+            StopReason::GracefulRestart => return None,
+        };
+        Some(NotificationMsg::cease(subcode))
     }
 }
 
@@ -196,13 +202,10 @@ pub enum Reason {
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Reason::ManualStop(reason) => {
-                write!(
-                    f,
-                    "stopped: {}",
-                    NotificationMsg::cease(reason.cease_subcode())
-                )
-            }
+            Reason::ManualStop(reason) => match reason.notification() {
+                Some(cease) => write!(f, "stopped: {cease}"),
+                None => f.write_str("stopped for a graceful restart"),
+            },
             Reason::ConnectFailed => f.write_str("connection attempt failed"),
             Reason::ConnectionClosed => f.write_str("connection closed by peer"),
             Reason::NotificationReceived(n) => write!(f, "received NOTIFICATION {n}"),

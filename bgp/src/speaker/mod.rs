@@ -50,7 +50,7 @@ enum CoreCommand {
     UpdatePeer(PeerConfig, oneshot::Sender<Result<(), SpeakerError>>),
     RemovePeer(IpAddr, oneshot::Sender<Result<(), SpeakerError>>),
     Stats(oneshot::Sender<Vec<PeerStats>>),
-    Shutdown(oneshot::Sender<()>),
+    Shutdown(StopReason, oneshot::Sender<()>),
 }
 
 impl Speaker {
@@ -149,8 +149,24 @@ impl Speaker {
     /// Sends Cease/Administrative Shutdown to every peer, waits (up to 5 s) for the
     /// sockets to flush and close, and stops the speaker. Later calls do nothing.
     pub async fn shutdown(&self) {
+        self.stop(StopReason::AdministrativeShutdown).await;
+    }
+
+    /// Stops like [`Speaker::shutdown`] but closes the sessions without a NOTIFICATION:
+    /// peers that negotiated graceful restart (see `PeerConfig::graceful_restart`) keep our
+    /// routes, marked stale, until we are back or the restart time runs out (RFC 4724
+    /// section 4.2). Peers without it drop the routes when the connection closes.
+    pub async fn shutdown_for_restart(&self) {
+        self.stop(StopReason::GracefulRestart).await;
+    }
+
+    async fn stop(&self, reason: StopReason) {
         let (reply, response) = oneshot::channel();
-        if self.commands.send(CoreCommand::Shutdown(reply)).is_ok() {
+        if self
+            .commands
+            .send(CoreCommand::Shutdown(reason, reply))
+            .is_ok()
+        {
             let _ = response.await;
         }
     }
@@ -212,8 +228,8 @@ impl Core {
                                 self.batch.announce(&mut self.table, prefix, attributes);
                             }
                             CoreCommand::Withdraw(prefix) => self.batch.withdraw(&mut self.table, prefix),
-                            CoreCommand::Shutdown(reply) => {
-                                self.shutdown().await;
+                            CoreCommand::Shutdown(reason, reply) => {
+                                self.shutdown(reason).await;
                                 let _ = reply.send(());
                                 return;
                             }
@@ -242,7 +258,7 @@ impl Core {
             }
         }
         // Every handle is gone.
-        self.shutdown().await;
+        self.shutdown(StopReason::AdministrativeShutdown).await;
     }
 
     /// Sends the pending batch to every peer.
@@ -301,7 +317,7 @@ impl Core {
                 });
             }
             // Handled in `run`.
-            CoreCommand::Announce(..) | CoreCommand::Withdraw(_) | CoreCommand::Shutdown(_) => {}
+            CoreCommand::Announce(..) | CoreCommand::Withdraw(_) | CoreCommand::Shutdown(..) => {}
         }
     }
 
@@ -403,7 +419,7 @@ impl Core {
         }
     }
 
-    async fn shutdown(&mut self) {
+    async fn shutdown(&mut self, reason: StopReason) {
         self.publish();
         if let Some(task) = self.listener_task.take() {
             task.abort();
@@ -414,9 +430,7 @@ impl Core {
             .map(|(_, finished)| finished)
             .collect();
         for (_, peer) in std::mem::take(&mut self.peers) {
-            let _ = peer
-                .commands
-                .send(PeerCommand::Stop(StopReason::AdministrativeShutdown));
+            let _ = peer.commands.send(PeerCommand::Stop(reason));
             waiting.push(peer.finished);
         }
         let all = futures::future::join_all(waiting).map(|_| ());
