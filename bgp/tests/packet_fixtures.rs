@@ -160,6 +160,18 @@ fn open_with_capabilities_over_255_octets_encodes_rfc9072_extended() {
 }
 
 #[test]
+fn communities_display_as_colon_separated_numbers() {
+    assert_eq!(Community::new(64500, 1).to_string(), "64500:1");
+    assert_eq!(Community::NO_EXPORT.to_string(), "65535:65281");
+    let large = LargeCommunity {
+        global_admin: 4_200_000_001,
+        local_data1: 7,
+        local_data2: 8,
+    };
+    assert_eq!(large.to_string(), "4200000001:7:8");
+}
+
+#[test]
 fn open_new_uses_as_trans_for_four_octet_as() {
     let open = OpenMsg::new(4_200_000_001, 90, Ipv4Addr::new(10, 0, 0, 1), vec![]);
     assert_eq!(open.my_as, 23456);

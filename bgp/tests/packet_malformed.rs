@@ -361,6 +361,15 @@ fn cases() -> Vec<Case> {
             handled(&[(2, P::MalformedAsPath, A::TreatAsWithdraw)], (0, 1)),
         ),
         case(
+            "AS 0 in AS_PATH (RFC 7607)",
+            update(
+                "",
+                &format!("{ORIGIN} 40 02 06 02 01 00000000 {NEXT_HOP}"),
+                NLRI,
+            ),
+            handled(&[(2, P::MalformedAsPath, A::TreatAsWithdraw)], (0, 1)),
+        ),
+        case(
             "NEXT_HOP of 5 octets",
             update("", &format!("{ORIGIN} {AS_PATH} 40 03 05 c000020100"), NLRI),
             handled(&[(3, P::Length, A::TreatAsWithdraw)], (0, 1)),
@@ -444,6 +453,11 @@ fn cases() -> Vec<Case> {
             "AGGREGATOR of 7 octets",
             update("", &valid("c0 07 07 0000fbf4c00002"), NLRI),
             handled(&[(7, P::Length, A::Discard)], (1, 0)),
+        ),
+        case(
+            "AGGREGATOR with AS 0 (RFC 7607)",
+            update("", &valid("c0 07 08 00000000c0000209"), NLRI),
+            handled(&[(7, P::Malformed, A::Discard)], (1, 0)),
         ),
         case(
             "AGGREGATOR well-known (flags error)",

@@ -85,7 +85,7 @@ fn segment(kinds: Vec<AsSegmentKind>, asn: BoxedStrategy<u32>) -> impl Strategy<
         .prop_map(|(kind, asns)| AsSegment { kind, asns })
 }
 
-/// Any path for NEW speakers.
+/// Any path for NEW speakers (AS 0 is malformed, RFC 7607).
 fn as_path_four() -> impl Strategy<Value = AsPath> {
     let kinds = vec![
         AsSegmentKind::Set,
@@ -93,7 +93,7 @@ fn as_path_four() -> impl Strategy<Value = AsPath> {
         AsSegmentKind::ConfedSequence,
         AsSegmentKind::ConfedSet,
     ];
-    prop::collection::vec(segment(kinds, any::<u32>().boxed()), 0..4)
+    prop::collection::vec(segment(kinds, (1..=u32::MAX).boxed()), 0..4)
         .prop_map(|segments| AsPath { segments })
 }
 
@@ -103,8 +103,8 @@ fn as_path_two() -> impl Strategy<Value = AsPath> {
     let confed = vec![AsSegmentKind::ConfedSequence, AsSegmentKind::ConfedSet];
     let plain = vec![AsSegmentKind::Set, AsSegmentKind::Sequence];
     (
-        prop::collection::vec(segment(confed, (0..=0xFFFFu32).boxed()), 0..2),
-        prop::collection::vec(segment(plain, any::<u32>().boxed()), 0..4),
+        prop::collection::vec(segment(confed, (1..=0xFFFFu32).boxed()), 0..2),
+        prop::collection::vec(segment(plain, (1..=u32::MAX).boxed()), 0..4),
     )
         .prop_map(|(mut segments, rest)| {
             segments.extend(rest);
@@ -269,7 +269,7 @@ fn route_refresh() -> impl Strategy<Value = RouteRefreshMsg> {
 fn message_four() -> impl Strategy<Value = Message> {
     prop_oneof![
         open().prop_map(Message::Open),
-        update(as_path_four().boxed(), any::<u32>().boxed()).prop_map(Message::Update),
+        update(as_path_four().boxed(), (1..=u32::MAX).boxed()).prop_map(Message::Update),
         notification().prop_map(Message::Notification),
         Just(Message::Keepalive),
         route_refresh().prop_map(Message::RouteRefresh),

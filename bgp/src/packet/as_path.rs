@@ -53,8 +53,8 @@ impl AsPath {
 }
 
 /// Decodes AS_PATH (or AS4_PATH with `four_octet`). `None` means malformed in the sense
-/// of RFC 7606 section 7.2: unknown segment type, zero-length segment, or a segment
-/// running past the attribute.
+/// of RFC 7606 section 7.2 (unknown segment type, zero-length segment, a segment running
+/// past the attribute) or of RFC 7607 (AS 0).
 pub(crate) fn decode_as_path(value: &[u8], four_octet: bool) -> Option<AsPath> {
     let width = if four_octet { 4 } else { 2 };
     let mut r = Reader::new(value);
@@ -76,6 +76,10 @@ pub(crate) fn decode_as_path(value: &[u8], four_octet: bool) -> Option<AsPath> {
             } else {
                 u32::from(asns.u16()?)
             };
+            // RFC 7607: AS 0 makes the path malformed.
+            if asn == 0 {
+                return None;
+            }
             segment.asns.push(asn);
         }
         segments.push(segment);
@@ -313,6 +317,7 @@ mod tests {
             None,
             "one octet left over"
         );
+        assert_eq!(decode_as_path(&[2, 1, 0, 0], false), None, "AS 0");
         assert_eq!(decode_as_path(&[], false), Some(AsPath::default()));
     }
 }

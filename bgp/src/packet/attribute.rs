@@ -97,12 +97,30 @@ impl Community {
     }
 }
 
+/// `asn:value`, e.g. `64500:1`.
+impl std::fmt::Display for Community {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.0 >> 16, self.0 & 0xFFFF)
+    }
+}
+
 /// A large community (RFC 8092).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LargeCommunity {
     pub global_admin: u32,
     pub local_data1: u32,
     pub local_data2: u32,
+}
+
+/// `global:data1:data2`, e.g. `64500:1:2`.
+impl std::fmt::Display for LargeCommunity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}",
+            self.global_admin, self.local_data1, self.local_data2
+        )
+    }
 }
 
 /// MP_REACH_NLRI (RFC 4760 section 3).

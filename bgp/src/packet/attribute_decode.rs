@@ -248,6 +248,10 @@ impl Decoder {
                 attrs.atomic_aggregate = true;
             }
             attr_type::AGGREGATOR => match decode_aggregator(value, self.four_octet_as) {
+                // RFC 7607: AS 0 is malformed.
+                Some(aggregator) if aggregator.asn == 0 => {
+                    return self.malformed(type_code, P::Malformed, tlv);
+                }
                 Some(aggregator) => attrs.aggregator = Some(aggregator),
                 None => return self.malformed(type_code, P::Length, tlv),
             },
@@ -275,6 +279,9 @@ impl Decoder {
                 _ => return self.malformed(type_code, P::MalformedAsPath, tlv),
             },
             attr_type::AS4_AGGREGATOR => match decode_aggregator(value, true) {
+                Some(aggregator) if aggregator.asn == 0 => {
+                    return self.malformed(type_code, P::Malformed, tlv);
+                }
                 Some(aggregator) => self.as4_aggregator = Some(aggregator),
                 None => return self.malformed(type_code, P::Length, tlv),
             },
