@@ -58,8 +58,11 @@ fn updates_v6(count: u32) -> Vec<Message> {
         .collect()
 }
 
+/// Builds the UPDATEs announcing that many host routes.
+type Build = fn(u32) -> Vec<Message>;
+
 fn codec(c: &mut Criterion) {
-    let families: [(&str, fn(u32) -> Vec<Message>); 2] = [("v4", updates_v4), ("v6", updates_v6)];
+    let families: [(&str, Build); 2] = [("v4", updates_v4), ("v6", updates_v6)];
     for (family, build) in families {
         let mut group = c.benchmark_group(format!("update_{family}"));
         for count in [1u32, 500] {
