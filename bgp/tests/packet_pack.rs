@@ -130,17 +130,19 @@ fn announce_v6_packs_minimally_and_decodes_back(count: u32, next_hop: MpNextHop)
     let attrs = attributes(64500);
     let prefixes = host_routes_v6(count);
     let messages = pack_announce_v6(&attrs, next_hop, &prefixes, &FOUR);
-    let mut without_nlri = UpdateMsg::default();
-    without_nlri.attributes = PathAttributes {
-        next_hop: None,
-        ..attrs.clone()
-    };
     // The empty MP_REACH_NLRI takes a 1-octet length; full ones need the 2-octet form.
-    without_nlri.attributes.mp_reach = Some(MpReach {
-        family: AfiSafi::IPV6_UNICAST,
-        next_hop,
-        nlri: vec![],
-    });
+    let without_nlri = UpdateMsg {
+        attributes: PathAttributes {
+            next_hop: None,
+            mp_reach: Some(MpReach {
+                family: AfiSafi::IPV6_UNICAST,
+                next_hop,
+                nlri: vec![],
+            }),
+            ..attrs.clone()
+        },
+        ..UpdateMsg::default()
+    };
     let empty = encoded_len(&without_nlri, &FOUR) + 1;
     assert_packed(&messages, &FOUR, empty, 17, prefixes.len());
     let decoded = decode_all(&messages, &FOUR);
