@@ -451,6 +451,20 @@ fn end_of_rib_decodes_and_names_its_family() {
 }
 
 #[test]
+fn end_of_rib_with_extra_attributes_still_names_its_family() {
+    let mut update = UpdateMsg::end_of_rib(AfiSafi::IPV6_UNICAST);
+    update.attributes.origin = Some(Origin::Igp);
+    assert_eq!(update.end_of_rib_family(), Some(AfiSafi::IPV6_UNICAST));
+    let mut update = UpdateMsg::end_of_rib(AfiSafi::IPV4_UNICAST);
+    update.attributes.origin = Some(Origin::Igp);
+    assert_eq!(
+        update.end_of_rib_family(),
+        None,
+        "an IPv4 End-of-RIB is an empty UPDATE"
+    );
+}
+
+#[test]
 fn updates_with_routes_are_not_end_of_rib() {
     for message in [update_v4(), update_v6(), withdraw_v4(), withdraw_v6()] {
         let Message::Update(update) = message else {

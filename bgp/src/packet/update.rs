@@ -27,21 +27,17 @@ impl UpdateMsg {
         update
     }
 
-    /// The family this UPDATE is the End-of-RIB marker of, if it is one.
+    /// The family this UPDATE is the End-of-RIB marker of, if it is one: an UPDATE with
+    /// nothing at all (IPv4 unicast), or one whose only routes field is an empty
+    /// MP_UNREACH_NLRI (other attributes next to it are tolerated).
     pub fn end_of_rib_family(&self) -> Option<AfiSafi> {
-        if !self.withdrawn.is_empty() || !self.nlri.is_empty() {
+        if !self.withdrawn.is_empty() || !self.nlri.is_empty() || self.attributes.mp_reach.is_some()
+        {
             return None;
         }
-        let attrs = &self.attributes;
-        match &attrs.mp_unreach {
-            None if *attrs == PathAttributes::default() => Some(AfiSafi::IPV4_UNICAST),
-            Some(unreach) if unreach.withdrawn.is_empty() => {
-                let only_unreach = PathAttributes {
-                    mp_unreach: None,
-                    ..attrs.clone()
-                };
-                (only_unreach == PathAttributes::default()).then_some(unreach.family)
-            }
+        match &self.attributes.mp_unreach {
+            None if self.attributes == PathAttributes::default() => Some(AfiSafi::IPV4_UNICAST),
+            Some(unreach) if unreach.withdrawn.is_empty() => Some(unreach.family),
             _ => None,
         }
     }
