@@ -14,8 +14,10 @@
 //!    The FIB is watched with `ip monitor route`, so the time is when the kernel reports it.
 //!
 //! `cargo bench -p bgp --bench lab_bgp` runs the full sizes (root, frr and gobgpd installed).
-//! Options after `--`: `--count N`, `--reps N`. Without `--bench` (as `cargo test
-//! --all-targets` runs it) it does a small smoke run: 1,000 prefixes, 3 repetitions.
+//! Options after `--`: `--count N` (prefixes), `--rounds N` (bulk runs per speaker, 3;
+//! the median is reported), `--reps N` (latency samples, 20). Without `--bench` (as
+//! `cargo test --all-targets` runs it) it does a small smoke run: 1,000 prefixes, one
+//! round, 3 samples.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -35,65 +37,73 @@ use support::{NODE_AS, NODE4, ROUTER_AS, ROUTER4, Topology, wait_until};
 
 struct Options {
     count: u32,
+    rounds: usize,
     reps: usize,
 }
 
 fn options() -> Options {
     let args: Vec<String> = std::env::args().collect();
     let full = args.iter().any(|a| a == "--bench");
-    let mut options = if full {
-        Options {
-            count: 100_000,
-            reps: 20,
-        }
+    let (count, rounds, reps) = if full {
+        (100_000, 3, 20)
     } else {
-        Options {
-            count: 1_000,
-            reps: 3,
+        (1_000, 1, 3)
+    };
+    let value = |name: &str, default: usize| -> usize {
+        match args.iter().position(|a| a == name) {
+            Some(i) => args
+                .get(i + 1)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("{name} needs a number")),
+            None => default,
         }
     };
-    let value = |name: &str| -> Option<String> {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
-    if let Some(n) = value("--count") {
-        options.count = n.parse().expect("--count N");
+    Options {
+        count: u32::try_from(value("--count", count)).expect("--count fits in u32"),
+        rounds: value("--rounds", rounds).max(1),
+        reps: value("--reps", reps).max(1),
     }
-    if let Some(n) = value("--reps") {
-        options.reps = n.parse().expect("--reps N");
-    }
-    options
 }
 
 fn main() {
     let options = options();
     println!(
-        "lab_bgp: {} prefixes, {} latency repetitions",
-        options.count, options.reps
+        "lab_bgp: {} prefixes x {} rounds per speaker, {} latency repetitions",
+        options.count, options.rounds, options.reps
     );
-    let herald_bulk = bulk_herald(options.count);
-    let gobgp_bulk = bulk_gobgpd(options.count);
+    let (mut herald_bulk, mut gobgp_bulk) = (vec![], vec![]);
+    for round in 0..options.rounds {
+        // Alternate who goes first, so neither always runs on a warmer (or busier) machine.
+        if round % 2 == 0 {
+            herald_bulk.push(bulk_herald(options.count));
+            gobgp_bulk.push(bulk_gobgpd(options.count));
+        } else {
+            gobgp_bulk.push(bulk_gobgpd(options.count));
+            herald_bulk.push(bulk_herald(options.count));
+        }
+    }
+    let (herald, gobgp) = (percentile(&herald_bulk, 50), percentile(&gobgp_bulk, 50));
     println!(
-        "bulk {n} /32 -> FRR RIB, from Established: Herald {h:.3} s, gobgpd {g:.3} s, \
-         Herald/gobgpd = {r:.2} (lower is better for Herald)",
+        "bulk {n} /32 -> FRR RIB, from Established, median of {r}: Herald {h:.3} s, gobgpd {g:.3} s, \
+         Herald/gobgpd = {ratio:.2} (below 1: Herald faster)",
         n = options.count,
-        h = herald_bulk.as_secs_f64(),
-        g = gobgp_bulk.as_secs_f64(),
-        r = herald_bulk.as_secs_f64() / gobgp_bulk.as_secs_f64()
+        r = options.rounds,
+        h = herald.as_secs_f64(),
+        g = gobgp.as_secs_f64(),
+        ratio = herald.as_secs_f64() / gobgp.as_secs_f64()
     );
     let herald_fib = latency_herald(options.reps);
     let (gobgp_fib, gobgp_fib_after_cli) = latency_gobgpd(options.reps);
     println!(
-        "announce -> router FIB: Herald median {} ms p90 {} ms; gobgpd (from CLI start) median {} ms \
-         p90 {} ms, (from CLI return) median {} ms p90 {} ms",
+        "announce -> router FIB, {n} samples: Herald median {} ms p90 {} ms; gobgpd from CLI start \
+         median {} ms p90 {} ms, from CLI return median {} ms p90 {} ms",
         ms(percentile(&herald_fib, 50)),
         ms(percentile(&herald_fib, 90)),
         ms(percentile(&gobgp_fib, 50)),
         ms(percentile(&gobgp_fib, 90)),
         ms(percentile(&gobgp_fib_after_cli, 50)),
         ms(percentile(&gobgp_fib_after_cli, 90)),
+        n = options.reps,
     );
 }
 

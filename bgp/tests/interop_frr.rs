@@ -175,6 +175,7 @@ fn announced_host_routes_reach_frr_rib_with_attributes_and_kernel_fib() {
             "{path}"
         );
         let hops = next_hops(&path);
+        println!("FRR path for {prefix}: next hops {hops:?}");
         if prefix == v4 {
             assert_eq!(
                 hops,

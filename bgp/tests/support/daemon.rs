@@ -106,6 +106,11 @@ impl Daemon {
 
     /// SIGTERM (after SIGCONT, in case it is frozen), up to 5 s to exit, then SIGKILL.
     pub fn stop(&mut self) {
+        self.stop_within(Duration::from_secs(5));
+    }
+
+    /// SIGTERM (after SIGCONT), up to `grace` to exit, then SIGKILL.
+    pub fn stop_within(&mut self, grace: Duration) {
         let Some(mut child) = self.child.take() else {
             return;
         };
@@ -114,12 +119,15 @@ impl Daemon {
                 let _ = kill(Pid::from_raw(pid), Signal::SIGCONT);
                 let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
             }
-            let deadline = Instant::now() + Duration::from_secs(5);
+            let deadline = Instant::now() + grace;
             while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(10));
             }
             if matches!(child.try_wait(), Ok(None)) {
-                eprintln!("teardown: {} ignored SIGTERM, sending SIGKILL", self.name);
+                eprintln!(
+                    "teardown: {} still running {grace:?} after SIGTERM, sending SIGKILL",
+                    self.name
+                );
                 let _ = child.kill();
             }
         }

@@ -65,6 +65,7 @@ impl Frr {
             ("NODE_AS", options.node_as.to_string()),
             ("NODE4", NODE4.to_string()),
             ("NODE6", NODE6.to_string()),
+            ("STATE_DIR", dir.path().display().to_string()),
             (
                 "NEIGHBOR_OPTIONS",
                 neighbor_lines(&options.neighbor_options),
@@ -102,14 +103,13 @@ impl Frr {
     fn start_daemon(&mut self, name: &str, extra: &[&str]) -> Daemon {
         let d = self.dir.path();
         let path = |file: &str| d.join(file).display().to_string();
-        let (conf, pid, zserv, log) = (
+        // Logs go to <dir>/<name>.log, set in the config (see the templates).
+        let (conf, pid, zserv) = (
             path(&format!("{name}.conf")),
             path(&format!("{name}.pid")),
             path("zserv.api"),
-            path(&format!("{name}.log")),
         );
         let vty_dir = d.display().to_string();
-        let log_target = format!("file:{log}");
         let mut args = vec![
             "-F",
             "traditional",
@@ -123,10 +123,6 @@ impl Frr {
             &vty_dir,
             "-P",
             "0",
-            "--log",
-            &log_target,
-            "--log-level",
-            "info",
         ];
         args.extend_from_slice(extra);
         // A restarted daemon must not be mistaken for ready by its predecessor's socket.

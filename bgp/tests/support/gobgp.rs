@@ -228,7 +228,9 @@ impl Drop for Gobgpd {
             );
         }
         if let Some(mut daemon) = self.daemon.take() {
-            daemon.stop();
+            // With a large table gobgpd takes many seconds to exit on SIGTERM; it keeps no
+            // state worth waiting for.
+            daemon.stop_within(Duration::from_secs(1));
         }
     }
 }
