@@ -37,7 +37,7 @@ pub async fn run(
     // Decide about orphans with the full view of who holds what.
     tokio::select! {
         () = shutdown.cancelled() => return,
-        ready = services.wait_until_ready() => if ready.is_err() { return },
+        () = ctx.state.services_synced() => {}
     }
     let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &source.namespace);
     let selector = format!("metadata.name={}", source.name);

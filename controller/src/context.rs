@@ -63,7 +63,7 @@ pub struct State {
     brain: Mutex<Brain>,
     leader: watch::Sender<bool>,
     config_loaded: watch::Sender<bool>,
-    services_synced: AtomicBool,
+    services_synced: watch::Sender<bool>,
     write_ip_mode: AtomicBool,
     /// Services whose allocation failed in a way a release may cure.
     pending: Mutex<HashSet<ObjectRef<Service>>>,
@@ -78,7 +78,7 @@ impl State {
             brain: Mutex::default(),
             leader: watch::Sender::new(false),
             config_loaded: watch::Sender::new(false),
-            services_synced: AtomicBool::new(false),
+            services_synced: watch::Sender::new(false),
             write_ip_mode: AtomicBool::new(write_ip_mode),
             pending: Mutex::default(),
             attempts: Mutex::default(),
@@ -112,12 +112,23 @@ impl State {
     }
 
     pub fn set_services_synced(&self) {
-        self.services_synced.store(true, Ordering::Release);
+        self.services_synced.send_replace(true);
+    }
+
+    /// Waits until the Service cache has synced once.
+    ///
+    /// Tasks wait on this rather than each on `Store::wait_until_ready`: in kube-runtime
+    /// 5.0.0 the store's readiness is a `futures` oneshot with one waker slot, so of several
+    /// tasks waiting at once only the last to poll is woken.
+    pub async fn services_synced(&self) {
+        let mut synced = self.services_synced.subscribe();
+        // The sender lives as long as `self`, so this cannot fail while we are borrowed.
+        let _ = synced.wait_for(|synced| *synced).await;
     }
 
     /// Ready: the Service cache has synced and a config is in force.
     pub fn is_ready(&self) -> bool {
-        self.services_synced.load(Ordering::Acquire) && *self.config_loaded.borrow()
+        *self.services_synced.borrow() && *self.config_loaded.borrow()
     }
 
     pub fn write_ip_mode(&self) -> bool {

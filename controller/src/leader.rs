@@ -80,16 +80,18 @@ pub async fn run(
         let mut term = tokio::spawn(term::lead(ctx.clone(), store.clone(), term_stop.clone()));
 
         // Leader: renew until that fails, the term ends, or shutdown.
-        let shutting_down = loop {
+        loop {
             tokio::select! {
-                () = shutdown.cancelled() => break true,
+                biased;
+                () = shutdown.cancelled() => break,
                 ended = &mut term => {
                     match ended {
+                        Ok(Ok(())) if shutdown.is_cancelled() => {}
                         Ok(Ok(())) => warn!("term ended by itself"),
                         Ok(Err(error)) => error!(%error, "term failed"),
                         Err(error) => error!(%error, "term panicked"),
                     }
-                    break false;
+                    break;
                 }
                 () = tokio::time::sleep(renew) => {}
             }
@@ -97,10 +99,10 @@ pub async fn run(
                 Ok(renewed) => lease = renewed,
                 Err(error) => {
                     warn!(%error, "could not renew the Lease; stepping down");
-                    break false;
+                    break;
                 }
             }
-        };
+        }
 
         // Stop writing at once, then wait for the term to wind down.
         ctx.state.set_leader(false);
@@ -109,7 +111,7 @@ pub async fn run(
         if !term.is_finished() {
             let _ = term.await;
         }
-        if shutting_down {
+        if shutdown.is_cancelled() {
             release(&api, &config, &lease).await;
             return;
         }

@@ -24,7 +24,7 @@ use crate::status::{self, FIELD_MANAGER};
 /// Reconciles one Service.
 pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Error> {
     let key = service_key(&service)?;
-    let span = info_span!("service", ns = %key.namespace, name = %key.name);
+    let span = info_span!("service", namespace = %key.namespace, service = %key.name);
     let result = reconcile_service(&service, &ctx, &key)
         .instrument(span)
         .await;

@@ -35,8 +35,6 @@ const CONCURRENCY: u16 = 16;
 /// Why a term ended other than by being stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum TermError {
-    #[error("the Service cache writer is gone")]
-    CacheGone,
     #[error("the config channel is gone")]
     ConfigGone,
     #[error("the config in force has invalid pools: {0}")]
@@ -52,10 +50,7 @@ pub async fn lead(
     // Subscribe before looking at the store so no change between the two is missed.
     let triggers = ctx.state.subscribe();
     let prepared = async {
-        store
-            .wait_until_ready()
-            .await
-            .map_err(|_| TermError::CacheGone)?;
+        ctx.state.services_synced().await;
         let mut loaded = ctx.state.config_loaded();
         if !*loaded.borrow() {
             info!("leading, waiting for a valid config before allocating");
