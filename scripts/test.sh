@@ -30,6 +30,11 @@ for svc in frr bird gobgpd; do
     systemctl disable --now "$svc" >/dev/null 2>&1 || true
 done
 
+# A real kube-apiserver (v1.20, built once per machine from Debian's sources into a cache
+# outside the repo; minutes the first time, instant after) for the controller's tests.
+log "kube-apiserver test environment"
+./scripts/kube-testenv.sh build
+
 # ---- checks and tests ----------------------------------------------------------------
 log "cargo fmt --check"
 cargo fmt --all -- --check
