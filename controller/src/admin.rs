@@ -19,15 +19,33 @@ use tracing::{debug, warn};
 /// Answers `/readyz`.
 pub type Readiness = Arc<dyn Fn() -> bool + Send + Sync>;
 
+/// What every admin handler answers with.
+pub type Reply = Response<Full<Bytes>>;
+
 const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// Serves on `listener` until `shutdown`; connections in progress finish on their own.
+/// Serves `/metrics`, `/livez` and `/readyz` on `listener` until `shutdown`; connections in
+/// progress finish on their own.
 pub async fn serve(
     listener: TcpListener,
     registry: Arc<Registry>,
     ready: Readiness,
     shutdown: CancellationToken,
 ) {
+    let handler = move |request: Request<Incoming>| {
+        let reply = respond(&request, &registry, &ready);
+        async move { reply }
+    };
+    serve_with(listener, handler, shutdown).await;
+}
+
+/// Serves HTTP/1.1 on `listener` with `handler` until `shutdown` (the speaker adds its own
+/// paths in front of [`respond`]).
+pub async fn serve_with<H, F>(listener: TcpListener, handler: H, shutdown: CancellationToken)
+where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Reply> + Send + 'static,
+{
     loop {
         let (stream, peer) = tokio::select! {
             () = shutdown.cancelled() => return,
@@ -39,11 +57,10 @@ pub async fn serve(
                 }
             },
         };
-        let registry = registry.clone();
-        let ready = ready.clone();
+        let handler = handler.clone();
         let service = service_fn(move |request| {
-            let response = respond(&request, &registry, &ready);
-            async move { Ok::<_, Infallible>(response) }
+            let reply = handler(request);
+            async move { Ok::<_, Infallible>(reply.await) }
         });
         tokio::spawn(async move {
             if let Err(error) = http1::Builder::new()
@@ -56,24 +73,14 @@ pub async fn serve(
     }
 }
 
-fn respond(
-    request: &Request<Incoming>,
-    registry: &Registry,
-    ready: &Readiness,
-) -> Response<Full<Bytes>> {
+/// The answer to `GET /metrics`, `/livez`, `/readyz` (and 404/405 for anything else).
+pub fn respond<B>(request: &Request<B>, registry: &Registry, ready: &Readiness) -> Reply {
     if request.method() != Method::GET && request.method() != Method::HEAD {
         return text(StatusCode::METHOD_NOT_ALLOWED, "only GET\n");
     }
     match request.uri().path() {
         "/metrics" => match crate::metrics::encode(registry) {
-            Ok(body) => {
-                let mut response = Response::new(Full::new(Bytes::from(body)));
-                response.headers_mut().insert(
-                    CONTENT_TYPE,
-                    hyper::header::HeaderValue::from_static(METRICS_CONTENT_TYPE),
-                );
-                response
-            }
+            Ok(body) => reply(StatusCode::OK, METRICS_CONTENT_TYPE, body),
             Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "encoding failed\n"),
         },
         "/livez" => text(StatusCode::OK, "ok\n"),
@@ -83,7 +90,7 @@ fn respond(
             } else {
                 text(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "not ready: waiting for the Service cache and a valid config\n",
+                    "not ready: waiting for the caches and a valid config\n",
                 )
             }
         }
@@ -94,12 +101,18 @@ fn respond(
     }
 }
 
-fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+/// A plain-text reply.
+pub fn text(status: StatusCode, body: &'static str) -> Reply {
+    reply(status, "text/plain; charset=utf-8", body)
+}
+
+/// A reply with `body` of `content_type`.
+pub fn reply(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Reply {
+    let mut response = Response::new(Full::new(body.into()));
     *response.status_mut() = status;
     response.headers_mut().insert(
         CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"),
+        hyper::header::HeaderValue::from_static(content_type),
     );
     response
 }

@@ -33,6 +33,7 @@ pub mod leader;
 pub mod lease;
 pub mod metrics;
 pub mod plan;
+pub mod process;
 pub mod reconcile;
 pub mod reload;
 pub mod run;

@@ -1,15 +1,14 @@
 //! `herald-controller`: see `herald-controller --help`.
 
-use std::io::{IsTerminal, Read};
+use std::io::Read;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use herald_controller::cli::{Cli, Command, EXIT_FAILURE, EXIT_USAGE, LogFormat, RunArgs};
+use herald_controller::cli::{Cli, Command, EXIT_FAILURE, EXIT_USAGE, RunArgs};
 use herald_controller::metrics::Metrics;
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
-use tracing_subscriber::EnvFilter;
 
 /// How long shutdown may take before the process exits anyway.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -61,24 +60,8 @@ fn validate(file: &std::path::Path) -> i32 {
     }
 }
 
-fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
-    match format {
-        LogFormat::Json => builder
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .init(),
-        LogFormat::Text => builder.init(),
-    }
-}
-
 fn run(args: RunArgs) -> anyhow::Result<()> {
-    init_logging(args.log_format);
+    herald_controller::process::init_logging(args.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -87,7 +70,9 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         let mut registry = Registry::default();
         let metrics = Metrics::register(&mut registry);
         let shutdown = CancellationToken::new();
-        tokio::spawn(on_signal(shutdown.clone()));
+        tokio::spawn(herald_controller::process::cancel_on_signal(
+            shutdown.clone(),
+        ));
         let controller = herald_controller::run::run(args, registry, metrics, shutdown.clone());
         tokio::select! {
             result = controller => result.context("controller"),
@@ -100,22 +85,4 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             }
         }
     })
-}
-
-/// Cancels `shutdown` on SIGTERM or SIGINT.
-async fn on_signal(shutdown: CancellationToken) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot install signal handlers; stop with SIGKILL");
-        return;
-    };
-    let name = tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    };
-    tracing::info!(signal = name, "shutting down");
-    shutdown.cancel();
 }
