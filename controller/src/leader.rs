@@ -1,9 +1,10 @@
 //! Leader election on a `coordination.k8s.io/v1` Lease (kube-runtime has none).
 //!
 //! ```text
-//!            ┌──────── follower ────────┐   take (create / replace at resourceVersion)
-//!   start ──▶│ look every retry interval├──────────────────────────┐
-//!            └──────────────────────────┘                          ▼
+//!            ┌──────── follower ─────────┐  take (create / replace at resourceVersion)
+//!   start ──▶│ look every retry interval ├─────────────────────────┐
+//!            │ and when the Lease changes│                         │
+//!            └───────────────────────────┘                         ▼
 //!                  ▲   renew failed: stop the term at once   ┌──── leader ────┐
 //!                  └─────────────────────────────────────────┤ renew every d/3 │
 //!                                                            └───────┬────────┘
@@ -16,12 +17,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, PostParams};
 use kube::runtime::reflector::Store;
+use kube::runtime::{WatchStreamExt, watcher};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
@@ -60,7 +63,13 @@ pub async fn run(
     let retry = lease::retry_interval(config.duration);
     let renew = lease::renew_interval(config.duration);
     loop {
-        // Follower: look at the Lease until it can be taken.
+        // Follower: look at the Lease every retry interval, and at once when it changes
+        // (released by a leader that stops), until it can be taken.
+        let selector = format!("metadata.name={}", config.name);
+        let changes =
+            watcher(api.clone(), watcher::Config::default().fields(&selector)).default_backoff();
+        let mut changes = std::pin::pin!(changes);
+        let mut watching = true;
         let mut lease = loop {
             match try_take(&api, &config).await {
                 Ok(Some(lease)) => break lease,
@@ -70,6 +79,9 @@ pub async fn run(
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = tokio::time::sleep(retry) => {}
+                change = changes.next(), if watching => {
+                    watching = change.is_some();
+                }
             }
         };
 

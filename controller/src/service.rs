@@ -228,9 +228,26 @@ pub fn ingress_managed_by(service: &Service, manager: &str) -> bool {
         })
 }
 
+/// A request that only keeps `addresses`: their families, no sharing.
+fn fallback_request(key: ServiceKey, addresses: &[IpAddr]) -> ServiceRequest {
+    let mut families: Vec<IpFamily> = Vec::new();
+    for ip in addresses {
+        if !families.contains(&IpFamily::of(*ip)) {
+            families.push(IpFamily::of(*ip));
+        }
+    }
+    let policy = if families.len() > 1 {
+        IpFamilyPolicy::RequireDualStack
+    } else {
+        IpFamilyPolicy::SingleStack
+    };
+    ServiceRequest::new(key).with_families(families, policy)
+}
+
 /// The Services Herald handles, split into those whose status holds addresses (as
 /// [`Held`], oldest first so an earlier holder wins a conflict, then by key) and the others.
-/// Services whose request cannot be formed are left out of both: they get no address.
+/// A holder whose request cannot be formed (bad annotation) is still restored, exclusively;
+/// a non-holder in that state is left out: it gets no address.
 pub fn partition_holders<'a>(
     services: impl IntoIterator<Item = &'a Service>,
     lb_class: &str,
@@ -241,10 +258,17 @@ pub fn partition_holders<'a>(
         if !handles(service, lb_class) {
             continue;
         }
-        let Ok(request) = service_request(service) else {
-            continue;
-        };
         let addresses = status_addresses(service);
+        let request = match service_request(service) {
+            Ok(request) => request,
+            // A holder whose annotations went bad still holds its addresses: restore them
+            // as an exclusive holding so nobody else is given them.
+            Err(_) if !addresses.is_empty() => match service_key(service) {
+                Ok(key) => fallback_request(key, &addresses),
+                Err(_) => continue,
+            },
+            Err(_) => continue,
+        };
         if addresses.is_empty() {
             others.push(request);
         } else {
@@ -608,10 +632,29 @@ mod tests {
         let mut cluster_ip = lb("internal");
         spec(&mut cluster_ip).type_ = Some("ClusterIP".into());
 
-        let services = [young, fresh, foreign, old, cluster_ip];
+        let mut broken_holder = with_status(lb("broken"), &["10.0.0.3"]);
+        broken_holder.metadata.creation_timestamp = at(1_500);
+        spec(&mut broken_holder).load_balancer_ip = Some("garbage".into());
+        let mut broken_newcomer = lb("broken-new");
+        spec(&mut broken_newcomer).load_balancer_ip = Some("garbage".into());
+
+        let services = [
+            young,
+            fresh,
+            foreign,
+            old,
+            cluster_ip,
+            broken_holder,
+            broken_newcomer,
+        ];
         let (held, others) = partition_holders(&services, "herald.dev/lb");
         let names: Vec<&str> = held.iter().map(|h| h.request.key.name.as_str()).collect();
-        assert_eq!(names, ["old", "young"]);
+        assert_eq!(
+            names,
+            ["old", "broken", "young"],
+            "a bad annotation does not free an address"
+        );
+        assert_eq!(held[1].request.sharing_key, None);
         assert_eq!(held[0].addresses, vec![ip("10.0.0.1")]);
         let names: Vec<&str> = others.iter().map(|r| r.key.name.as_str()).collect();
         assert_eq!(names, ["fresh"]);

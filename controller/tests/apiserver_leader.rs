@@ -62,7 +62,7 @@ async fn only_the_lease_holder_writes_and_the_follower_takes_over_on_sigterm() {
     })
     .await;
     let takeover = stopping.elapsed();
-    eprintln!("takeover after SIGTERM (lease 3 s, follower looks every 1 s): {takeover:.2?}");
+    eprintln!("takeover after SIGTERM (lease 3 s, follower watches the Lease): {takeover:.2?}");
     assert!(
         second.log().contains("Lease is free; taking it") && second.log().contains("Released"),
         "taken because it was released, not because it expired:\n{}",

@@ -38,47 +38,47 @@ fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/kube-testenv.sh")
 }
 
-/// The running test apiserver.
+/// A running test apiserver.
 #[derive(Debug)]
 pub struct TestEnv {
+    pub dir: PathBuf,
     pub kubeconfig: PathBuf,
     /// How long `start` took in this process (0.2 s when it was already up).
     pub start_time: Duration,
 }
 
-/// Builds (once per machine; minutes the first time) and starts the apiserver, or panics
-/// with the script's output.
-pub fn testenv() -> &'static TestEnv {
-    static ENV: OnceLock<TestEnv> = OnceLock::new();
-    ENV.get_or_init(|| {
-        let run = |args: &[&str]| {
-            let output = Command::new("bash")
-                .arg(script())
-                .args(args)
-                .env(
-                    "HERALD_TESTENV_PORT",
-                    std::env::var("HERALD_TESTENV_PORT").unwrap_or("0".into()),
-                )
-                .env(
-                    "HERALD_TESTENV_ETCD_PORT",
-                    std::env::var("HERALD_TESTENV_ETCD_PORT").unwrap_or("0".into()),
-                )
-                .stdin(Stdio::null())
-                .output()
-                .expect("run scripts/kube-testenv.sh");
-            assert!(
-                output.status.success(),
-                "scripts/kube-testenv.sh {args:?} failed ({}):\n{}\n{}",
-                output.status,
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            );
-            String::from_utf8_lossy(&output.stdout).into_owned()
-        };
-        run(&["build"]);
-        let dir = testenv_dir();
+fn kube_testenv(args: &[&str]) -> String {
+    let output = Command::new("bash")
+        .arg(script())
+        .args(args)
+        .env(
+            "HERALD_TESTENV_PORT",
+            std::env::var("HERALD_TESTENV_PORT").unwrap_or("0".into()),
+        )
+        .env(
+            "HERALD_TESTENV_ETCD_PORT",
+            std::env::var("HERALD_TESTENV_ETCD_PORT").unwrap_or("0".into()),
+        )
+        .stdin(Stdio::null())
+        .output()
+        .expect("run scripts/kube-testenv.sh");
+    assert!(
+        output.status.success(),
+        "scripts/kube-testenv.sh {args:?} failed ({}):\n{}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+impl TestEnv {
+    /// Builds (once per machine; minutes the first time) and starts an apiserver with its
+    /// state in `dir`, or panics with the script's output.
+    pub fn start(dir: PathBuf) -> Self {
+        kube_testenv(&["build"]);
         let started = Instant::now();
-        let stdout = run(&["start", &dir.display().to_string()]);
+        let stdout = kube_testenv(&["start", &dir.display().to_string()]);
         let start_time = started.elapsed();
         let kubeconfig = stdout
             .lines()
@@ -89,21 +89,37 @@ pub fn testenv() -> &'static TestEnv {
             "kube-testenv: {} ready in {start_time:.1?}",
             kubeconfig.display()
         );
-        TestEnv {
+        Self {
+            dir,
             kubeconfig,
             start_time,
         }
-    })
+    }
+
+    /// Stops the apiserver and removes its directory.
+    pub fn stop(&self) {
+        kube_testenv(&["stop", &self.dir.display().to_string()]);
+    }
+
+    /// A client for this apiserver (one per test: a client belongs to its runtime).
+    pub async fn client(&self) -> Client {
+        let file = Kubeconfig::read_from(&self.kubeconfig).expect("read the test kubeconfig");
+        let config = kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
+            .await
+            .expect("test kubeconfig is usable");
+        Client::try_from(config).expect("client")
+    }
 }
 
-/// A client for the test apiserver (one per test: a client belongs to its runtime).
+/// The apiserver the tests share (left running for the next test binary).
+pub fn testenv() -> &'static TestEnv {
+    static ENV: OnceLock<TestEnv> = OnceLock::new();
+    ENV.get_or_init(|| TestEnv::start(testenv_dir()))
+}
+
+/// A client for the shared test apiserver.
 pub async fn client() -> Client {
-    let env = testenv();
-    let file = Kubeconfig::read_from(&env.kubeconfig).expect("read the test kubeconfig");
-    let config = kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
-        .await
-        .expect("test kubeconfig is usable");
-    Client::try_from(config).expect("client")
+    testenv().client().await
 }
 
 /// A namespace of one test, named `PREFIX-RANDOM`. Dropping it deletes what the test made
@@ -111,11 +127,18 @@ pub async fn client() -> Client {
 pub struct TestNamespace {
     pub name: String,
     pub client: Client,
+    kubeconfig: PathBuf,
 }
 
 impl TestNamespace {
+    /// A namespace on the shared apiserver.
     pub async fn create(prefix: &str) -> Self {
-        let client = client().await;
+        Self::create_in(testenv(), prefix).await
+    }
+
+    /// A namespace on `env`.
+    pub async fn create_in(env: &TestEnv, prefix: &str) -> Self {
+        let client = env.client().await;
         let name = format!("{prefix}-{:08x}", rand::random::<u32>());
         let namespace: Namespace = serde_json::from_value(serde_json::json!({
             "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}
@@ -125,7 +148,11 @@ impl TestNamespace {
             .create(&PostParams::default(), &namespace)
             .await
             .expect("create test namespace");
-        Self { name, client }
+        Self {
+            name,
+            client,
+            kubeconfig: env.kubeconfig.clone(),
+        }
     }
 
     pub fn services(&self) -> Api<Service> {
@@ -296,6 +323,7 @@ impl TestNamespace {
 impl Drop for TestNamespace {
     fn drop(&mut self) {
         let name = self.name.clone();
+        let kubeconfig = self.kubeconfig.clone();
         // Drop cannot await, and the test's runtime may be shutting down: clean up on a
         // thread with its own runtime and client.
         let handle = std::thread::spawn(move || {
@@ -304,8 +332,17 @@ impl Drop for TestNamespace {
                 .build()
                 .expect("cleanup runtime");
             runtime.block_on(async move {
-                let client = client().await;
-                TestNamespace::cleanup(client, name).await;
+                let Ok(file) = Kubeconfig::read_from(&kubeconfig) else {
+                    return; // the apiserver is gone already
+                };
+                let Ok(config) =
+                    kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default()).await
+                else {
+                    return;
+                };
+                if let Ok(client) = Client::try_from(config) {
+                    TestNamespace::cleanup(client, name).await;
+                }
             });
         });
         let _ = handle.join();
@@ -343,16 +380,21 @@ pub const LEASE: &str = "herald-controller";
 
 impl Controller {
     /// Starts the controller for `namespace` as `identity` (ConfigMap `herald` and Lease
-    /// [`LEASE`] in that namespace, lease duration 3 s) and waits for its admin server.
+    /// [`LEASE`] in that namespace, lease duration 3 s, only that namespace's Services) on
+    /// the shared apiserver, and waits for its admin server.
     pub fn start(namespace: &str, identity: &str) -> Self {
-        let env = testenv();
+        Self::start_with(testenv(), namespace, identity, &["--namespace", namespace])
+    }
+
+    /// Like [`Controller::start`] on `env`, with `extra` flags instead of `--namespace`.
+    pub fn start_with(env: &TestEnv, namespace: &str, identity: &str, extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("log dir");
         let log = dir.path().join(format!("{identity}.log"));
         let log_file = std::fs::File::create(&log).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_herald-controller"))
             .args(["run", "--kubeconfig"])
             .arg(&env.kubeconfig)
-            .args(["--namespace", namespace])
+            .args(extra)
             .args(["--config-namespace", namespace, "--config-name", "herald"])
             .args(["--lease-namespace", namespace, "--lease-name", LEASE])
             .args(["--lease-duration", "3s"])
