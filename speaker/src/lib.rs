@@ -1,1 +1,4 @@
 //! Per-node speaker: cluster view -> announcement decisions -> BGP, VRRP, proxy drivers.
+
+pub mod announce;
+pub mod view;

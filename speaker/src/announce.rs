@@ -1,0 +1,268 @@
+//! The pure announcement decision (DESIGN.md section 5): given the cluster view and this
+//! node's name, which BGP peers to open, which routes to announce, and why every other
+//! Service address is not announced from here.
+//!
+//! A node announces a Service address iff:
+//!
+//! 1. the address lies in a pool of protocol `bgp` (layer2 pools are VRRP's business);
+//! 2. the node is in the view, not labelled
+//!    `node.kubernetes.io/exclude-from-external-load-balancers` (any value) and its
+//!    `NetworkUnavailable` condition is not `"True"`;
+//! 3. at least one peer's node-selectors select the node;
+//! 4. the Service has a serving endpoint: anywhere for `externalTrafficPolicy: Cluster`,
+//!    on this node for `Local`.
+//!
+//! Routes: each announced address, for each advertisement of its pool, truncated to the
+//! advertisement's aggregation length for its family. When several (Service, address,
+//! advertisement) triples give the same prefix, the route carries the union of their
+//! communities and the highest LOCAL_PREF among them (set beats unset): a router that
+//! filters on any of the communities still sees the route, and the preference is never
+//! lowered because a second Service happens to share the aggregate.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::IpAddr;
+
+use herald_config::{BgpAdvertisement, Community, IpFamily, Peer, Protocol, keys};
+use herald_controller::allocator::{ServiceKey, TrafficPolicy};
+use ipnet::IpNet;
+
+use crate::view::{ClusterView, NodeView, ServiceView};
+
+/// What one node should do.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Decision {
+    /// Peers whose node-selectors select this node, in config order; empty when the node
+    /// is unknown, excluded or its network is unavailable.
+    pub peers: Vec<Peer>,
+    /// Routes to announce to every peer of the route's family.
+    pub routes: BTreeMap<IpNet, RouteSpec>,
+    /// The Service addresses this node announces, by Service then address order.
+    pub announced: Vec<(ServiceKey, IpAddr)>,
+    /// The Service addresses (or Services without any) this node does not announce.
+    pub not_announced: Vec<NotAnnounced>,
+}
+
+/// Path attributes of one announced prefix.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouteSpec {
+    /// Standard and large communities.
+    pub communities: BTreeSet<Community>,
+    /// LOCAL_PREF (sent on iBGP sessions only).
+    pub local_pref: Option<u32>,
+}
+
+impl RouteSpec {
+    fn from_advertisement(advertisement: &BgpAdvertisement) -> Self {
+        Self {
+            communities: advertisement.communities.clone(),
+            local_pref: advertisement.local_pref,
+        }
+    }
+
+    /// Folds another contribution to the same prefix in: union of communities, highest
+    /// LOCAL_PREF.
+    fn merge(&mut self, other: RouteSpec) {
+        self.communities.extend(other.communities);
+        self.local_pref = self.local_pref.max(other.local_pref);
+    }
+}
+
+/// A Service address this node does not announce, or a Service with no address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotAnnounced {
+    pub service: ServiceKey,
+    /// `None` with [`Reason::NoAddress`].
+    pub address: Option<IpAddr>,
+    pub reason: Reason,
+}
+
+impl fmt::Display for NotAnnounced {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.address {
+            Some(ip) => write!(f, "{} {ip}: {}", self.service, self.reason),
+            None => write!(f, "{}: {}", self.service, self.reason),
+        }
+    }
+}
+
+/// Why an address is not announced from this node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Reason {
+    /// The Service has no load-balancer address yet.
+    NoAddress,
+    /// The address lies in no configured pool.
+    NotInAnyPool,
+    /// The address's pool is a layer2 (VRRP) pool.
+    Layer2Pool,
+    /// This node is not in the view (no Node object of that name).
+    NodeUnknown,
+    /// The node carries `node.kubernetes.io/exclude-from-external-load-balancers`.
+    NodeExcluded,
+    /// The node's `NetworkUnavailable` condition is true.
+    NodeNetworkUnavailable,
+    /// No peer's node-selectors select this node.
+    NoPeerSelectsNode,
+    /// `Cluster` policy and no serving endpoint anywhere.
+    NoServingEndpoint,
+    /// `Local` policy and no serving endpoint on this node.
+    NoServingEndpointOnNode,
+}
+
+impl Reason {
+    /// Every reason, in declaration order.
+    pub const ALL: [Reason; 9] = [
+        Reason::NoAddress,
+        Reason::NotInAnyPool,
+        Reason::Layer2Pool,
+        Reason::NodeUnknown,
+        Reason::NodeExcluded,
+        Reason::NodeNetworkUnavailable,
+        Reason::NoPeerSelectsNode,
+        Reason::NoServingEndpoint,
+        Reason::NoServingEndpointOnNode,
+    ];
+
+    /// A short stable label for metrics and JSON.
+    pub fn label(self) -> &'static str {
+        match self {
+            Reason::NoAddress => "no_address",
+            Reason::NotInAnyPool => "not_in_any_pool",
+            Reason::Layer2Pool => "layer2_pool",
+            Reason::NodeUnknown => "node_unknown",
+            Reason::NodeExcluded => "node_excluded",
+            Reason::NodeNetworkUnavailable => "node_network_unavailable",
+            Reason::NoPeerSelectsNode => "no_peer_selects_node",
+            Reason::NoServingEndpoint => "no_serving_endpoint",
+            Reason::NoServingEndpointOnNode => "no_serving_endpoint_on_node",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Reason::NoAddress => "the Service has no load-balancer address",
+            Reason::NotInAnyPool => "the address is in no configured pool",
+            Reason::Layer2Pool => "the address's pool is a layer2 pool (held with VRRP)",
+            Reason::NodeUnknown => "this node has no Node object",
+            Reason::NodeExcluded => {
+                "the node is labelled node.kubernetes.io/exclude-from-external-load-balancers"
+            }
+            Reason::NodeNetworkUnavailable => "the node's NetworkUnavailable condition is true",
+            Reason::NoPeerSelectsNode => "no BGP peer's node-selectors select this node",
+            Reason::NoServingEndpoint => "the Service has no serving endpoint",
+            Reason::NoServingEndpointOnNode => {
+                "externalTrafficPolicy is Local and no serving endpoint runs on this node"
+            }
+        })
+    }
+}
+
+/// The decision for `node`.
+pub fn decide(view: &ClusterView, node: &str) -> Decision {
+    let node_state = node_state(view, node);
+    let peers: Vec<Peer> = match &node_state {
+        Ok(node) => view.config.peers_for_node(&node.labels).cloned().collect(),
+        Err(_) => Vec::new(),
+    };
+
+    let mut decision = Decision {
+        peers,
+        ..Decision::default()
+    };
+    for service in view.services.values() {
+        if service.addresses.is_empty() {
+            decision.not_announced.push(NotAnnounced {
+                service: service.key.clone(),
+                address: None,
+                reason: Reason::NoAddress,
+            });
+            continue;
+        }
+        for &address in &service.addresses {
+            match address_decision(view, &node_state, &decision.peers, service, node, address) {
+                Ok(advertisements) => {
+                    for advertisement in advertisements {
+                        let prefix = aggregate(address, advertisement);
+                        let spec = RouteSpec::from_advertisement(advertisement);
+                        decision
+                            .routes
+                            .entry(prefix)
+                            .and_modify(|existing| existing.merge(spec.clone()))
+                            .or_insert(spec);
+                    }
+                    decision.announced.push((service.key.clone(), address));
+                }
+                Err(reason) => decision.not_announced.push(NotAnnounced {
+                    service: service.key.clone(),
+                    address: Some(address),
+                    reason,
+                }),
+            }
+        }
+    }
+    decision
+}
+
+/// The node if it may announce at all, else the reason it may not.
+fn node_state<'a>(view: &'a ClusterView, node: &str) -> Result<&'a NodeView, Reason> {
+    let node = view.nodes.get(node).ok_or(Reason::NodeUnknown)?;
+    if keys::node_excluded(&node.labels) {
+        return Err(Reason::NodeExcluded);
+    }
+    if node.network_unavailable {
+        return Err(Reason::NodeNetworkUnavailable);
+    }
+    Ok(node)
+}
+
+/// The advertisements to announce `address` with, or why it is not announced.
+fn address_decision<'a>(
+    view: &'a ClusterView,
+    node_state: &Result<&NodeView, Reason>,
+    peers: &[Peer],
+    service: &ServiceView,
+    node: &str,
+    address: IpAddr,
+) -> Result<&'a [BgpAdvertisement], Reason> {
+    let pool = view
+        .config
+        .pool_containing(address)
+        .ok_or(Reason::NotInAnyPool)?;
+    if pool.protocol == Protocol::Layer2 {
+        return Err(Reason::Layer2Pool);
+    }
+    if let Err(reason) = node_state {
+        return Err(*reason);
+    }
+    if peers.is_empty() {
+        return Err(Reason::NoPeerSelectsNode);
+    }
+    match service.traffic_policy {
+        TrafficPolicy::Cluster => {
+            if !service.endpoints.iter().any(|e| e.is_serving()) {
+                return Err(Reason::NoServingEndpoint);
+            }
+        }
+        TrafficPolicy::Local => {
+            if !service
+                .endpoints
+                .iter()
+                .any(|e| e.is_on(node) && e.is_serving())
+            {
+                return Err(Reason::NoServingEndpointOnNode);
+            }
+        }
+    }
+    Ok(&pool.bgp_advertisements)
+}
+
+/// `address` truncated to the advertisement's aggregation length for its family.
+fn aggregate(address: IpAddr, advertisement: &BgpAdvertisement) -> IpNet {
+    let family = IpFamily::of(address);
+    IpNet::new(address, advertisement.aggregation_length_for(family))
+        .map(|net| net.trunc())
+        // The config checked the lengths; a bad one falls back to the host route.
+        .unwrap_or_else(|_| IpNet::from(address))
+}
