@@ -78,3 +78,61 @@ async fn only_the_lease_holder_writes_and_the_follower_takes_over_on_sigterm() {
     let events = ns.events_about("Service", "two", "IPAllocated").await;
     assert_eq!(events[0].reporting_instance.as_deref(), Some("leader-b"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_whose_lease_is_taken_stops_writing_until_it_gets_it_back() {
+    let ns = TestNamespace::create("stepdown").await;
+    ns.set_config(CONFIG).await;
+    let controller = Controller::start(&ns.name, "stepdown-a");
+    eventually("stepdown-a holds the Lease", || async {
+        (ns.lease_holder(LEASE).await.as_deref() == Some("stepdown-a")).then_some(())
+    })
+    .await;
+    ns.create_lb("before", 80).await;
+    assert_eq!(ns.wait_for_ingress("before").await, ["10.64.0.10"]);
+
+    // Someone else writes the Lease (as another replica would after a partition): the
+    // next renewal conflicts, and the controller must step down and stop writing.
+    let mut lease = ns.leases().get(LEASE).await.expect("lease");
+    let spec = lease.spec.as_mut().expect("spec");
+    spec.holder_identity = Some("intruder".into());
+    spec.lease_duration_seconds = Some(3600);
+    spec.renew_time = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
+        k8s_openapi::jiff::Timestamp::now(),
+    ));
+    let lease = ns
+        .leases()
+        .replace(LEASE, &Default::default(), &lease)
+        .await
+        .expect("take the Lease away");
+    controller.wait_for_metric("herald_leader", 0.0).await;
+    ns.create_lb("during", 80).await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert!(
+        ns.ingress("during").await.is_empty(),
+        "a replica without the Lease wrote a status"
+    );
+    assert!(
+        ns.events_about("Service", "during", "IPAllocated")
+            .await
+            .is_empty(),
+        "a replica without the Lease published an Event"
+    );
+
+    // The intruder lets go: the controller takes the Lease back and carries on.
+    let mut released = lease;
+    if let Some(spec) = released.spec.as_mut() {
+        spec.holder_identity = None;
+    }
+    ns.leases()
+        .replace(LEASE, &Default::default(), &released)
+        .await
+        .expect("release the Lease");
+    assert_eq!(ns.wait_for_ingress("during").await, ["10.64.0.11"]);
+    controller.wait_for_metric("herald_leader", 1.0).await;
+    assert!(
+        controller.log().contains("stepping down"),
+        "{}",
+        controller.log()
+    );
+}
