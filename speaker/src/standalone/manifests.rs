@@ -1,0 +1,224 @@
+//! Reading a standalone directory: `config.yaml`, and Kubernetes manifests (multi-document
+//! YAML or JSON, `kind: List` too) of Services, EndpointSlices and Nodes in every other
+//! `*.yaml`, `*.yml` and `*.json` file directly in the directory.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use serde::Deserialize;
+use serde_yaml::Value;
+
+use super::StandaloneError;
+
+/// The config file's name inside the directory.
+pub const CONFIG_FILE: &str = "config.yaml";
+
+/// Extensions of manifest files.
+const MANIFEST_EXTENSIONS: &[&str] = &["yaml", "yml", "json"];
+
+/// Namespace given to namespaced objects whose manifest names none (as `kubectl apply`).
+const DEFAULT_NAMESPACE: &str = "default";
+
+/// The objects found in the manifests, in file order then document order.
+#[derive(Debug, Default)]
+pub(crate) struct Manifests {
+    pub services: Vec<Service>,
+    pub slices: Vec<EndpointSlice>,
+    pub nodes: Vec<Node>,
+    /// Documents of other kinds, one line each.
+    pub warnings: Vec<String>,
+}
+
+/// The files in `dir` that hold manifests (not the config, not hidden), sorted by name.
+pub(crate) fn manifest_files(dir: &Path) -> Result<Vec<PathBuf>, StandaloneError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| StandaloneError::ReadDir {
+        dir: dir.to_owned(),
+        source,
+    })?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|source| StandaloneError::ReadDir {
+            dir: dir.to_owned(),
+            source,
+        })?;
+        let path = entry.path();
+        if is_manifest_file(&path) && path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Whether a path names a manifest file by its name: a visible `*.yaml`/`*.yml`/`*.json`
+/// other than the config.
+pub(crate) fn is_manifest_file(path: &Path) -> bool {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    if name.starts_with('.') || name == CONFIG_FILE {
+        return false;
+    }
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|ext| MANIFEST_EXTENSIONS.contains(&ext))
+}
+
+/// Reads every manifest file; all problems are collected, not only the first.
+pub(crate) fn read_manifests(files: &[PathBuf]) -> Result<Manifests, Vec<StandaloneError>> {
+    let mut manifests = Manifests::default();
+    let mut errors = Vec::new();
+    for path in files {
+        match std::fs::read_to_string(path) {
+            Ok(text) => parse_file(path, &text, &mut manifests, &mut errors),
+            Err(source) => errors.push(StandaloneError::ReadFile {
+                path: path.clone(),
+                source,
+            }),
+        }
+    }
+    check_unique(&manifests, &mut errors);
+    if errors.is_empty() {
+        Ok(manifests)
+    } else {
+        Err(errors)
+    }
+}
+
+fn parse_file(path: &Path, text: &str, out: &mut Manifests, errors: &mut Vec<StandaloneError>) {
+    for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
+        let value = match Value::deserialize(document) {
+            Ok(value) => value,
+            Err(source) => {
+                // The stream cannot be read past a syntax error.
+                errors.push(StandaloneError::Yaml {
+                    path: path.to_owned(),
+                    document: index + 1,
+                    source,
+                });
+                return;
+            }
+        };
+        let location = Location {
+            path,
+            document: index + 1,
+        };
+        add_object(&location, value, out, errors);
+    }
+}
+
+/// Where a document is: file and 1-based document number.
+struct Location<'a> {
+    path: &'a Path,
+    document: usize,
+}
+
+impl Location<'_> {
+    fn error(&self, kind: &str, source: serde_yaml::Error) -> StandaloneError {
+        StandaloneError::Manifest {
+            path: self.path.to_owned(),
+            document: self.document,
+            kind: kind.to_owned(),
+            source,
+        }
+    }
+}
+
+fn add_object(
+    location: &Location<'_>,
+    value: Value,
+    out: &mut Manifests,
+    errors: &mut Vec<StandaloneError>,
+) {
+    if value.is_null() {
+        return; // an empty document, e.g. after a trailing `---`
+    }
+    let Some(kind) = value.get("kind").and_then(Value::as_str).map(str::to_owned) else {
+        errors.push(StandaloneError::MissingKind {
+            path: location.path.to_owned(),
+            document: location.document,
+        });
+        return;
+    };
+    match kind.as_str() {
+        "Service" => match serde_yaml::from_value::<Service>(value) {
+            Ok(mut service) => {
+                default_namespace(&mut service.metadata);
+                out.services.push(service);
+            }
+            Err(source) => errors.push(location.error(&kind, source)),
+        },
+        "EndpointSlice" => match serde_yaml::from_value::<EndpointSlice>(value) {
+            Ok(mut slice) => {
+                default_namespace(&mut slice.metadata);
+                out.slices.push(slice);
+            }
+            Err(source) => errors.push(location.error(&kind, source)),
+        },
+        "Node" => match serde_yaml::from_value::<Node>(value) {
+            Ok(node) => out.nodes.push(node),
+            Err(source) => errors.push(location.error(&kind, source)),
+        },
+        // `kind: List` (what `kubectl get -o yaml` prints) and typed lists such as
+        // `ServiceList`: every item is a document of its own.
+        list if list.ends_with("List") => match value.get("items") {
+            Some(Value::Sequence(items)) => {
+                for item in items.clone() {
+                    add_object(location, item, out, errors);
+                }
+            }
+            Some(Value::Null) | None => {}
+            Some(_) => errors.push(StandaloneError::ListItems {
+                path: location.path.to_owned(),
+                document: location.document,
+            }),
+        },
+        other => out.warnings.push(format!(
+            "{} document {}: kind {other} ignored (only Service, EndpointSlice and Node are read)",
+            location.path.display(),
+            location.document
+        )),
+    }
+}
+
+fn default_namespace(meta: &mut k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) {
+    if meta.namespace.as_deref().is_none_or(str::is_empty) {
+        meta.namespace = Some(DEFAULT_NAMESPACE.to_owned());
+    }
+}
+
+/// Every object needs a name, and a name may appear once per kind (and namespace).
+fn check_unique(manifests: &Manifests, errors: &mut Vec<StandaloneError>) {
+    let metas = manifests
+        .services
+        .iter()
+        .map(|s| ("Service", &s.metadata))
+        .chain(
+            manifests
+                .slices
+                .iter()
+                .map(|s| ("EndpointSlice", &s.metadata)),
+        )
+        .chain(manifests.nodes.iter().map(|n| ("Node", &n.metadata)));
+    let mut seen = BTreeSet::new();
+    for (kind, meta) in metas {
+        let namespace = meta.namespace.clone().unwrap_or_default();
+        match meta.name.as_deref() {
+            None | Some("") => errors.push(StandaloneError::MissingName {
+                kind,
+                namespace: meta.namespace.clone(),
+            }),
+            Some(name) => {
+                if !seen.insert((kind, namespace.clone(), name.to_owned())) {
+                    errors.push(StandaloneError::Duplicate {
+                        kind,
+                        namespace: meta.namespace.clone(),
+                        name: name.to_owned(),
+                    });
+                }
+            }
+        }
+    }
+}
