@@ -34,6 +34,8 @@ done
 # outside the repo; minutes the first time, instant after) for the controller's tests.
 log "kube-apiserver test environment"
 ./scripts/kube-testenv.sh build
+# The tests start the API server on demand under target/tmp/kube-testenv; stop it at the end.
+trap './scripts/kube-testenv.sh stop target/tmp/kube-testenv >/dev/null 2>&1 || true' EXIT
 
 # ---- checks and tests ----------------------------------------------------------------
 log "cargo fmt --check"
