@@ -1,0 +1,374 @@
+//! The speaker's admin HTTP server: the controller's `/metrics`, `/livez`, `/readyz`
+//! (`herald_controller::admin`) plus `/status`, a JSON account of this node: sessions,
+//! routes, what is and is not announced and why, and the source's problems.
+//!
+//! The main loop [`AdminState::publish`]es after every decision; BGP counters are read
+//! from the speaker when `/metrics` or `/status` is asked for.
+
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use bgp::{PeerStats, Speaker};
+use herald_controller::admin::{self as common, Readiness, Reply};
+use hyper::body::Incoming;
+use hyper::{Method, Request, StatusCode};
+use prometheus_client::registry::Registry;
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::announce::Decision;
+use crate::bgp_driver::PeerProblem;
+use crate::metrics::Metrics;
+
+/// What the main loop last published.
+#[derive(Debug, Clone, Default)]
+pub struct Published {
+    /// The source has delivered a view (caches synced and a config in force).
+    pub source_ready: bool,
+    /// The source's current problems.
+    pub source_errors: Vec<String>,
+    /// The decision in force.
+    pub decision: Decision,
+    /// Peers of the decision that could not be configured.
+    pub peer_problems: Vec<PeerProblem>,
+}
+
+/// Everything the admin handlers read.
+#[derive(Debug)]
+pub struct AdminState {
+    node: String,
+    speaker: Speaker,
+    metrics: Metrics,
+    registry: Arc<Registry>,
+    published: Mutex<Published>,
+}
+
+impl AdminState {
+    pub fn new(node: &str, speaker: Speaker, metrics: Metrics, registry: Registry) -> Arc<Self> {
+        Arc::new(Self {
+            node: node.to_owned(),
+            speaker,
+            metrics,
+            registry: Arc::new(registry),
+            published: Mutex::default(),
+        })
+    }
+
+    pub fn publish(&self, published: Published) {
+        *self.lock() = published;
+    }
+
+    /// Ready once the source has delivered a view and it has been applied.
+    pub fn is_ready(&self) -> bool {
+        self.lock().source_ready
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Published> {
+        self.published
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Reads the speaker's counters into the metrics; returns them.
+    async fn refresh(&self) -> Vec<PeerStats> {
+        let stats = self.speaker.stats().await;
+        self.metrics.observe_peers(&stats);
+        stats
+    }
+
+    async fn handle(self: Arc<Self>, request: Request<Incoming>) -> Reply {
+        let get = request.method() == Method::GET || request.method() == Method::HEAD;
+        match request.uri().path() {
+            "/status" if get => {
+                let stats = self.refresh().await;
+                let report = {
+                    let published = self.lock();
+                    status_report(&self.node, &published, &stats, Instant::now())
+                };
+                match serde_json::to_vec_pretty(&report) {
+                    Ok(body) => common::reply(StatusCode::OK, "application/json", body),
+                    Err(_) => common::text(StatusCode::INTERNAL_SERVER_ERROR, "encoding failed\n"),
+                }
+            }
+            "/metrics" if get => {
+                self.refresh().await;
+                let ready = self.readiness();
+                common::respond(&request, &self.registry, &ready)
+            }
+            _ => common::respond(&request, &self.registry, &self.readiness()),
+        }
+    }
+
+    fn readiness(self: &Arc<Self>) -> Readiness {
+        let state = self.clone();
+        Arc::new(move || state.is_ready())
+    }
+}
+
+/// Serves the admin paths on `listener` until `shutdown`.
+pub async fn serve(listener: TcpListener, state: Arc<AdminState>, shutdown: CancellationToken) {
+    let handler = move |request: Request<Incoming>| state.clone().handle(request);
+    common::serve_with(listener, handler, shutdown).await;
+}
+
+/// `/status`.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct StatusReport {
+    pub node: String,
+    pub ready: bool,
+    pub source_errors: Vec<String>,
+    pub peers: Vec<PeerReport>,
+    pub routes: Vec<RouteReport>,
+    pub announced: Vec<AnnouncedReport>,
+    pub not_announced: Vec<NotAnnouncedReport>,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct PeerReport {
+    pub address: IpAddr,
+    pub remote_as: Option<u32>,
+    pub state: String,
+    /// Seconds since the session was Established.
+    pub uptime_seconds: Option<u64>,
+    pub hold_time: Option<u16>,
+    pub messages_sent: u64,
+    pub messages_received: u64,
+    pub updates_sent: u64,
+    pub updates_received: u64,
+    pub prefixes_sent: u64,
+    pub prefixes_received: u64,
+    pub last_error: Option<String>,
+    /// Why Herald could not configure this peer (then it has no session).
+    pub config_error: Option<String>,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct RouteReport {
+    pub prefix: String,
+    pub communities: Vec<String>,
+    pub local_pref: Option<u32>,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct AnnouncedReport {
+    pub service: String,
+    pub address: IpAddr,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct NotAnnouncedReport {
+    pub service: String,
+    pub address: Option<IpAddr>,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+/// The `/status` document, pure.
+pub fn status_report(
+    node: &str,
+    published: &Published,
+    stats: &[PeerStats],
+    now: Instant,
+) -> StatusReport {
+    let mut peers: Vec<PeerReport> = stats
+        .iter()
+        .map(|peer| PeerReport {
+            address: peer.address,
+            remote_as: Some(peer.remote_as),
+            state: peer.state.to_string(),
+            uptime_seconds: peer
+                .established_since
+                .map(|since| now.saturating_duration_since(since).as_secs()),
+            hold_time: peer.hold_time,
+            messages_sent: peer.messages_sent,
+            messages_received: peer.messages_received,
+            updates_sent: peer.updates_sent,
+            updates_received: peer.updates_received,
+            prefixes_sent: peer.prefixes_sent,
+            prefixes_received: peer.prefixes_received,
+            last_error: peer.last_error.clone(),
+            config_error: None,
+        })
+        .collect();
+    for problem in &published.peer_problems {
+        match peers.iter_mut().find(|p| p.address == problem.address) {
+            Some(peer) => peer.config_error = Some(problem.error.clone()),
+            None => peers.push(PeerReport {
+                address: problem.address,
+                remote_as: None,
+                state: "NotConfigured".to_owned(),
+                uptime_seconds: None,
+                hold_time: None,
+                messages_sent: 0,
+                messages_received: 0,
+                updates_sent: 0,
+                updates_received: 0,
+                prefixes_sent: 0,
+                prefixes_received: 0,
+                last_error: None,
+                config_error: Some(problem.error.clone()),
+            }),
+        }
+    }
+    let decision = &published.decision;
+    StatusReport {
+        node: node.to_owned(),
+        ready: published.source_ready,
+        source_errors: published.source_errors.clone(),
+        peers,
+        routes: decision
+            .routes
+            .iter()
+            .map(|(prefix, spec)| RouteReport {
+                prefix: prefix.to_string(),
+                communities: spec.communities.iter().map(ToString::to_string).collect(),
+                local_pref: spec.local_pref,
+            })
+            .collect(),
+        announced: decision
+            .announced
+            .iter()
+            .map(|(service, address)| AnnouncedReport {
+                service: service.to_string(),
+                address: *address,
+            })
+            .collect(),
+        not_announced: decision
+            .not_announced
+            .iter()
+            .map(|n| NotAnnouncedReport {
+                service: n.service.to_string(),
+                address: n.address,
+                reason: n.reason.label(),
+                message: n.reason.to_string(),
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::announce::{NotAnnounced, Reason, RouteSpec};
+    use bgp::SessionState;
+    use herald_config::Community;
+    use herald_controller::allocator::ServiceKey;
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn published() -> Published {
+        let web = ServiceKey::new("default", "web");
+        let mut decision = Decision::default();
+        decision.routes.insert(
+            "192.168.197.1/32".parse().expect("prefix"),
+            RouteSpec {
+                communities: [Community::standard(64500, 1)].into_iter().collect(),
+                local_pref: Some(100),
+            },
+        );
+        decision
+            .announced
+            .push((web, "192.168.197.1".parse().expect("ip")));
+        decision.not_announced.push(NotAnnounced {
+            service: ServiceKey::new("default", "db"),
+            address: Some("192.168.197.2".parse().expect("ip")),
+            reason: Reason::NoServingEndpoint,
+        });
+        Published {
+            source_ready: true,
+            source_errors: vec!["config.yaml: peers[0].peer-asn: missing".into()],
+            decision,
+            peer_problems: vec![PeerProblem {
+                address: "2001:db8::1".parse().expect("ip"),
+                error: "no router id".into(),
+                label: "no_router_id",
+            }],
+        }
+    }
+
+    #[test]
+    fn status_lists_sessions_routes_reasons_and_problems() {
+        let now = Instant::now();
+        let stats = [PeerStats {
+            address: "172.30.0.1".parse().expect("ip"),
+            remote_as: 64501,
+            state: SessionState::Established,
+            established_since: now.checked_sub(Duration::from_secs(42)),
+            messages_sent: 10,
+            messages_received: 9,
+            updates_sent: 2,
+            updates_received: 1,
+            prefixes_sent: 1,
+            prefixes_received: 0,
+            last_error: Some("received NOTIFICATION Cease/Administrative Reset".into()),
+            hold_time: Some(90),
+            pending_messages: 0,
+        }];
+        let report = status_report("n1", &published(), &stats, now);
+        let json = serde_json::to_value(&report).expect("serializes");
+        assert_eq!(json["node"], "n1");
+        assert_eq!(json["ready"], true);
+        assert_eq!(json["peers"][0]["state"], "Established");
+        assert_eq!(json["peers"][0]["uptime_seconds"], 42);
+        assert_eq!(json["peers"][0]["updates_sent"], 2);
+        assert_eq!(
+            json["peers"][0]["last_error"],
+            "received NOTIFICATION Cease/Administrative Reset"
+        );
+        assert_eq!(json["peers"][1]["address"], "2001:db8::1");
+        assert_eq!(json["peers"][1]["state"], "NotConfigured");
+        assert_eq!(json["peers"][1]["config_error"], "no router id");
+        assert_eq!(json["routes"][0]["prefix"], "192.168.197.1/32");
+        assert_eq!(json["routes"][0]["communities"][0], "64500:1");
+        assert_eq!(json["routes"][0]["local_pref"], 100);
+        assert_eq!(json["announced"][0]["service"], "default/web");
+        assert_eq!(json["not_announced"][0]["reason"], "no_serving_endpoint");
+        assert_eq!(
+            json["source_errors"][0],
+            "config.yaml: peers[0].peer-asn: missing"
+        );
+    }
+
+    async fn get(addr: std::net::SocketAddr, path: &str) -> String {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        stream
+            .write_all(
+                format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+            )
+            .await
+            .expect("send");
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).await.expect("read");
+        reply
+    }
+
+    #[tokio::test]
+    async fn serves_status_metrics_and_readiness() {
+        let mut registry = Registry::default();
+        let metrics = Metrics::register(&mut registry);
+        let speaker = Speaker::new(bgp::SpeakerConfig::default());
+        let state = AdminState::new("n1", speaker.clone(), metrics, registry);
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("bound");
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(serve(listener, state.clone(), shutdown.clone()));
+
+        assert!(get(addr, "/readyz").await.starts_with("HTTP/1.1 503"));
+        state.publish(published());
+        assert!(get(addr, "/readyz").await.starts_with("HTTP/1.1 200"));
+        assert!(get(addr, "/livez").await.starts_with("HTTP/1.1 200"));
+        let status = get(addr, "/status").await;
+        assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+        assert!(status.contains("application/json"), "{status}");
+        assert!(status.contains("\"default/web\""), "{status}");
+        let metrics = get(addr, "/metrics").await;
+        assert!(metrics.contains("herald_config_stale"), "{metrics}");
+        assert!(get(addr, "/nope").await.starts_with("HTTP/1.1 404"));
+
+        shutdown.cancel();
+        server.await.expect("server stops");
+        speaker.shutdown().await;
+    }
+}
