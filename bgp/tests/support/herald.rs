@@ -25,11 +25,16 @@ impl Herald {
     /// Starts a Speaker (no listener: Herald connects to the router) in `topology`'s node
     /// namespace and starts recording its events.
     pub fn start(topology: &Topology) -> Herald {
+        Herald::start_with(topology, SpeakerConfig::default())
+    }
+
+    /// [`Herald::start`] with speaker-wide settings, e.g. a listener.
+    pub fn start_with(topology: &Topology, config: SpeakerConfig) -> Herald {
         let runtime = NsRuntime::start(&topology.node);
         let events = Arc::new(Mutex::new(Vec::new()));
         let log = Arc::clone(&events);
         let speaker = runtime.block_on(async move {
-            let speaker = Speaker::new(SpeakerConfig::default());
+            let speaker = Speaker::try_new(config).expect("Speaker::try_new");
             let mut receiver = speaker.events();
             tokio::spawn(async move {
                 use tokio::sync::broadcast::error::RecvError;

@@ -1,0 +1,252 @@
+//! Herald's Speaker against FRR 8.4, the protocol details around the announcements:
+//! routes FRR sends (decoded, counted, dropped), ROUTE-REFRESH, passive sessions and
+//! connection collisions with a listening Herald. Needs root and the `frr` package.
+
+mod support;
+
+use bgp::{RouteAttributes, SessionState, SpeakerConfig};
+use ipnet::IpNet;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+use support::frr::{Frr, FrrOptions};
+use support::herald::Herald;
+use support::{NODE_AS, NODE4, NODE6, ROUTER4, ROUTER6, Topology, holds_for, wait_until};
+
+const SETTLE: Duration = Duration::from_secs(30);
+
+fn net(s: &str) -> IpNet {
+    s.parse().expect("test prefix")
+}
+
+#[allow(clippy::needless_update)] // SpeakerConfig may grow fields
+fn listen_any() -> SpeakerConfig {
+    SpeakerConfig {
+        listen: Some(SocketAddr::from(([0u16; 8], 179))),
+        ..SpeakerConfig::default()
+    }
+}
+
+/// FRR's neighbor message counter `name` (e.g. "updatesRecv").
+fn message_count(frr: &Frr, node: IpAddr, name: &str) -> u64 {
+    frr.neighbor(node)["messageStats"][name]
+        .as_u64()
+        .unwrap_or_else(|| panic!("FRR has no messageStats.{name} for {node}"))
+}
+
+#[test]
+fn routes_frr_sends_are_counted_and_dropped() {
+    let topology = Topology::new("routes_frr_sends_are_counted_and_dropped");
+    let frr = Frr::start(&topology, FrrOptions::default());
+    let herald = Herald::start(&topology);
+    herald.add_default_peers();
+    frr.wait_established(NODE4.into(), SETTLE);
+    frr.wait_established(NODE6.into(), SETTLE);
+    // Originate one route per family on FRR (without a matching IGP route).
+    frr.configure_bgp(&[
+        "no bgp network import-check",
+        "address-family ipv4 unicast",
+        "network 192.0.2.0/24",
+        "exit-address-family",
+        "address-family ipv6 unicast",
+        "network 2001:db8:1::/48",
+        "exit-address-family",
+    ]);
+    for peer in [IpAddr::from(ROUTER4), ROUTER6.into()] {
+        let stats = wait_until(
+            SETTLE,
+            &format!("Herald counts FRR's route on {peer}"),
+            || {
+                let stats = herald.peer_stats(peer);
+                (stats.prefixes_received == 1).then_some(stats)
+            },
+        );
+        assert_eq!(stats.state, SessionState::Established, "{stats:?}");
+        assert!(stats.updates_received >= 1, "{stats:?}");
+    }
+    // Withdrawn on FRR: Herald's count goes back to zero, the sessions stay.
+    frr.configure_bgp(&[
+        "address-family ipv4 unicast",
+        "no network 192.0.2.0/24",
+        "exit-address-family",
+        "address-family ipv6 unicast",
+        "no network 2001:db8:1::/48",
+        "exit-address-family",
+    ]);
+    for peer in [IpAddr::from(ROUTER4), ROUTER6.into()] {
+        wait_until(
+            SETTLE,
+            &format!("Herald's count for {peer} drops to 0"),
+            || (herald.peer_stats(peer).prefixes_received == 0).then_some(()),
+        );
+    }
+    for node in [IpAddr::from(NODE4), NODE6.into()] {
+        let neighbor = frr.neighbor(node);
+        assert_eq!(neighbor["bgpState"], "Established", "{neighbor}");
+        assert_eq!(neighbor["connectionsDropped"], 0, "{neighbor}");
+    }
+}
+
+#[test]
+fn route_refresh_from_frr_gets_herald_routes_again() {
+    let topology = Topology::new("route_refresh_from_frr_gets_herald_routes_again");
+    let frr = Frr::start(&topology, FrrOptions::default());
+    let herald = Herald::start(&topology);
+    herald.add_default_peers();
+    frr.wait_established(NODE4.into(), SETTLE);
+    frr.wait_established(NODE6.into(), SETTLE);
+    let prefixes = [net("10.99.0.10/32"), net("fd00:99::10/128")];
+    for prefix in prefixes {
+        herald.announce(prefix, RouteAttributes::default());
+    }
+    for prefix in prefixes {
+        wait_until(SETTLE, &format!("FRR holds {prefix}"), || {
+            frr.paths(prefix).into_iter().next()
+        });
+    }
+    for (node, family) in [(IpAddr::from(NODE4), "ipv4"), (NODE6.into(), "ipv6")] {
+        let neighbor = frr.neighbor(node);
+        let advertised = &neighbor["neighborCapabilities"]["routeRefresh"];
+        assert!(
+            advertised.as_str().is_some_and(|s| s.contains("Received")),
+            "Herald advertises route refresh (RFC 2918): {advertised}"
+        );
+        let updates_before = message_count(&frr, node, "updatesRecv");
+        frr.vtysh(&[&format!("clear bgp {family} unicast {node} soft in")]);
+        wait_until(SETTLE, &format!("FRR sent ROUTE-REFRESH to {node}"), || {
+            (message_count(&frr, node, "routeRefreshSent") >= 1).then_some(())
+        });
+        wait_until(
+            SETTLE,
+            &format!("Herald answers {node}'s refresh with UPDATEs"),
+            || (message_count(&frr, node, "updatesRecv") > updates_before).then_some(()),
+        );
+        let after = frr.neighbor(node);
+        assert_eq!(after["bgpState"], "Established", "{after}");
+        assert_eq!(after["connectionsDropped"], 0, "{after}");
+    }
+    for prefix in prefixes {
+        assert_eq!(
+            frr.paths(prefix).len(),
+            1,
+            "{prefix} still there after the refresh"
+        );
+    }
+}
+
+#[test]
+fn passive_herald_accepts_frr_connections() {
+    let topology = Topology::new("passive_herald_accepts_frr_connections");
+    // Herald listens first; FRR retries its connects every second.
+    let herald = Herald::start_with(&topology, listen_any());
+    herald.add_both_peers(NODE_AS, |peer| peer.passive = true);
+    let options = FrrOptions {
+        neighbor_options: vec!["timers connect 1".into()],
+        ..FrrOptions::default()
+    };
+    let frr = Frr::start(&topology, options);
+    frr.wait_established(NODE4.into(), SETTLE);
+    frr.wait_established(NODE6.into(), SETTLE);
+    for node in [IpAddr::from(NODE4), NODE6.into()] {
+        let neighbor = frr.neighbor(node);
+        assert_eq!(
+            neighbor["portForeign"], 179,
+            "FRR connected to Herald's port: {neighbor}"
+        );
+    }
+    let prefixes = [net("10.99.0.10/32"), net("fd00:99::10/128")];
+    for prefix in prefixes {
+        herald.announce(prefix, RouteAttributes::default());
+    }
+    for prefix in prefixes {
+        wait_until(SETTLE, &format!("FRR holds {prefix}"), || {
+            frr.paths(prefix).into_iter().next()
+        });
+    }
+}
+
+#[test]
+fn herald_and_frr_connecting_both_ways_end_with_one_working_session() {
+    let topology =
+        Topology::new("herald_and_frr_connecting_both_ways_end_with_one_working_session");
+    let herald = Herald::start_with(&topology, listen_any());
+    let options = FrrOptions {
+        neighbor_options: vec!["timers connect 1".into()],
+        ..FrrOptions::default()
+    };
+    let frr = Frr::start(&topology, options);
+    // Both sides connect at about the same time: RFC 4271 6.8 collision resolution.
+    herald.add_default_peers();
+    frr.wait_established(NODE4.into(), SETTLE);
+    frr.wait_established(NODE6.into(), SETTLE);
+    holds_for(
+        Duration::from_secs(3),
+        "both sessions staying Established",
+        || {
+            for node in [IpAddr::from(NODE4), NODE6.into()] {
+                let state = frr.neighbor_state(node);
+                if state != "Established" {
+                    return Err(format!("FRR shows {node} {state}"));
+                }
+            }
+            Ok(())
+        },
+    );
+    for peer in [IpAddr::from(ROUTER4), ROUTER6.into()] {
+        assert_eq!(herald.peer_stats(peer).state, SessionState::Established);
+    }
+    let prefix = net("10.99.0.10/32");
+    herald.announce(prefix, RouteAttributes::default());
+    wait_until(SETTLE, "FRR holds the route", || {
+        frr.paths(prefix).into_iter().next()
+    });
+    for node in [IpAddr::from(NODE4), NODE6.into()] {
+        let neighbor = frr.neighbor(node);
+        println!(
+            "{node}: connectionsEstablished {} connectionsDropped {} lastResetDueTo {}",
+            neighbor["connectionsEstablished"],
+            neighbor["connectionsDropped"],
+            neighbor["lastResetDueTo"]
+        );
+        assert_eq!(neighbor["bgpState"], "Established", "{neighbor}");
+    }
+    println!("{}", frr.bgpd_log());
+    for e in herald.events() {
+        println!("{:?}", e);
+    }
+}
+
+#[test]
+fn gtsm_session_with_frr_ttl_security_establishes() {
+    let options = FrrOptions {
+        neighbor_options: vec!["ttl-security hops 1".into()],
+        ..FrrOptions::default()
+    };
+    let topology = Topology::new("gtsm_session_with_frr_ttl_security_establishes");
+    let frr = Frr::start(&topology, options);
+    let herald = Herald::start(&topology);
+    herald.add_both_peers(NODE_AS, |peer| peer.gtsm = true);
+    frr.wait_established(NODE4.into(), SETTLE);
+    frr.wait_established(NODE6.into(), SETTLE);
+    let prefix = net("fd00:99::10/128");
+    herald.announce(prefix, RouteAttributes::default());
+    wait_until(SETTLE, "FRR holds the route", || {
+        frr.paths(prefix).into_iter().next()
+    });
+}
+
+#[test]
+fn passive_gtsm_herald_accepts_frr_with_ttl_security() {
+    let topology = Topology::new("passive_gtsm_herald_accepts_frr_with_ttl_security");
+    let herald = Herald::start_with(&topology, listen_any());
+    herald.add_both_peers(NODE_AS, |peer| {
+        peer.passive = true;
+        peer.gtsm = true;
+    });
+    let options = FrrOptions {
+        neighbor_options: vec!["ttl-security hops 1".into(), "timers connect 1".into()],
+        ..FrrOptions::default()
+    };
+    let frr = Frr::start(&topology, options);
+    frr.wait_established(NODE4.into(), SETTLE);
+    frr.wait_established(NODE6.into(), SETTLE);
+}
