@@ -116,7 +116,8 @@ impl ClusterView {
                 continue;
             };
             if let Some(view) = service_views.get_mut(&key) {
-                view.endpoints.extend(slice.endpoints.iter().flatten().map(endpoint_view));
+                view.endpoints
+                    .extend(slice.endpoints.iter().flatten().map(endpoint_view));
             }
         }
 
@@ -213,4 +214,318 @@ pub struct SourceState {
     pub view: Option<Arc<ClusterView>>,
     /// Current problems (e.g. a bad config), each one line; empty when all is well.
     pub errors: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::{
+        LoadBalancerIngress, LoadBalancerStatus, NodeCondition, NodeStatus, ServicePort as K8sPort,
+        ServiceSpec, ServiceStatus,
+    };
+    use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    const CLASS: &str = "herald.dev/lb";
+
+    fn meta(namespace: Option<&str>, name: &str) -> ObjectMeta {
+        ObjectMeta {
+            namespace: namespace.map(Into::into),
+            name: Some(name.into()),
+            ..Default::default()
+        }
+    }
+
+    fn lb(name: &str) -> Service {
+        Service {
+            metadata: meta(Some("ns"), name),
+            spec: Some(ServiceSpec {
+                type_: Some("LoadBalancer".into()),
+                ..Default::default()
+            }),
+            status: None,
+        }
+    }
+
+    fn spec(service: &mut Service) -> &mut ServiceSpec {
+        service.spec.get_or_insert_with(Default::default)
+    }
+
+    fn slice(
+        namespace: &str,
+        name: &str,
+        service: Option<&str>,
+        endpoints: Vec<Endpoint>,
+    ) -> EndpointSlice {
+        let mut metadata = meta(Some(namespace), name);
+        metadata.labels =
+            service.map(|s| BTreeMap::from([(SERVICE_NAME_LABEL.to_owned(), s.to_owned())]));
+        EndpointSlice {
+            metadata,
+            address_type: "IPv4".into(),
+            endpoints: Some(endpoints),
+            ports: None,
+        }
+    }
+
+    fn endpoint(address: &str, node: &str, ready: Option<bool>) -> Endpoint {
+        Endpoint {
+            addresses: vec![address.into()],
+            node_name: Some(node.into()),
+            conditions: Some(EndpointConditions {
+                ready,
+                serving: ready,
+                terminating: Some(false),
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn config() -> Arc<Config> {
+        Arc::new(Config::default())
+    }
+
+    fn key(name: &str) -> ServiceKey {
+        ServiceKey::new("ns", name)
+    }
+
+    #[test]
+    fn only_load_balancer_services_of_our_class_are_kept() {
+        let plain = lb("plain");
+        let mut ours = lb("ours");
+        spec(&mut ours).load_balancer_class = Some(CLASS.into());
+        let mut theirs = lb("theirs");
+        spec(&mut theirs).load_balancer_class = Some("other.example/lb".into());
+        let mut cluster_ip = lb("cluster-ip");
+        spec(&mut cluster_ip).type_ = Some("ClusterIP".into());
+        let mut nameless = lb("nameless");
+        nameless.metadata.name = None;
+
+        let view = ClusterView::build(
+            config(),
+            &[plain, ours, theirs, cluster_ip, nameless],
+            &[],
+            &[],
+            CLASS,
+        );
+        let names: Vec<&str> = view.services.keys().map(|k| k.name.as_str()).collect();
+        assert_eq!(names, ["ours", "plain"]);
+    }
+
+    #[test]
+    fn service_fields_come_from_status_and_spec() {
+        let mut web = lb("web");
+        let spec = spec(&mut web);
+        spec.external_traffic_policy = Some("Local".into());
+        spec.ports = Some(vec![
+            K8sPort {
+                port: 80,
+                ..Default::default()
+            },
+            K8sPort {
+                port: 53,
+                protocol: Some("UDP".into()),
+                ..Default::default()
+            },
+            K8sPort {
+                port: 0,
+                ..Default::default()
+            },
+        ]);
+        web.status = Some(ServiceStatus {
+            load_balancer: Some(LoadBalancerStatus {
+                ingress: Some(vec![
+                    LoadBalancerIngress {
+                        ip: Some("192.168.10.5".into()),
+                        ..Default::default()
+                    },
+                    LoadBalancerIngress {
+                        hostname: Some("lb.example".into()),
+                        ..Default::default()
+                    },
+                    LoadBalancerIngress {
+                        ip: Some("2001:db8::5".into()),
+                        ..Default::default()
+                    },
+                ]),
+            }),
+            ..Default::default()
+        });
+        let mut cluster = lb("cluster");
+        spec_set_policy(&mut cluster, "Cluster");
+
+        let view = ClusterView::build(config(), &[web, cluster], &[], &[], CLASS);
+        let web = &view.services[&key("web")];
+        assert_eq!(
+            web.addresses,
+            [
+                "192.168.10.5".parse::<IpAddr>().unwrap(),
+                "2001:db8::5".parse().unwrap()
+            ]
+        );
+        assert_eq!(web.traffic_policy, TrafficPolicy::Local);
+        assert_eq!(web.ports, [ServicePort::tcp(80), ServicePort::udp(53)]);
+        let cluster = &view.services[&key("cluster")];
+        assert_eq!(cluster.traffic_policy, TrafficPolicy::Cluster);
+        assert!(cluster.addresses.is_empty());
+    }
+
+    fn spec_set_policy(service: &mut Service, policy: &str) {
+        spec(service).external_traffic_policy = Some(policy.into());
+    }
+
+    #[test]
+    fn endpoints_are_merged_from_every_slice_labelled_with_the_service_in_its_namespace() {
+        let slices = [
+            slice(
+                "ns",
+                "web-a",
+                Some("web"),
+                vec![endpoint("10.244.1.2", "n1", Some(true))],
+            ),
+            slice(
+                "ns",
+                "web-b",
+                Some("web"),
+                vec![endpoint("10.244.2.2", "n2", Some(false))],
+            ),
+            slice(
+                "other",
+                "web-x",
+                Some("web"),
+                vec![endpoint("10.244.3.2", "n3", Some(true))],
+            ),
+            slice(
+                "ns",
+                "unlabelled",
+                None,
+                vec![endpoint("10.244.4.2", "n4", Some(true))],
+            ),
+            slice(
+                "ns",
+                "api-a",
+                Some("api"),
+                vec![endpoint("10.244.5.2", "n5", None)],
+            ),
+        ];
+        let view = ClusterView::build(config(), &[lb("web"), lb("api")], &slices, &[], CLASS);
+
+        let web = &view.services[&key("web")];
+        let nodes: Vec<&str> = web
+            .endpoints
+            .iter()
+            .filter_map(|e| e.node_name.as_deref())
+            .collect();
+        assert_eq!(nodes, ["n1", "n2"]);
+        assert_eq!(
+            web.endpoints[0].addresses,
+            ["10.244.1.2".parse::<IpAddr>().unwrap()]
+        );
+        assert_eq!(web.endpoints[1].ready, Some(false));
+        assert_eq!(web.endpoints[1].terminating, Some(false));
+
+        let api = &view.services[&key("api")];
+        assert_eq!(api.endpoints.len(), 1);
+        assert_eq!(api.endpoints[0].ready, None);
+    }
+
+    #[test]
+    fn endpoint_addresses_that_are_not_ips_are_dropped_but_the_endpoint_kept() {
+        let mut fqdn = endpoint("backend.example", "n1", Some(true));
+        fqdn.addresses.push("10.0.0.1".into());
+        let view = ClusterView::build(
+            config(),
+            &[lb("web")],
+            &[slice("ns", "web-a", Some("web"), vec![fqdn])],
+            &[],
+            CLASS,
+        );
+        let endpoints = &view.services[&key("web")].endpoints;
+        assert_eq!(endpoints.len(), 1);
+        assert_eq!(
+            endpoints[0].addresses,
+            ["10.0.0.1".parse::<IpAddr>().unwrap()]
+        );
+    }
+
+    fn node(name: &str, network_unavailable: Option<&str>) -> Node {
+        let mut metadata = meta(None, name);
+        metadata.labels = Some(BTreeMap::from([("rack".to_owned(), "a".to_owned())]));
+        Node {
+            metadata,
+            spec: None,
+            status: Some(NodeStatus {
+                conditions: Some(
+                    [
+                        ("Ready", Some("True")),
+                        (NETWORK_UNAVAILABLE, network_unavailable),
+                    ]
+                    .into_iter()
+                    .filter_map(|(type_, status)| {
+                        Some(NodeCondition {
+                            type_: type_.into(),
+                            status: status?.into(),
+                            ..Default::default()
+                        })
+                    })
+                    .collect(),
+                ),
+                ..Default::default()
+            }),
+        }
+    }
+
+    #[test]
+    fn node_network_unavailable_only_when_the_condition_is_true() {
+        let view = ClusterView::build(
+            config(),
+            &[],
+            &[],
+            &[
+                node("down", Some("True")),
+                node("up", Some("False")),
+                node("plain", None),
+                node("odd", Some("Unknown")),
+            ],
+            CLASS,
+        );
+        let unavailable: Vec<(&str, bool)> = view
+            .nodes
+            .values()
+            .map(|n| (n.name.as_str(), n.network_unavailable))
+            .collect();
+        assert_eq!(
+            unavailable,
+            [
+                ("down", true),
+                ("odd", false),
+                ("plain", false),
+                ("up", false)
+            ]
+        );
+        assert_eq!(view.nodes["up"].labels["rack"], "a");
+    }
+
+    #[test]
+    fn endpoint_serves_when_ready_or_unset_or_draining_while_serving() {
+        let cases = [
+            // (ready, serving, terminating) -> serves
+            ((Some(true), Some(true), Some(false)), true),
+            ((None, None, None), true),
+            ((Some(false), None, None), false),
+            ((Some(false), Some(true), Some(false)), false),
+            ((Some(false), Some(true), Some(true)), true),
+            ((Some(false), Some(false), Some(true)), false),
+            ((Some(false), None, Some(true)), false),
+        ];
+        for ((ready, serving, terminating), serves) in cases {
+            let endpoint = EndpointView {
+                ready,
+                serving,
+                terminating,
+                ..Default::default()
+            };
+            assert_eq!(endpoint.is_serving(), serves, "{endpoint:?}");
+        }
+    }
 }

@@ -224,10 +224,7 @@ impl Standalone {
     /// Loads `dir` now, then polls it every [`POLL_INTERVAL`] on a thread of its own and
     /// reloads when a file's name, mtime or size changed. Each good load writes the status
     /// files. The thread ends when every receiver is dropped.
-    pub fn watch(
-        dir: PathBuf,
-        lb_class: String,
-    ) -> tokio::sync::watch::Receiver<Arc<SourceState>> {
+    pub fn watch(dir: PathBuf, lb_class: String) -> tokio::sync::watch::Receiver<Arc<SourceState>> {
         Standalone::new(dir, lb_class).watch_every(POLL_INTERVAL)
     }
 }

@@ -14,7 +14,8 @@ use super::AllocationFailure;
 /// The status directory's name inside the standalone directory.
 pub const STATUS_DIR: &str = "status";
 
-const HEADER: &str = "# Written by herald-speaker (standalone mode) for people to read; edits are overwritten.\n";
+const HEADER: &str =
+    "# Written by herald-speaker (standalone mode) for people to read; edits are overwritten.\n";
 
 /// What [`write_status`] changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
