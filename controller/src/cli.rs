@@ -57,8 +57,9 @@ pub enum LogFormat {
     Text,
 }
 
+/// Flags the controller and the speaker share.
 #[derive(Debug, Clone, Args)]
-pub struct RunArgs {
+pub struct CommonArgs {
     /// Kubeconfig file to reach the API server. Default: the in-cluster service account,
     /// then the file named by $KUBECONFIG (or ~/.kube/config).
     #[arg(long, env = "HERALD_KUBECONFIG", value_name = "FILE")]
@@ -80,19 +81,25 @@ pub struct RunArgs {
     #[arg(long, env = "HERALD_LB_CLASS", default_value = herald_config::keys::LOAD_BALANCER_CLASS)]
     pub lb_class: String,
 
-    /// Only watch Services in this namespace (default: all namespaces). Meant for tests and
-    /// for running one controller per tenant namespace; MetalLB has no such flag.
+    /// Only watch Services (and EndpointSlices) in this namespace (default: all namespaces).
+    /// Meant for tests and for one deployment per tenant namespace; MetalLB has no such flag.
     #[arg(long, env = "HERALD_WATCH_NAMESPACE", value_name = "NAMESPACE")]
     pub namespace: Option<String>,
 
-    /// Address of the admin HTTP server (/metrics, /livez, /readyz). Port 0 picks a free
-    /// port; the address bound is logged.
+    /// Address of the admin HTTP server (/metrics, /livez, /readyz; the speaker adds
+    /// /status). Port 0 picks a free port; the address bound is logged.
     #[arg(long, env = "HERALD_ADMIN_ADDR", default_value = "0.0.0.0:7472")]
     pub admin_addr: SocketAddr,
 
     /// Log format. The level comes from $RUST_LOG (default `info`).
     #[arg(long, value_enum, env = "HERALD_LOG_FORMAT", default_value = "json")]
     pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
 
     /// Name of the coordination.k8s.io/v1 Lease used for leader election.
     #[arg(long, env = "HERALD_LEASE_NAME", default_value = "herald-controller")]
@@ -118,7 +125,7 @@ impl RunArgs {
     pub fn lease_namespace(&self) -> &str {
         self.lease_namespace
             .as_deref()
-            .unwrap_or(&self.config_namespace)
+            .unwrap_or(&self.common.config_namespace)
     }
 }
 
@@ -169,16 +176,16 @@ mod tests {
         let Ok(Command::Run(run)) = parse(&[]) else {
             panic!("no subcommand means run");
         };
-        assert_eq!(run.config_namespace, "herald-system");
-        assert_eq!(run.config_name, "herald");
-        assert_eq!(run.config_key, "config");
-        assert_eq!(run.lb_class, "herald.dev/lb");
-        assert_eq!(run.admin_addr.to_string(), "0.0.0.0:7472");
-        assert_eq!(run.log_format, LogFormat::Json);
+        assert_eq!(run.common.config_namespace, "herald-system");
+        assert_eq!(run.common.config_name, "herald");
+        assert_eq!(run.common.config_key, "config");
+        assert_eq!(run.common.lb_class, "herald.dev/lb");
+        assert_eq!(run.common.admin_addr.to_string(), "0.0.0.0:7472");
+        assert_eq!(run.common.log_format, LogFormat::Json);
         assert_eq!(run.lease_name, "herald-controller");
         assert_eq!(run.lease_namespace(), "herald-system");
         assert_eq!(run.lease_duration, Duration::from_secs(15));
-        assert_eq!(run.namespace, None);
+        assert_eq!(run.common.namespace, None);
     }
 
     #[test]
@@ -200,7 +207,7 @@ mod tests {
             };
             assert_eq!(run.lease_namespace(), "ops");
             assert_eq!(run.lease_duration, Duration::from_secs(3));
-            assert_eq!(run.log_format, LogFormat::Text);
+            assert_eq!(run.common.log_format, LogFormat::Text);
         }
     }
 

@@ -61,7 +61,7 @@ fn validate(file: &std::path::Path) -> i32 {
 }
 
 fn run(args: RunArgs) -> anyhow::Result<()> {
-    herald_controller::process::init_logging(args.log_format);
+    herald_controller::process::init_logging(args.common.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -94,7 +94,7 @@ pub async fn run(
     metrics: Metrics,
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
-    let client_config = client_config(args.kubeconfig.as_deref()).await?;
+    let client_config = client_config(args.common.kubeconfig.as_deref()).await?;
     let client = Client::try_from(client_config).map_err(RunError::Client)?;
     let write_ip_mode = match client.apiserver_version().await {
         Ok(version) => {
@@ -110,8 +110,8 @@ pub async fn run(
 
     let identity = default_identity(args.identity.as_deref());
     let settings = Arc::new(Settings {
-        lb_class: args.lb_class.clone(),
-        config_key: args.config_key.clone(),
+        lb_class: args.common.lb_class.clone(),
+        config_key: args.common.config_key.clone(),
         identity: identity.clone(),
     });
     let recorder = Recorder::new(
@@ -129,13 +129,13 @@ pub async fn run(
         settings,
     });
 
-    let listener = admin::bind(args.admin_addr)
+    let listener = admin::bind(args.common.admin_addr)
         .await
         .map_err(|source| RunError::Bind {
-            addr: args.admin_addr,
+            addr: args.common.admin_addr,
             source,
         })?;
-    let admin_addr = listener.local_addr().unwrap_or(args.admin_addr);
+    let admin_addr = listener.local_addr().unwrap_or(args.common.admin_addr);
     info!(addr = %admin_addr, "admin server listening");
     let ready_state = ctx.state.clone();
     let admin = admin::serve(
@@ -146,14 +146,14 @@ pub async fn run(
     );
 
     let (store, writer) = reflector::store::<Service>();
-    let services: Api<Service> = match &args.namespace {
+    let services: Api<Service> = match &args.common.namespace {
         Some(namespace) => Api::namespaced(client.clone(), namespace),
         None => Api::all(client.clone()),
     };
     info!(
-        namespace = args.namespace.as_deref().unwrap_or("<all>"),
+        namespace = args.common.namespace.as_deref().unwrap_or("<all>"),
         identity = %identity,
-        lb_class = %args.lb_class,
+        lb_class = %args.common.lb_class,
         "watching Services"
     );
     let watch = watch_services(ctx.clone(), services, writer, shutdown.clone());
@@ -161,8 +161,8 @@ pub async fn run(
         ctx.clone(),
         store.clone(),
         ConfigSource {
-            namespace: args.config_namespace.clone(),
-            name: args.config_name.clone(),
+            namespace: args.common.config_namespace.clone(),
+            name: args.common.config_name.clone(),
         },
         shutdown.clone(),
     );
