@@ -250,3 +250,68 @@ fn passive_gtsm_herald_accepts_frr_with_ttl_security() {
     frr.wait_established(NODE4.into(), SETTLE);
     frr.wait_established(NODE6.into(), SETTLE);
 }
+
+#[test]
+fn graceful_restart_keeps_routes_in_frr_while_herald_restarts() {
+    let topology = Topology::new("graceful_restart_keeps_routes_in_frr_while_herald_restarts");
+    // FRR 8.4 is a graceful-restart helper by default.
+    let frr = Frr::start(&topology, FrrOptions::default());
+    let (keep4, keep6) = (net("10.99.0.10/32"), net("fd00:99::10/128"));
+    let (drop4, drop6) = (net("10.99.0.11/32"), net("fd00:99::11/128"));
+    let with_restart = |peer: &mut bgp::PeerConfig| peer.graceful_restart = Some(120);
+
+    let first = Herald::start(&topology);
+    first.add_both_peers(NODE_AS, with_restart);
+    for prefix in [keep4, keep6, drop4, drop6] {
+        first.announce(prefix, RouteAttributes::default());
+    }
+    for prefix in [keep4, keep6, drop4, drop6] {
+        wait_until(SETTLE, &format!("FRR holds {prefix}"), || {
+            frr.paths(prefix).into_iter().next()
+        });
+    }
+    for node in [IpAddr::from(NODE4), NODE6.into()] {
+        let capability = &frr.neighbor(node)["neighborCapabilities"]["gracefulRestart"];
+        assert!(
+            capability.as_str().is_some_and(|s| s.contains("Received")),
+            "Herald advertises graceful restart: {capability}"
+        );
+    }
+
+    first.shutdown_for_restart();
+    drop(first);
+    for node in [IpAddr::from(NODE4), NODE6.into()] {
+        wait_until(SETTLE, &format!("FRR sees {node} go down"), || {
+            (!frr.is_established(node)).then_some(())
+        });
+    }
+    // The helper keeps every route, marked stale, while Herald is away.
+    for prefix in [keep4, keep6, drop4, drop6] {
+        let path = wait_until(SETTLE, &format!("FRR marks {prefix} stale"), || {
+            frr.paths(prefix).into_iter().find(|p| p["stale"] == true)
+        });
+        assert_eq!(path["aspath"]["string"], "64500", "{path}");
+    }
+
+    // Herald comes back with only part of its table: the rest goes after End-of-RIB.
+    let second = Herald::start(&topology);
+    for prefix in [keep4, keep6] {
+        second.announce(prefix, RouteAttributes::default());
+    }
+    second.add_both_peers(NODE_AS, with_restart);
+    frr.wait_established(NODE4.into(), SETTLE);
+    frr.wait_established(NODE6.into(), SETTLE);
+    for prefix in [drop4, drop6] {
+        wait_until(
+            SETTLE,
+            &format!("FRR drops stale {prefix} after End-of-RIB"),
+            || frr.paths(prefix).is_empty().then_some(()),
+        );
+    }
+    for prefix in [keep4, keep6] {
+        let path = wait_until(SETTLE, &format!("{prefix} is fresh again"), || {
+            frr.paths(prefix).into_iter().find(|p| p["stale"] != true)
+        });
+        assert_eq!(path["valid"], true, "{path}");
+    }
+}

@@ -125,6 +125,13 @@ impl Herald {
             .block_on(async move { speaker.shutdown().await });
     }
 
+    /// `shutdown_for_restart()`: close every session without a NOTIFICATION (RFC 4724).
+    pub fn shutdown_for_restart(&self) {
+        let speaker = self.speaker.clone();
+        self.runtime
+            .block_on(async move { speaker.shutdown_for_restart().await });
+    }
+
     /// Every event so far, with the time it was received.
     pub fn events(&self) -> Vec<(Instant, PeerEvent)> {
         self.events.lock().expect("event log").clone()
