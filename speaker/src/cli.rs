@@ -1,0 +1,136 @@
+//! Command line of `herald-speaker`. Parsing is all here so `main` stays short and the
+//! flags can be tested without a process. Exit codes: 0 ok, 1 a failure at start or run
+//! time (e.g. a standalone directory whose contents do not load), 64 bad usage.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use clap::Parser;
+use herald_controller::cli::CommonArgs;
+
+pub use herald_controller::cli::{EXIT_FAILURE, EXIT_USAGE, LogFormat};
+
+/// Herald's per-node speaker: announces the addresses of `type: LoadBalancer` Services to
+/// BGP peers from this node, following the Herald config.
+///
+/// Two sources of cluster state: the Kubernetes API (default; Services, EndpointSlices,
+/// Nodes and the Herald ConfigMap), or a directory of manifests with `--standalone DIR`
+/// (no Kubernetes: DIR/config.yaml is the config, every other DIR/*.yaml holds Services,
+/// EndpointSlices and Nodes; addresses are allocated in-process and written to
+/// DIR/status/). SIGTERM or SIGINT withdraws every route and closes the BGP sessions with
+/// a Cease NOTIFICATION before exiting.
+#[derive(Debug, Parser)]
+#[command(name = "herald-speaker", version, about, long_about)]
+pub struct Cli {
+    /// Run without Kubernetes from this directory: DIR/config.yaml (the ConfigMap manifest
+    /// or its bare `config` payload) and manifests in every other DIR/*.yaml. Changes are
+    /// picked up live; a bad change is reported and the last good state stays.
+    #[arg(long, env = "HERALD_STANDALONE", value_name = "DIR")]
+    pub standalone: Option<PathBuf>,
+
+    /// This node's name: the Node object whose labels select peers, and where `Local`
+    /// endpoints must run. In a DaemonSet set it from `spec.nodeName`.
+    #[arg(long, env = "NODE_NAME", value_name = "NAME")]
+    pub node_name: String,
+
+    #[command(flatten)]
+    pub common: CommonArgs,
+
+    /// Default BGP router id of every session (a peer's `router-id` in the config wins).
+    /// Default: the IPv4 --node-address, else the peer's IPv4 `source-address`, else the
+    /// address the kernel would use to reach the peer.
+    #[arg(long, env = "HERALD_ROUTER_ID", value_name = "IPV4")]
+    pub router_id: Option<Ipv4Addr>,
+
+    /// This node's own IP address (in a DaemonSet: `status.hostIP`). Only used as the
+    /// default router id when it is IPv4.
+    #[arg(long, env = "HERALD_NODE_ADDRESS", value_name = "IP")]
+    pub node_address: Option<IpAddr>,
+
+    /// Also accept BGP connections from peers on this address, e.g. `0.0.0.0:179` or
+    /// `[::]:179` (both families). Default: only connect out.
+    #[arg(long, env = "HERALD_BGP_LISTEN", value_name = "ADDR")]
+    pub bgp_listen: Option<SocketAddr>,
+}
+
+impl Cli {
+    /// The router id sessions use unless the config gives one: `--router-id`, else an
+    /// IPv4 `--node-address`.
+    pub fn router_id(&self) -> Option<Ipv4Addr> {
+        self.router_id.or(match self.node_address {
+            Some(IpAddr::V4(address)) => Some(address),
+            _ => None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("herald-speaker").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn defaults_match_the_documentation() {
+        let cli = parse(&["--node-name", "n1"]).expect("parses");
+        assert_eq!(cli.node_name, "n1");
+        assert_eq!(cli.standalone, None);
+        assert_eq!(cli.common.config_namespace, "herald-system");
+        assert_eq!(cli.common.config_name, "herald");
+        assert_eq!(cli.common.lb_class, "herald.dev/lb");
+        assert_eq!(cli.common.admin_addr.to_string(), "0.0.0.0:7472");
+        assert_eq!(cli.common.log_format, LogFormat::Json);
+        assert_eq!(cli.bgp_listen, None);
+        assert_eq!(cli.router_id(), None);
+    }
+
+    #[test]
+    fn router_id_prefers_the_flag_then_an_ipv4_node_address() {
+        let both = parse(&[
+            "--node-name",
+            "n1",
+            "--router-id",
+            "10.0.0.1",
+            "--node-address",
+            "10.0.0.2",
+        ])
+        .expect("parses");
+        assert_eq!(both.router_id(), Some(Ipv4Addr::new(10, 0, 0, 1)));
+        let address = parse(&["--node-name", "n1", "--node-address", "10.0.0.2"]).expect("parses");
+        assert_eq!(address.router_id(), Some(Ipv4Addr::new(10, 0, 0, 2)));
+        let v6 = parse(&["--node-name", "n1", "--node-address", "2001:db8::2"]).expect("parses");
+        assert_eq!(v6.router_id(), None);
+    }
+
+    #[test]
+    fn bad_values_are_usage_errors() {
+        assert!(parse(&["--node-name", "n1", "--router-id", "2001:db8::1"]).is_err());
+        assert!(parse(&["--node-name", "n1", "--bgp-listen", "179"]).is_err());
+        assert!(parse(&["--node-name", "n1", "--log-format", "xml"]).is_err());
+    }
+
+    #[test]
+    fn help_explains_every_flag() {
+        let mut command = Cli::command();
+        let help = command.render_long_help().to_string();
+        for flag in [
+            "--standalone",
+            "--node-name",
+            "--kubeconfig",
+            "--config-namespace",
+            "--config-name",
+            "--lb-class",
+            "--admin-addr",
+            "--log-format",
+            "--router-id",
+            "--node-address",
+            "--bgp-listen",
+        ] {
+            assert!(help.contains(flag), "{flag} missing from --help:\n{help}");
+        }
+        command.debug_assert();
+    }
+}

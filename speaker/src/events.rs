@@ -1,0 +1,289 @@
+//! `Announcing` / `Withdrawn` Events on Services (kube mode): one per Service each time this
+//! node starts or stops announcing some of its addresses, with the node name in the note.
+//!
+//! [`plan_events`] is the pure difference between two decisions; [`EventPublisher`] sends
+//! the Events from its own task so the BGP loop never waits on the API server.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::time::Duration;
+
+use herald_controller::allocator::ServiceKey;
+use herald_controller::context::truncate;
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::Client;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::{debug, warn};
+
+use crate::announce::Decision;
+
+/// The `reportingController` of the speaker's Events.
+pub const REPORTER: &str = "herald-speaker";
+/// Events are at most 1 kB of note.
+const MAX_NOTE: usize = 1024;
+
+/// Which Event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum EventKind {
+    /// This node started announcing the addresses.
+    Announcing,
+    /// This node stopped announcing the addresses.
+    Withdrawn,
+}
+
+impl EventKind {
+    pub fn reason(self) -> &'static str {
+        match self {
+            EventKind::Announcing => "Announcing",
+            EventKind::Withdrawn => "Withdrawn",
+        }
+    }
+
+    fn action(self) -> &'static str {
+        match self {
+            EventKind::Announcing => "Announce",
+            EventKind::Withdrawn => "Withdraw",
+        }
+    }
+}
+
+/// One Event to publish about a Service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceEvent {
+    pub service: ServiceKey,
+    pub kind: EventKind,
+    pub addresses: Vec<IpAddr>,
+    /// Why the addresses were withdrawn, when the decision says (one line per address).
+    pub why: Vec<String>,
+}
+
+impl ServiceEvent {
+    /// The Event's note, naming `node`.
+    pub fn note(&self, node: &str) -> String {
+        let addresses = self
+            .addresses
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut note = match self.kind {
+            EventKind::Announcing => format!("announcing {addresses} from node {node}"),
+            EventKind::Withdrawn => format!("withdrew {addresses} from node {node}"),
+        };
+        if !self.why.is_empty() {
+            note.push_str(": ");
+            note.push_str(&self.why.join("; "));
+        }
+        truncate(note, MAX_NOTE)
+    }
+}
+
+/// The Events that going from `before` to `after` calls for: per Service, the addresses
+/// that started being announced, then the ones that stopped (with the reason `after` gives,
+/// or `withdraw_reason` when it gives none, e.g. on shutdown).
+pub fn plan_events(
+    before: &[(ServiceKey, IpAddr)],
+    after: &Decision,
+    withdraw_reason: Option<&str>,
+) -> Vec<ServiceEvent> {
+    let before: BTreeSet<&(ServiceKey, IpAddr)> = before.iter().collect();
+    let now: BTreeSet<&(ServiceKey, IpAddr)> = after.announced.iter().collect();
+    let mut grouped: BTreeMap<(&ServiceKey, EventKind), Vec<IpAddr>> = BTreeMap::new();
+    for (service, address) in now.difference(&before) {
+        grouped
+            .entry((service, EventKind::Announcing))
+            .or_default()
+            .push(*address);
+    }
+    for (service, address) in before.difference(&now) {
+        grouped
+            .entry((service, EventKind::Withdrawn))
+            .or_default()
+            .push(*address);
+    }
+    grouped
+        .into_iter()
+        .map(|((service, kind), addresses)| {
+            let mut why: Vec<String> = Vec::new();
+            if kind == EventKind::Withdrawn {
+                for address in &addresses {
+                    let reason = after
+                        .not_announced
+                        .iter()
+                        .find(|n| &n.service == service && n.address.is_none_or(|a| a == *address))
+                        .map(|n| n.reason.to_string());
+                    if let Some(reason) = reason.or_else(|| withdraw_reason.map(str::to_owned))
+                        && !why.contains(&reason)
+                    {
+                        why.push(reason);
+                    }
+                }
+            }
+            ServiceEvent {
+                service: service.clone(),
+                kind,
+                addresses,
+                why,
+            }
+        })
+        .collect()
+}
+
+/// Publishes [`ServiceEvent`]s from a task of its own; failures are logged, never fatal.
+#[derive(Debug)]
+pub struct EventPublisher {
+    queue: mpsc::UnboundedSender<ServiceEvent>,
+    task: JoinHandle<()>,
+}
+
+impl EventPublisher {
+    /// Starts the publishing task; Events name `node` as the reporting instance.
+    pub fn spawn(client: Client, node: &str) -> Self {
+        let recorder = Recorder::new(
+            client,
+            Reporter {
+                controller: REPORTER.to_owned(),
+                instance: Some(node.to_owned()),
+            },
+        );
+        let (queue, mut pending) = mpsc::unbounded_channel::<ServiceEvent>();
+        let node = node.to_owned();
+        let task = tokio::spawn(async move {
+            while let Some(event) = pending.recv().await {
+                publish(&recorder, &node, &event).await;
+            }
+        });
+        Self { queue, task }
+    }
+
+    pub fn send(&self, events: Vec<ServiceEvent>) {
+        for event in events {
+            // The task lives as long as the sender; a send can only fail after a panic.
+            let _ = self.queue.send(event);
+        }
+    }
+
+    /// Publishes what is queued, for at most `grace`, then stops.
+    pub async fn finish(self, grace: Duration) {
+        drop(self.queue);
+        let mut task = self.task;
+        if tokio::time::timeout(grace, &mut task).await.is_err() {
+            warn!(
+                grace_ms = grace.as_millis(),
+                "Events still queued at shutdown were dropped"
+            );
+            task.abort();
+        }
+    }
+}
+
+async fn publish(recorder: &Recorder, node: &str, event: &ServiceEvent) {
+    let regarding = ObjectReference {
+        api_version: Some("v1".to_owned()),
+        kind: Some("Service".to_owned()),
+        namespace: Some(event.service.namespace.clone()),
+        name: Some(event.service.name.clone()),
+        ..ObjectReference::default()
+    };
+    let kube_event = Event {
+        type_: EventType::Normal,
+        reason: event.kind.reason().to_owned(),
+        note: Some(event.note(node)),
+        action: event.kind.action().to_owned(),
+        secondary: None,
+    };
+    match recorder.publish(&kube_event, &regarding).await {
+        Ok(()) => debug!(service = %event.service, reason = event.kind.reason(), "Event published"),
+        Err(error) => warn!(service = %event.service, %error, "could not publish Event"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::announce::{NotAnnounced, Reason};
+
+    fn key(name: &str) -> ServiceKey {
+        ServiceKey::new("default", name)
+    }
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().expect("ip")
+    }
+
+    #[test]
+    fn new_addresses_give_one_announcing_event_per_service() {
+        let after = Decision {
+            announced: vec![
+                (key("web"), ip("192.168.197.1")),
+                (key("web"), ip("2001:db8::1")),
+                (key("db"), ip("192.168.197.2")),
+            ],
+            ..Decision::default()
+        };
+        let events = plan_events(&[(key("db"), ip("192.168.197.2"))], &after, None);
+        assert_eq!(
+            events,
+            [ServiceEvent {
+                service: key("web"),
+                kind: EventKind::Announcing,
+                addresses: vec![ip("192.168.197.1"), ip("2001:db8::1")],
+                why: vec![],
+            }]
+        );
+        assert_eq!(
+            events[0].note("n1"),
+            "announcing 192.168.197.1, 2001:db8::1 from node n1"
+        );
+    }
+
+    #[test]
+    fn withdrawn_addresses_carry_the_decision_s_reason() {
+        let before = [(key("web"), ip("192.168.197.1"))];
+        let after = Decision {
+            not_announced: vec![NotAnnounced {
+                service: key("web"),
+                address: Some(ip("192.168.197.1")),
+                reason: Reason::NoServingEndpoint,
+            }],
+            ..Decision::default()
+        };
+        let events = plan_events(&before, &after, Some("shutting down"));
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].kind, EventKind::Withdrawn);
+        assert_eq!(
+            events[0].note("n1"),
+            "withdrew 192.168.197.1 from node n1: the Service has no serving endpoint"
+        );
+    }
+
+    #[test]
+    fn shutdown_withdraws_everything_with_the_given_reason() {
+        let before = [
+            (key("web"), ip("192.168.197.1")),
+            (key("db"), ip("192.168.197.2")),
+        ];
+        let events = plan_events(
+            &before,
+            &Decision::default(),
+            Some("the speaker is stopping"),
+        );
+        assert_eq!(events.len(), 2);
+        assert!(events.iter().all(|e| e.kind == EventKind::Withdrawn));
+        assert_eq!(
+            events[0].note("n2"),
+            "withdrew 192.168.197.2 from node n2: the speaker is stopping"
+        );
+    }
+
+    #[test]
+    fn unchanged_announcements_give_no_events() {
+        let decision = Decision {
+            announced: vec![(key("web"), ip("192.168.197.1"))],
+            ..Decision::default()
+        };
+        assert!(plan_events(&decision.announced, &decision, None).is_empty());
+    }
+}

@@ -1,0 +1,191 @@
+//! `herald-speaker`'s main loop: source -> decision -> drivers, until shutdown.
+//!
+//! ```text
+//!   Standalone::watch (DIR)  ─┐
+//!   KubeSource::watch (API)  ─┴─▶ watch<Arc<SourceState>> ──▶ loop:
+//!                                     decide(view, node) ──▶ BgpDriver::apply ──▶ bgp::Speaker
+//!                                                        ──▶ plan_events ──▶ EventPublisher (kube)
+//!                                                        ──▶ Metrics, AdminState (/status)
+//!   admin HTTP ── /metrics /livez /readyz /status (reads AdminState and Speaker::stats)
+//!   shutdown token (SIGTERM/SIGINT) ──▶ withdraw all, Cease to every peer, Withdrawn Events
+//! ```
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bgp::{Speaker, SpeakerConfig, SpeakerError};
+use herald_controller::allocator::ServiceKey;
+use herald_controller::run::{RunError as ClientError, client_config};
+use kube::Client;
+use prometheus_client::registry::Registry;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::admin::{self, AdminState, Published};
+use crate::announce::{Decision, decide};
+use crate::bgp_driver::BgpDriver;
+use crate::cli::Cli;
+use crate::events::{EventPublisher, plan_events};
+use crate::kube_source::KubeSource;
+use crate::metrics::Metrics;
+use crate::standalone::{Standalone, StandaloneErrors};
+use crate::view::SourceState;
+
+/// How long queued Events may take to go out at shutdown.
+const EVENT_GRACE: Duration = Duration::from_secs(3);
+/// The reason the Withdrawn Events of a shutdown give.
+const STOPPING: &str = "the speaker is stopping";
+
+/// Why the speaker could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("standalone directory {}:\n{errors}", dir.display())]
+    Standalone {
+        dir: PathBuf,
+        errors: StandaloneErrors,
+    },
+    #[error(transparent)]
+    Kubernetes(#[from] ClientError),
+    #[error("cannot create the Kubernetes client: {0}")]
+    Client(#[source] kube::Error),
+    #[error("cannot start BGP: {0}")]
+    Bgp(#[source] SpeakerError),
+    #[error("cannot bind the admin server to {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Runs the speaker until `shutdown` is cancelled, then withdraws everything and closes the
+/// sessions.
+pub async fn run(cli: Cli, shutdown: CancellationToken) -> Result<(), RunError> {
+    let node = cli.node_name.clone();
+    let lb_class = cli.common.lb_class.clone();
+    let (source, events) = match &cli.standalone {
+        Some(dir) => {
+            // Fail at start rather than wait for a directory that cannot work.
+            Standalone::load(dir, &lb_class).map_err(|errors| RunError::Standalone {
+                dir: dir.clone(),
+                errors,
+            })?;
+            info!(dir = %dir.display(), node = %node, "standalone mode");
+            (Standalone::watch(dir.clone(), lb_class), None)
+        }
+        None => {
+            let config = client_config(cli.common.kubeconfig.as_deref()).await?;
+            let client = Client::try_from(config).map_err(RunError::Client)?;
+            let source = KubeSource {
+                namespace: cli.common.namespace.clone(),
+                config_namespace: cli.common.config_namespace.clone(),
+                config_name: cli.common.config_name.clone(),
+                config_key: cli.common.config_key.clone(),
+                lb_class,
+            };
+            info!(node = %node, namespace = source.namespace.as_deref().unwrap_or("<all>"), "Kubernetes mode");
+            let events = EventPublisher::spawn(client.clone(), &node);
+            (source.watch(client, shutdown.clone()), Some(events))
+        }
+    };
+
+    let speaker = Speaker::try_new(SpeakerConfig {
+        listen: cli.bgp_listen,
+    })
+    .map_err(RunError::Bgp)?;
+    if let Some(listen) = cli.bgp_listen {
+        info!(%listen, "accepting BGP connections");
+    }
+    let mut registry = Registry::default();
+    let metrics = Metrics::register(&mut registry);
+    let state = AdminState::new(&node, speaker.clone(), metrics.clone(), registry);
+    let addr = cli.common.admin_addr;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| RunError::Bind { addr, source })?;
+    info!(addr = %listener.local_addr().unwrap_or(addr), "admin server listening");
+    let admin = tokio::spawn(admin::serve(listener, state.clone(), shutdown.clone()));
+
+    let mut driver = BgpDriver::new(&node, cli.router_id(), speaker);
+    let announced = drive(
+        &node,
+        source,
+        &mut driver,
+        &metrics,
+        &state,
+        events.as_ref(),
+        &shutdown,
+    )
+    .await;
+
+    info!(
+        routes = driver.routes().len(),
+        "withdrawing every route and closing BGP sessions"
+    );
+    driver.shutdown().await;
+    if let Some(events) = events {
+        events.send(plan_events(
+            &announced,
+            &Decision::default(),
+            Some(STOPPING),
+        ));
+        events.finish(EVENT_GRACE).await;
+    }
+    shutdown.cancel();
+    let _ = admin.await;
+    info!("stopped");
+    Ok(())
+}
+
+/// The loop: one decision per new source state. Returns what was announced last.
+async fn drive(
+    node: &str,
+    mut source: watch::Receiver<Arc<SourceState>>,
+    driver: &mut BgpDriver,
+    metrics: &Metrics,
+    admin: &AdminState,
+    events: Option<&EventPublisher>,
+    shutdown: &CancellationToken,
+) -> Vec<(ServiceKey, std::net::IpAddr)> {
+    let mut announced: Vec<(ServiceKey, std::net::IpAddr)> = Vec::new();
+    loop {
+        let state = source.borrow_and_update().clone();
+        metrics.set_config(state.view.is_some(), !state.errors.is_empty());
+        match &state.view {
+            Some(view) => {
+                let decision = decide(view, node);
+                driver.apply(&decision).await;
+                metrics.observe_decision(&decision);
+                if let Some(events) = events {
+                    events.send(plan_events(&announced, &decision, None));
+                }
+                announced.clone_from(&decision.announced);
+                admin.publish(Published {
+                    source_ready: true,
+                    source_errors: state.errors.clone(),
+                    peer_problems: driver.problems().to_vec(),
+                    decision,
+                });
+            }
+            None => {
+                if !state.errors.is_empty() {
+                    warn!(errors = state.errors.len(), "no usable config or view yet");
+                }
+                admin.publish(Published {
+                    source_errors: state.errors.clone(),
+                    ..Published::default()
+                });
+            }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return announced,
+            changed = source.changed() => if changed.is_err() {
+                warn!("the source stopped; shutting down");
+                return announced;
+            },
+        }
+    }
+}
