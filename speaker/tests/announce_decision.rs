@@ -502,6 +502,7 @@ address-pools:
   protocol: bgp
   addresses: [192.168.10.0/24]
   bgp-advertisements:
+  - {communities: ['64500:3']}
   - {communities: ['64500:1'], localpref: 100}
   - {communities: ['64500:2'], localpref: 200}
   - {aggregation-length: 24, communities: ['64500:24']}
@@ -530,7 +531,8 @@ fn one_prefix_from_several_advertisements_unions_communities_and_takes_highest_l
                 RouteSpec {
                     communities: BTreeSet::from([
                         Community::standard(64500, 1),
-                        Community::standard(64500, 2)
+                        Community::standard(64500, 2),
+                        Community::standard(64500, 3),
                     ]),
                     local_pref: Some(200),
                 }
