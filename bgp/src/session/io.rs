@@ -129,6 +129,17 @@ pub(crate) fn listen(address: SocketAddr) -> io::Result<TcpListener> {
     if address.is_ipv6() {
         socket.set_only_v6(false)?;
     }
+    // The SYN-ACK of an accepted connection leaves with the listener's TTL / hop limit and
+    // traffic class, before any per-peer option can be set on the accepted socket: a GTSM
+    // peer (RFC 5082) drops it unless it carries 255. Nobody checks a minimum otherwise, so
+    // 255 is harmless; accepted sockets get their per-peer values afterwards.
+    if address.is_ipv6() {
+        socket.set_unicast_hops_v6(255)?;
+        socket.set_tclass_v6(DSCP_CS6)?;
+    }
+    // On a dual-stack socket this also covers IPv4-mapped connections.
+    socket.set_ttl_v4(255)?;
+    socket.set_tos_v4(DSCP_CS6)?;
     socket.set_nonblocking(true)?;
     socket.bind(&address.into())?;
     socket.listen(1024)?;
