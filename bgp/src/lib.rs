@@ -50,5 +50,6 @@ pub use fsm::SessionState;
 pub use ipnet::IpNet;
 pub use packet::{Community, LargeCommunity, Origin};
 pub use speaker::{
-    PeerConfig, PeerConfigProblem, PeerEvent, PeerStats, RouteAttributes, Speaker, SpeakerConfig, SpeakerError,
+    PeerConfig, PeerConfigProblem, PeerEvent, PeerStats, RouteAttributes, Speaker, SpeakerConfig,
+    SpeakerError,
 };
