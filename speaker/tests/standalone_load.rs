@@ -194,8 +194,10 @@ fn status_files_are_written_only_on_change_and_removed_with_their_service() {
     let after = write_status(dir.path(), &load(dir.path()).allocations).unwrap();
     assert_eq!(after.removed, [status.join("ns_api.yaml")]);
     assert!(!status.join("ns_api.yaml").exists());
-    // web moved down to the address api gave up.
-    assert_eq!(after.written, [status.join("ns_web.yaml")]);
+    // web keeps its address: nothing is renumbered because api went away.
+    assert!(after.written.is_empty(), "{after:?}");
+    let web_after = std::fs::read_to_string(status.join("ns_web.yaml")).unwrap();
+    assert!(web_after.contains("- 10.99.0.11\n"), "{web_after}");
     let mut left: Vec<String> = std::fs::read_dir(&status)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -375,4 +377,38 @@ fn example_directory_announces_as_its_readme_says() {
     let node_a = decide(&snapshot.view, "node-a");
     assert_eq!(node_a.peers.len(), 2);
     assert!(node_a.routes.values().all(|r| r.communities.len() == 1));
+}
+
+#[test]
+fn service_added_later_never_takes_an_address_recorded_in_the_status_directory() {
+    let dir = dir_with(&[
+        ("config.yaml", CONFIG),
+        ("nodes.yaml", NODES),
+        ("web.yaml", &service("web")),
+    ]);
+    let first = load(dir.path());
+    assert_eq!(addresses(&first, "web"), vec![ip("10.99.0.10")]);
+    write_status(dir.path(), &first.allocations).unwrap();
+
+    // "api" sorts before "web": without the record it would take 10.99.0.10.
+    std::fs::write(dir.path().join("api.yaml"), service("api")).unwrap();
+    let second = load(dir.path());
+    assert_eq!(addresses(&second, "web"), vec![ip("10.99.0.10")]);
+    assert_eq!(addresses(&second, "api"), vec![ip("10.99.0.11")]);
+}
+
+#[test]
+fn recorded_address_is_dropped_once_its_service_is_gone() {
+    let dir = dir_with(&[
+        ("config.yaml", CONFIG),
+        ("nodes.yaml", NODES),
+        ("web.yaml", &service("web")),
+    ]);
+    write_status(dir.path(), &load(dir.path()).allocations).unwrap();
+    std::fs::remove_file(dir.path().join("web.yaml")).unwrap();
+    let without = load(dir.path());
+    write_status(dir.path(), &without.allocations).unwrap();
+
+    std::fs::write(dir.path().join("api.yaml"), service("api")).unwrap();
+    assert_eq!(addresses(&load(dir.path()), "api"), vec![ip("10.99.0.10")]);
 }

@@ -1,7 +1,8 @@
 //! In-process allocation for standalone mode, with the controller's allocator.
 //!
 //! Deterministic, so every node reading the same directory computes the same addresses:
-//! Services whose manifest has a `status.loadBalancer.ingress` are restored first (oldest
+//! Services whose manifest has a `status.loadBalancer.ingress` (or, failing that, an address
+//! recorded in `DIR/status/`) are restored first (oldest
 //! `creationTimestamp` first, then by namespace/name; an address they may not keep is
 //! replaced), then every other Service is assigned in namespace/name order.
 

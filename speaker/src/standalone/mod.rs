@@ -5,7 +5,9 @@
 //! EndpointSlices and Nodes (multi-document, `kind: List` too; other kinds are ignored with
 //! a warning). Addresses come from the controller's allocator, in-process and
 //! deterministically (see [`allocate`](self::allocate)), and are written to
-//! `DIR/status/<namespace>_<name>.yaml` for people to read.
+//! `DIR/status/<namespace>_<name>.yaml` for people to read. The addresses recorded there
+//! are read back as holders on the next load, so a reload or a restart never renumbers a
+//! Service that holds an address.
 //!
 //! ```text
 //!   DIR ──poll (name, mtime, size) every 500 ms──▶ Standalone::load ──▶ Snapshot
@@ -199,11 +201,13 @@ impl Standalone {
             return Err(StandaloneErrors(errors));
         };
 
-        let allocations = allocate::allocate(&config, &manifests.services, lb_class)
+        let mut services = manifests.services;
+        status::adopt_recorded(&mut services, &status::read_recorded(dir));
+        let allocations = allocate::allocate(&config, &services, lb_class)
             .map_err(|e| StandaloneErrors::from(StandaloneError::from(e)))?;
         let mut view = ClusterView::build(
             Arc::new(config),
-            &manifests.services,
+            &services,
             &manifests.slices,
             &manifests.nodes,
             lb_class,

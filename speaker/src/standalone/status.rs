@@ -7,7 +7,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use herald_controller::allocator::{Assignment, ServiceKey};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
 
 use super::AllocationFailure;
 
@@ -45,6 +46,46 @@ struct StatusFile<'a> {
     addresses: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+}
+
+/// What a status file records, read back: the addresses a Service was given. Only the
+/// fields needed to keep an allocation stable across reloads and restarts.
+#[derive(Deserialize)]
+struct RecordedStatus {
+    service: String,
+    #[serde(default)]
+    addresses: Vec<IpAddr>,
+}
+
+/// The addresses each Service holds according to `dir/status/`, so that a reload or a
+/// restart registers them as holders before anything else is assigned (an address is never
+/// taken from a Service that holds it). Unreadable or foreign files are ignored: the
+/// status directory is a record, not a source of truth that can fail a load.
+pub fn read_recorded(dir: &Path) -> BTreeMap<ServiceKey, Vec<IpAddr>> {
+    let mut recorded = BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir(dir.join(STATUS_DIR)) else {
+        return recorded;
+    };
+    for path in entries.flatten().map(|entry| entry.path()) {
+        let is_status = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.ends_with(".yaml") && !n.starts_with('.'));
+        let Some(status) = is_status
+            .then(|| std::fs::read_to_string(&path).ok())
+            .flatten()
+            .and_then(|text| serde_yaml::from_str::<RecordedStatus>(&text).ok())
+        else {
+            continue;
+        };
+        let Some((namespace, name)) = status.service.split_once('/') else {
+            continue;
+        };
+        if !status.addresses.is_empty() {
+            recorded.insert(ServiceKey::new(namespace, name), status.addresses);
+        }
+    }
+    recorded
 }
 
 /// The file name for a Service.
@@ -144,4 +185,37 @@ fn write_atomically(path: &Path, text: &str) -> Result<(), StatusError> {
         path: path.to_owned(),
         source,
     })
+}
+
+/// Gives each Service whose manifest carries no `status.loadBalancer.ingress` the
+/// addresses `recorded` says it holds, so the allocator restores them as holders.
+pub fn adopt_recorded(
+    services: &mut [k8s_openapi::api::core::v1::Service],
+    recorded: &BTreeMap<ServiceKey, Vec<IpAddr>>,
+) {
+    use k8s_openapi::api::core::v1::{LoadBalancerIngress, LoadBalancerStatus, ServiceStatus};
+    for service in services {
+        if herald_controller::service::has_ingress(service) {
+            continue;
+        }
+        let Ok(key) = herald_controller::service::service_key(service) else {
+            continue;
+        };
+        let Some(addresses) = recorded.get(&key) else {
+            continue;
+        };
+        let ingress = addresses
+            .iter()
+            .map(|ip| LoadBalancerIngress {
+                ip: Some(ip.to_string()),
+                ..LoadBalancerIngress::default()
+            })
+            .collect();
+        service.status = Some(ServiceStatus {
+            load_balancer: Some(LoadBalancerStatus {
+                ingress: Some(ingress),
+            }),
+            ..ServiceStatus::default()
+        });
+    }
 }
