@@ -54,6 +54,20 @@ pub struct Cli {
 }
 
 impl Cli {
+    /// Checks what clap cannot: a non-empty node name, an existing standalone directory.
+    /// The error is a usage error (exit code [`EXIT_USAGE`]).
+    pub fn check(&self) -> Result<(), String> {
+        if self.node_name.trim().is_empty() {
+            return Err("--node-name (or NODE_NAME) must not be empty".to_owned());
+        }
+        if let Some(dir) = &self.standalone
+            && !dir.is_dir()
+        {
+            return Err(format!("--standalone {}: not a directory", dir.display()));
+        }
+        Ok(())
+    }
+
     /// The router id sessions use unless the config gives one: `--router-id`, else an
     /// IPv4 `--node-address`.
     pub fn router_id(&self) -> Option<Ipv4Addr> {
@@ -103,6 +117,20 @@ mod tests {
         assert_eq!(address.router_id(), Some(Ipv4Addr::new(10, 0, 0, 2)));
         let v6 = parse(&["--node-name", "n1", "--node-address", "2001:db8::2"]).expect("parses");
         assert_eq!(v6.router_id(), None);
+    }
+
+    #[test]
+    fn empty_node_name_and_missing_directory_are_refused() {
+        let blank = parse(&["--node-name", " "]).expect("parses");
+        assert!(blank.check().is_err());
+        let missing =
+            parse(&["--node-name", "n1", "--standalone", "/nonexistent/herald"]).expect("parses");
+        let error = missing.check().expect_err("not a directory");
+        assert!(error.contains("/nonexistent/herald"), "{error}");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dir_arg = dir.path().display().to_string();
+        let present = parse(&["--node-name", "n1", "--standalone", &dir_arg]).expect("parses");
+        assert!(present.check().is_ok());
     }
 
     #[test]

@@ -20,8 +20,8 @@ fn main() {
             std::process::exit(code);
         }
     };
-    if cli.node_name.trim().is_empty() {
-        eprintln!("herald-speaker: --node-name (or NODE_NAME) must not be empty");
+    if let Err(problem) = cli.check() {
+        eprintln!("herald-speaker: {problem}");
         std::process::exit(EXIT_USAGE);
     }
     init_logging(cli.common.log_format);

@@ -1,0 +1,209 @@
+//! The BGP driver against a real BGP peer over loopback TCP: a second `bgp::Speaker`,
+//! passive behind a listener, plays the router and counts what it receives. (The FRR runs
+//! are the lab's; this checks the driver's own promises: incremental changes without a
+//! session reset, a reset only when the peer's settings change, removal, shutdown.)
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use bgp::{PeerConfig, PeerStats, SessionState, Speaker, SpeakerConfig};
+use herald_config::{Community, Config};
+use herald_speaker::announce::{Decision, RouteSpec};
+use herald_speaker::bgp_driver::BgpDriver;
+use ipnet::IpNet;
+
+const NODE: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 21));
+const ROUTER: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 22));
+
+fn free_port() -> u16 {
+    let socket = std::net::TcpListener::bind(SocketAddr::new(ROUTER, 0)).expect("bind");
+    socket.local_addr().expect("address").port()
+}
+
+/// The "router": AS 64501, passive, listening on ROUTER:port for the node.
+async fn router(port: u16) -> Speaker {
+    let router = Speaker::try_new(SpeakerConfig {
+        listen: Some(SocketAddr::new(ROUTER, port)),
+    })
+    .expect("listen");
+    let mut node = PeerConfig::new(NODE, 64501, 64500, Ipv4Addr::new(10, 0, 0, 1));
+    node.passive = true;
+    router.add_peer(node).await.expect("add the node");
+    router
+}
+
+fn config(port: u16, hold_time: &str) -> Config {
+    Config::from_yaml(&format!(
+        "peers:\n- peer-address: {ROUTER}\n  peer-asn: 64501\n  my-asn: 64500\n  \
+         peer-port: {port}\n  source-address: {NODE}\n  hold-time: {hold_time}\n"
+    ))
+    .expect("valid config")
+}
+
+fn decision(config: &Config, routes: &[(&str, RouteSpec)]) -> Decision {
+    Decision {
+        peers: config.peers.clone(),
+        routes: routes
+            .iter()
+            .map(|(prefix, spec)| (prefix.parse::<IpNet>().expect("prefix"), spec.clone()))
+            .collect::<BTreeMap<_, _>>(),
+        ..Decision::default()
+    }
+}
+
+async fn wait_for(
+    speaker: &Speaker,
+    what: &str,
+    condition: impl Fn(&PeerStats) -> bool,
+) -> PeerStats {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let stats = speaker.stats().await.into_iter().next().expect("one peer");
+        if condition(&stats) {
+            return stats;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}: {stats:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn route_changes_are_incremental_and_only_changed_settings_reset_the_session() {
+    let port = free_port();
+    let router = router(port).await;
+    let mut driver = BgpDriver::new("n1", None, Speaker::new(SpeakerConfig::default()));
+
+    let plain = RouteSpec::default();
+    let tagged = RouteSpec {
+        communities: [Community::standard(64500, 7)].into_iter().collect(),
+        local_pref: None,
+    };
+    let first = config(port, "90s");
+    driver
+        .apply(&decision(
+            &first,
+            &[
+                ("10.99.0.10/32", plain.clone()),
+                ("10.99.0.11/32", plain.clone()),
+            ],
+        ))
+        .await;
+    assert!(driver.problems().is_empty(), "{:?}", driver.problems());
+    let up = wait_for(&router, "two prefixes", |s| {
+        s.state == SessionState::Established && s.prefixes_received == 2
+    })
+    .await;
+    let since = up.established_since.expect("established");
+
+    // One withdrawn, one new: UPDATEs on the same session.
+    let next = [
+        ("10.99.0.11/32", plain.clone()),
+        ("10.99.0.12/32", plain.clone()),
+    ];
+    driver.apply(&decision(&first, &next)).await;
+    let changed = wait_for(&router, "the withdrawal and the new prefix", |s| {
+        s.prefixes_received == 2 && s.updates_received > up.updates_received
+    })
+    .await;
+    assert_eq!(changed.established_since, Some(since), "session was reset");
+
+    // New attributes for one prefix: exactly one more UPDATE, same session.
+    let retagged = [("10.99.0.11/32", tagged), ("10.99.0.12/32", plain.clone())];
+    driver.apply(&decision(&first, &retagged)).await;
+    let tagged_stats = wait_for(&router, "the re-announcement", |s| {
+        s.updates_received == changed.updates_received + 1
+    })
+    .await;
+    assert_eq!(
+        tagged_stats.established_since,
+        Some(since),
+        "session was reset"
+    );
+    assert_eq!(driver.routes().len(), 2);
+
+    // The same decision again sends nothing.
+    driver.apply(&decision(&first, &retagged)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let same = wait_for(&router, "nothing", |_| true).await;
+    assert_eq!(same.updates_received, tagged_stats.updates_received);
+    assert_eq!(same.established_since, Some(since));
+
+    // A changed hold time resets that session, which comes back with the whole table.
+    let second = config(port, "30s");
+    driver
+        .apply(&decision(&second, &[("10.99.0.12/32", plain)]))
+        .await;
+    let reset = wait_for(&router, "a new session with the table", |s| {
+        s.state == SessionState::Established
+            && s.established_since.is_some_and(|t| t > since)
+            && s.prefixes_received == 1
+    })
+    .await;
+    assert_eq!(reset.hold_time, Some(30));
+
+    // No peer for this node any more: Cease/Peer De-configured.
+    driver.apply(&Decision::default()).await;
+    let gone = wait_for(&router, "the session to close", |s| {
+        s.state != SessionState::Established
+    })
+    .await;
+    assert!(
+        gone.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("De-configured")),
+        "{gone:?}"
+    );
+    router.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_withdraws_and_closes_with_administrative_shutdown() {
+    let port = free_port();
+    let router = router(port).await;
+    let mut driver = BgpDriver::new(
+        "n1",
+        Some(Ipv4Addr::new(10, 0, 0, 2)),
+        Speaker::new(SpeakerConfig::default()),
+    );
+    let config = config(port, "90s");
+    driver
+        .apply(&decision(
+            &config,
+            &[("10.99.0.10/32", RouteSpec::default())],
+        ))
+        .await;
+    wait_for(&router, "the prefix", |s| s.prefixes_received == 1).await;
+
+    driver.shutdown().await;
+    let down = wait_for(&router, "the session to close", |s| {
+        s.state != SessionState::Established
+    })
+    .await;
+    assert!(
+        down.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("Administrative Shutdown")),
+        "{down:?}"
+    );
+    assert_eq!(down.prefixes_received, 0);
+    assert!(driver.routes().is_empty());
+    router.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_peer_without_any_router_id_is_reported_not_configured() {
+    let mut driver = BgpDriver::new("n1", None, Speaker::new(SpeakerConfig::default()));
+    let config = Config::from_yaml(
+        "peers:\n- peer-address: 2001:db8::1\n  peer-asn: 64501\n  my-asn: 64500\n",
+    )
+    .expect("valid config");
+    driver.apply(&decision(&config, &[])).await;
+    let problems = driver.problems();
+    assert_eq!(problems.len(), 1);
+    assert_eq!(problems[0].label, "no_router_id");
+    assert!(driver.speaker().stats().await.is_empty());
+}
