@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# ctl.sh - poke at a running end-to-end lab (same HE_PREFIX / HE_STATE as up.sh).
+#
+#   ctl.sh service NAME [--policy Cluster|Local] [--family ipv4|ipv6|dual]
+#                       [--endpoints all|none|node1,node3]   write DIR/NAME.yaml
+#   ctl.sh delete NAME                     remove DIR/NAME.yaml
+#   ctl.sh address NAME                    the Service's addresses (from DIR/status/)
+#   ctl.sh wait-route ADDR [NEXTHOPS] [S]  wait until the router's FIB has ADDR (with
+#                                          exactly NEXTHOPS, comma list, if given)
+#   ctl.sh fib ADDR                        the router's kernel next hops for ADDR
+#   ctl.sh curl ADDR [COUNT]               HTTP from the client, one source port each
+#   ctl.sh speaker start|stop|kill NODE... start, SIGTERM, SIGKILL a node's speaker
+#   ctl.sh status NODE                     the speaker's /status JSON
+#   ctl.sh vtysh ARGS...                   vtysh of the lab router
+#   ctl.sh exec NODE|router|client CMD...  run CMD in that namespace
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+[[ $EUID -eq 0 ]] || die "run as root"
+DIR=$HE_STATE/standalone
+[[ -d $DIR ]] || die "no lab with prefix $HE_PREFIX ($HE_STATE missing): run lab/e2e/up.sh"
+
+cmd=${1:-}; shift || true
+case $cmd in
+service)
+    name=${1:?service NAME}; shift
+    policy=Cluster family=ipv4 endpoints=all
+    while (( $# )); do
+        case $1 in
+            --policy) policy=$2; shift 2 ;;
+            --family) family=$2; shift 2 ;;
+            --endpoints) endpoints=$2; shift 2 ;;
+            *) die "unknown option $1" ;;
+        esac
+    done
+    [[ $policy == Cluster || $policy == Local ]] || die "--policy Cluster|Local"
+    service_manifest "$name" "$policy" "$family" "$endpoints" | write_atomic "$DIR/$name.yaml"
+    log "wrote $DIR/$name.yaml"
+    ;;
+delete)
+    rm -f "$DIR/${1:?delete NAME}.yaml"
+    ;;
+address)
+    f=$DIR/status/default_${1:?address NAME}.yaml
+    wait_for 10 test -s "$f" || die "no $f yet (is a speaker running?)"
+    sed -n 's/^- \(.*\)$/\1/p' "$f" | tr -d "'\""
+    ;;
+wait-route)
+    addr=${1:?wait-route ADDR}; want=${2:-}; secs=${3:-30}
+    have() { local h; h=$(fib_nexthops "$addr"); [[ -n $h && ( -z $want || $h == "$want" ) ]]; }
+    wait_for "$secs" have || die "no route to $addr${want:+ via $want} after ${secs}s (have: '$(fib_nexthops "$addr")')"
+    fib_nexthops "$addr"
+    ;;
+fib)
+    fib_nexthops "${1:?fib ADDR}"
+    ;;
+curl)
+    addr=${1:?curl ADDR}; count=${2:-1}
+    url="http://$addr:$SERVICE_PORT/"; [[ $addr == *:* ]] && url="http://[$addr]:$SERVICE_PORT/"
+    for k in $(seq "$count"); do
+        # A different source port each time, so the router's L4 hash may pick another
+        # node; a range, because ports of earlier runs may still be in TIME_WAIT.
+        port=$((20000 + (RANDOM * 7 + k * 101) % 40000))
+        nsx "$NS_CLIENT" curl -s --max-time 3 --local-port "$port-$((port + 200))" "$url" || echo "(no answer)"
+    done
+    ;;
+speaker)
+    action=${1:?speaker start|stop|kill NODE...}; shift
+    for n in "$@"; do
+        i=$(node_index "$n")
+        case $action in
+            start) speaker_start "$i" ;;
+            stop) speaker_stop "$i" TERM ;;
+            kill) speaker_stop "$i" KILL ;;
+            *) die "speaker start|stop|kill" ;;
+        esac
+    done
+    ;;
+status)
+    status "$(node_index "${1:?status NODE}")"
+    ;;
+vtysh)
+    vty "$@"
+    ;;
+exec)
+    where=${1:?exec NODE|router|client CMD...}; shift
+    case $where in
+        router) ns=$NS_ROUTER ;; client) ns=$NS_CLIENT ;; *) ns=$(node_ns "$(node_index "$where")") ;;
+    esac
+    nsx "$ns" "$@"
+    ;;
+*)
+    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+    exit 64
+    ;;
+esac

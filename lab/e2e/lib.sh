@@ -1,0 +1,320 @@
+# lib.sh - settings and helpers of Herald's end-to-end lab (sourced by up.sh, down.sh,
+# ctl.sh and scripts/demo.sh; not meant to be run).
+#
+#   ${P}n1  eth0 172.30.0.11 fd00:30::11 --+
+#   ${P}n2  eth0 172.30.0.12 fd00:30::12 --+-- ${P}sw: br0 (plain L2 bridge)
+#   ${P}n3  eth0 172.30.0.13 fd00:30::13 --+
+#   ${P}r   eth0 172.30.0.1  fd00:30::1  --+
+#   ${P}r   eth1 172.31.0.1  fd00:31::1  ------ ${P}c eth0 172.31.0.2 fd00:31::2
+#
+#   ${P}r   FRR zebra + bgpd, AS 64501, ECMP (maximum-paths 8, L4 hash), dynamic
+#           neighbours for the whole node segment (lab/e2e/frr/*.conf.in)
+#   ${P}nI  herald-speaker --standalone $HE_STATE/standalone --node-name nodeI (AS 64500);
+#           "pods": 10.244.I.10/32 and fd00:244:I::10/128 on the node's lo,
+#           answered by backend.py on port 8080; until Herald's proxy serves Service
+#           addresses, backend.py also answers on port 80 of every pool address, which
+#           the node treats as local (route type `local` for 10.99.0.0/20, fd00:99::/116)
+#   ${P}c   the client: curl through the router to the announced addresses
+#
+# P is $HE_PREFIX (default "he-"), so several labs (tests run in parallel) never meet:
+# addresses only exist inside each lab's namespaces, and the root namespace gets no
+# address, route or daemon. Everything else lives in $HE_STATE.
+
+# shellcheck disable=SC2034  # used by the scripts that source this file
+HE_LAB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)      # lab/e2e
+HE_REPO=$(cd "$HE_LAB/../.." && pwd)
+HE_PREFIX=${HE_PREFIX:-he-}
+[[ $HE_PREFIX =~ ^[a-z0-9][a-z0-9-]{0,11}$ ]] || { echo "HE_PREFIX: 1-12 of [a-z0-9-]" >&2; exit 64; }
+HE_STATE=${HE_STATE:-/run/herald-e2e/${HE_PREFIX%-}}
+HE_NODES=${HE_NODES:-3}
+HE_SPEAKER=${HE_SPEAKER:-$HE_REPO/target/debug/herald-speaker}
+HE_HOLD_TIME=${HE_HOLD_TIME:-9s}            # the speakers' hold time; FRR takes the minimum
+HE_SERVICE_BACKENDS=${HE_SERVICE_BACKENDS:-1}  # 1: backend.py answers on Service addresses :80
+HE_SPEAKER_ARGS=${HE_SPEAKER_ARGS:-}        # extra flags for every speaker
+FRR_BIN=${FRR_BIN:-/usr/lib/frr}
+PYTHON=${PYTHON:-/usr/bin/python3}
+
+NS_ROUTER=${HE_PREFIX}r
+NS_SWITCH=${HE_PREFIX}sw
+NS_CLIENT=${HE_PREFIX}c
+ROUTER_AS=64501 NODE_AS=64500
+ROUTER4=172.30.0.1  ROUTER6=fd00:30::1      # node segment side
+GATEWAY4=172.31.0.1 GATEWAY6=fd00:31::1     # client side
+CLIENT4=172.31.0.2  CLIENT6=fd00:31::2
+POOL4=10.99.0.10-10.99.15.254  POOL6=fd00:99::10-fd00:99::fff
+POOL4_NET=10.99.0.0/20         POOL6_NET=fd00:99::/116
+ADMIN_PORT=7472                             # each speaker's admin server, 127.0.0.1 in its node
+POD_PORT=8080 SERVICE_PORT=80
+
+log() { printf '[e2e %s] %s\n' "$(date +%T.%3N)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+ns_exists() { [[ -e /run/netns/$1 ]]; }
+nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+
+# Node I (1-based): name, namespace and addresses.
+node_name() { echo "node$1"; }
+node_ns() { echo "${HE_PREFIX}n$1"; }
+node4() { echo "172.30.0.$((10 + $1))"; }
+node6() { echo "fd00:30::$((10 + $1))"; }
+pod4() { echo "10.244.$1.10"; }
+pod6() { echo "fd00:244:$1::10"; }
+# node_index NAME|I : "node2" or "2" -> 2
+node_index() {
+    local i=${1#node}
+    [[ $i =~ ^[0-9]+$ ]] && (( i >= 1 && i <= HE_NODES )) || die "no node '$1' (1..$HE_NODES)"
+    echo "$i"
+}
+
+# The lab's own vtysh: the router's daemons have their vty sockets in $HE_STATE/router.
+vty() { vtysh --vty_socket "$HE_STATE/router" "$@"; }
+
+# alive PID : exists and is not a zombie.
+alive() {
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    stat=${stat##*) }
+    [[ ${stat:0:1} != [ZX] ]]
+}
+
+# ours PIDFILE : prints the pid when it is alive and runs in one of this lab's namespaces
+# (so a stale pid file can never make us signal someone else's process).
+ours() {
+    local pid ns
+    [[ -s $1 ]] || return 1
+    pid=$(<"$1"); pid=${pid//[^0-9]/}
+    [[ -n $pid ]] && alive "$pid" || return 1
+    ns=$(ip netns identify "$pid" 2>/dev/null) || return 1
+    [[ -s $HE_STATE/namespaces ]] && grep -qx "$ns" "$HE_STATE/namespaces" || return 1
+    echo "$pid"
+}
+
+# start_bg NS PIDFILE LOGFILE CMD... : CMD detached (own session) in NS; the exec'd
+# process itself writes its pid.
+start_bg() {
+    local ns=$1 pidf=$2 logf=$3; shift 3
+    rm -f "$pidf"
+    # shellcheck disable=SC2016  # $$, $0 and $@ belong to the inner shell
+    setsid ip netns exec "$ns" sh -c 'echo $$ > "$0"; exec "$@"' "$pidf" "$@" \
+        </dev/null >>"$logf" 2>&1 &
+    disown $!
+    local _
+    for _ in $(seq 300); do [[ -s $pidf ]] && return 0; sleep 0.01; done
+    die "$* did not start (see $logf)"
+}
+
+# signal_wait PIDFILE SIGNAL [TIMEOUT_S] : signal our process, wait until it is gone.
+signal_wait() {
+    local pid _ tries=$(( ${3:-10} * 100 ))
+    pid=$(ours "$1") || return 0
+    kill -CONT "$pid" 2>/dev/null
+    kill -s "$2" "$pid" 2>/dev/null || return 0
+    for _ in $(seq "$tries"); do alive "$pid" || return 0; sleep 0.01; done
+    return 1
+}
+
+# wait_for SECONDS CMD... : poll CMD every 50 ms.
+wait_for() {
+    local tries=$(( $1 * 20 )) _; shift
+    for _ in $(seq "$tries"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.05; done
+    return 1
+}
+
+# render TEMPLATE OUT NAME=VALUE... : fill @NAME@ placeholders (pure bash).
+render() {
+    local text kv
+    text=$(<"$1"); shift
+    local out=$1; shift
+    for kv in "$@"; do text=${text//@${kv%%=*}@/${kv#*=}}; done
+    printf '%s\n' "$text" >"$out"
+    if grep -q '@[A-Z_]*@' "$out"; then die "unfilled placeholder in $out"; fi
+}
+
+# write_atomic FILE : stdin -> FILE via a hidden temporary file and rename, so a speaker
+# polling the directory never reads half a file.
+write_atomic() {
+    local dir base tmp
+    dir=$(dirname "$1"); base=$(basename "$1")
+    tmp=$dir/.$base.$$.tmp
+    cat >"$tmp" && mv -f "$tmp" "$1"
+}
+
+# established : number of Established sessions on the router (IPv4 + IPv6).
+established() {
+    vty -c 'show bgp summary json' 2>/dev/null | "$PYTHON" -c '
+import json, sys
+d = json.load(sys.stdin)
+print(sum(p.get("state") == "Established"
+          for af in d.values() if isinstance(af, dict)
+          for p in af.get("peers", {}).values()))' 2>/dev/null || echo 0
+}
+sessions_up() { [[ $(established) -ge $1 ]]; }
+
+# fib_nexthops ADDR : the router's kernel next hops for ADDR's host route, sorted,
+# comma separated ("" when there is no route).
+fib_nexthops() {
+    local fam=-4
+    [[ $1 == *:* ]] && fam=-6
+    ip -n "$NS_ROUTER" "$fam" -j route show "$1" 2>/dev/null | "$PYTHON" -c '
+import json, sys
+hops = set()
+for r in json.load(sys.stdin):
+    if r.get("gateway"):
+        hops.add(r["gateway"])
+    for h in r.get("nexthops", []):
+        if h.get("gateway"):
+            hops.add(h["gateway"])
+print(",".join(sorted(hops)))' 2>/dev/null
+}
+
+# ------------------------------------------------------------------ manifests ---
+
+# write_lab_config DIR : config.yaml and nodes.yaml of the lab's standalone directory.
+write_lab_config() {
+    local d=$1 i
+    write_atomic "$d/config.yaml" <<EOF
+# Herald config of the end-to-end lab (written by lab/e2e/up.sh): every node peers with
+# the router over IPv4 and IPv6; one BGP pool for both families.
+peers:
+- peer-address: $ROUTER4
+  peer-asn: $ROUTER_AS
+  my-asn: $NODE_AS
+  hold-time: $HE_HOLD_TIME
+- peer-address: $ROUTER6
+  peer-asn: $ROUTER_AS
+  my-asn: $NODE_AS
+  hold-time: $HE_HOLD_TIME
+address-pools:
+- name: default
+  protocol: bgp
+  addresses:
+  - $POOL4
+  - $POOL6
+EOF
+    {
+        echo "# The lab's Nodes (written by lab/e2e/up.sh); speaker I runs as --node-name nodeI."
+        for i in $(seq "$HE_NODES"); do
+            [[ $i == 1 ]] || echo "---"
+            cat <<EOF
+apiVersion: v1
+kind: Node
+metadata:
+  name: $(node_name "$i")
+  labels:
+    kubernetes.io/hostname: $(node_name "$i")
+EOF
+        done
+    } | write_atomic "$d/nodes.yaml"
+}
+
+# service_manifest NAME POLICY FAMILY NODES : a LoadBalancer Service in namespace
+# default, with one pod endpoint on each listed node (comma list of names or indexes,
+# "all" or "none"). FAMILY: ipv4 | ipv6 | dual.
+service_manifest() {
+    local name=$1 policy=$2 family=$3 nodes=$4 i list=() fams
+    case $nodes in
+        all) mapfile -t list < <(seq "$HE_NODES") ;;
+        none|"") list=() ;;
+        *) IFS=, read -ra list <<<"$nodes"; for i in "${!list[@]}"; do list[i]=$(node_index "${list[i]}"); done ;;
+    esac
+    case $family in
+        ipv4) fams="[IPv4]"; policy_line="SingleStack" ;;
+        ipv6) fams="[IPv6]"; policy_line="SingleStack" ;;
+        dual) fams="[IPv4, IPv6]"; policy_line="RequireDualStack" ;;
+        *) die "family: ipv4 | ipv6 | dual" ;;
+    esac
+    cat <<EOF
+# Service $name (externalTrafficPolicy $policy, $family), endpoints on: ${nodes:-none}
+apiVersion: v1
+kind: Service
+metadata:
+  name: $name
+  namespace: default
+spec:
+  type: LoadBalancer
+  externalTrafficPolicy: $policy
+  ipFamilyPolicy: $policy_line
+  ipFamilies: $fams
+  selector: {app: $name}
+  ports:
+  - {name: http, port: $SERVICE_PORT, protocol: TCP, targetPort: $POD_PORT}
+EOF
+    local fam addr slice
+    for fam in 4 6; do
+        [[ $family == ipv$fam || $family == dual ]] || continue
+        slice=IPv$fam
+        cat <<EOF
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: $name-v$fam
+  namespace: default
+  labels:
+    kubernetes.io/service-name: $name
+addressType: $slice
+ports:
+- {name: http, port: $POD_PORT, protocol: TCP}
+EOF
+        if (( ${#list[@]} == 0 )); then echo "endpoints: []"; continue; fi
+        echo "endpoints:"
+        for i in "${list[@]}"; do
+            addr=$(pod"$fam" "$i")
+            cat <<EOF
+- addresses: ["$addr"]
+  nodeName: $(node_name "$i")
+  targetRef: {kind: Pod, namespace: default, name: $name-$(node_name "$i")}
+  conditions: {ready: true, serving: true, terminating: false}
+EOF
+        done
+    done
+}
+
+# ----------------------------------------------------------------- processes ---
+
+frr_start() {
+    local d=$HE_STATE/router daemon extra
+    render "$HE_LAB/frr/zebra.conf.in" "$d/zebra.conf" "LOG_DIR=$d"
+    render "$HE_LAB/frr/bgpd.conf.in" "$d/bgpd.conf" "LOG_DIR=$d"
+    chown -R frr:frr "$d"
+    for daemon in zebra bgpd; do
+        extra=(); [[ $daemon == zebra ]] && extra=(-s 90000000)   # netlink buffer, as Debian does
+        TZ=UTC nsx "$NS_ROUTER" "$FRR_BIN/$daemon" -d -F traditional \
+            -f "$d/$daemon.conf" -i "$d/$daemon.pid" -z "$d/zserv.api" \
+            --vty_socket "$d" -P 0 "${extra[@]}" >>"$d/$daemon.out" 2>&1 \
+            || die "$daemon failed (see $d/$daemon.out, $d/$daemon.log)"
+        wait_for 10 test -S "$d/$daemon.vty" || die "$daemon has no vty socket"
+    done
+}
+
+backend_start() {
+    local i=$1 d=$HE_STATE/$(node_name "$1") args
+    args=("$(node_name "$i")" --pod "pod-$(node_name "$i")=$(pod4 "$i"),$(pod6 "$i")" --pod-port "$POD_PORT")
+    (( HE_SERVICE_BACKENDS )) && args+=(--service-port "$SERVICE_PORT")
+    start_bg "$(node_ns "$i")" "$d/backend.pid" "$d/backend.log" "$PYTHON" "$HE_LAB/backend.py" "${args[@]}"
+}
+
+# speaker_start I : herald-speaker for node I (no-op when it runs).
+speaker_start() {
+    local i=$1 d=$HE_STATE/$(node_name "$1") extra=()
+    ours "$d/speaker.pid" >/dev/null && return 0
+    [[ -x $HE_SPEAKER ]] || die "no speaker binary $HE_SPEAKER (cargo build -p herald-speaker, or set HE_SPEAKER)"
+    # shellcheck disable=SC2206  # word splitting of the extra flags is wanted
+    extra=($HE_SPEAKER_ARGS)
+    echo "=== $(date -u +%FT%T.%6NZ) start" >>"$d/speaker.log"
+    start_bg "$(node_ns "$i")" "$d/speaker.pid" "$d/speaker.log" \
+        env RUST_LOG="${RUST_LOG:-info}" "$HE_SPEAKER" --standalone "$HE_STATE/standalone" \
+        --node-name "$(node_name "$i")" --node-address "$(node4 "$i")" \
+        --admin-addr "127.0.0.1:$ADMIN_PORT" --log-format text "${extra[@]}"
+}
+
+# speaker_stop I [SIGNAL] : SIGTERM (default) or another signal; waits until it exited.
+speaker_stop() {
+    local d=$HE_STATE/$(node_name "$1")
+    signal_wait "$d/speaker.pid" "${2:-TERM}" 15 || die "speaker of node $1 still runs after SIG${2:-TERM}"
+}
+
+# status I : the speaker's /status JSON.
+status() {
+    nsx "$(node_ns "$1")" curl -sf --max-time 3 "http://127.0.0.1:$ADMIN_PORT/status"
+}
