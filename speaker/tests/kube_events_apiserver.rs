@@ -1,0 +1,170 @@
+//! The speaker binary in Kubernetes mode against a real kube-apiserver (1.20.2) and a BGP
+//! peer on loopback (a passive `bgp::Speaker` playing the router): it announces the
+//! Service's address, records `Announcing` / `Withdrawn` Events on the Service with the
+//! node name, and on SIGTERM withdraws, closes the session with Cease and exits 0.
+
+#[path = "../../controller/tests/support/apiserver.rs"]
+mod apiserver;
+mod bin_support;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use apiserver::{TestNamespace, eventually, testenv};
+use bgp::{PeerConfig, PeerStats, SessionState, Speaker, SpeakerConfig};
+use bin_support::Running;
+use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+
+const NODE_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 31));
+const ROUTER_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 32));
+
+fn free_port() -> u16 {
+    let socket = std::net::TcpListener::bind(SocketAddr::new(ROUTER_IP, 0)).expect("bind");
+    socket.local_addr().expect("address").port()
+}
+
+async fn router_stats(router: &Speaker) -> PeerStats {
+    router.stats().await.into_iter().next().expect("one peer")
+}
+
+async fn wait_router(router: &Speaker, what: &str, check: impl Fn(&PeerStats) -> bool) {
+    eventually(what, || async {
+        let stats = router_stats(router).await;
+        check(&stats).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn announcing_and_withdrawn_events_follow_the_announcements() {
+    let ns = TestNamespace::create("spkev").await;
+    let node = format!("{}-n", ns.name);
+    let port = free_port();
+    let router = Speaker::try_new(SpeakerConfig {
+        listen: Some(SocketAddr::new(ROUTER_IP, port)),
+    })
+    .expect("listen");
+    let mut peer = PeerConfig::new(NODE_IP, 64501, 64500, Ipv4Addr::new(10, 0, 0, 1));
+    peer.passive = true;
+    router.add_peer(peer).await.expect("router peer");
+
+    ns.set_config(&format!(
+        "peers:\n- peer-address: {ROUTER_IP}\n  peer-asn: 64501\n  my-asn: 64500\n  \
+         peer-port: {port}\n  source-address: {NODE_IP}\n\
+         address-pools:\n- name: default\n  protocol: bgp\n  addresses: ['10.62.0.0/24']\n"
+    ))
+    .await;
+    let nodes: Api<Node> = Api::all(ns.client.clone());
+    let node_object: Node = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "Node", "metadata": {"name": node}
+    }))
+    .expect("node");
+    nodes
+        .create(&PostParams::default(), &node_object)
+        .await
+        .expect("create Node");
+    ns.create_lb("web", 80).await;
+    let status = serde_json::json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "web", "namespace": ns.name},
+        "status": {"loadBalancer": {"ingress": [{"ip": "10.62.0.10"}]}}
+    });
+    ns.services()
+        .patch_status(
+            "web",
+            &PatchParams::apply("herald-test-status"),
+            &Patch::Apply(&status),
+        )
+        .await
+        .expect("status");
+    let slices: Api<EndpointSlice> = Api::namespaced(ns.client.clone(), &ns.name);
+    let slice: EndpointSlice = serde_json::from_value(serde_json::json!({
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": "web-1", "labels": {"kubernetes.io/service-name": "web"}},
+        "addressType": "IPv4",
+        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+        "endpoints": [{"addresses": ["172.31.0.10"], "nodeName": node,
+                       "conditions": {"ready": true, "serving": true, "terminating": false}}]
+    }))
+    .expect("slice");
+    slices
+        .create(&PostParams::default(), &slice)
+        .await
+        .expect("create slice");
+
+    let kubeconfig = testenv().kubeconfig.display().to_string();
+    let mut speaker = Running::start(&[
+        "--kubeconfig",
+        &kubeconfig,
+        "--namespace",
+        &ns.name,
+        "--config-namespace",
+        &ns.name,
+        "--node-name",
+        &node,
+    ]);
+    wait_router(&router, "the Service's /32 at the router", |s| {
+        s.state == SessionState::Established && s.prefixes_received == 1
+    })
+    .await;
+    speaker.wait_ready();
+    let note = ns.wait_for_event("Service", "web", "Announcing").await;
+    assert_eq!(note, format!("announcing 10.62.0.10 from node {node}"));
+    let event = ns
+        .events_about("Service", "web", "Announcing")
+        .await
+        .into_iter()
+        .next()
+        .expect("event");
+    assert_eq!(event.type_.as_deref(), Some("Normal"));
+    assert_eq!(
+        event.reporting_controller.as_deref(),
+        Some("herald-speaker")
+    );
+    assert_eq!(event.reporting_instance.as_deref(), Some(node.as_str()));
+    let status = speaker.status();
+    assert_eq!(status["announced"][0]["address"], "10.62.0.10");
+    assert_eq!(status["peers"][0]["state"], "Established");
+
+    // The only endpoint goes away: withdrawn, with the reason.
+    slices
+        .delete("web-1", &DeleteParams::default())
+        .await
+        .expect("delete slice");
+    wait_router(&router, "the withdrawal", |s| s.prefixes_received == 0).await;
+    let note = ns.wait_for_event("Service", "web", "Withdrawn").await;
+    assert_eq!(
+        note,
+        format!("withdrew 10.62.0.10 from node {node}: the Service has no serving endpoint")
+    );
+    slices
+        .create(&PostParams::default(), &slice)
+        .await
+        .expect("create slice again");
+    wait_router(&router, "the route back", |s| s.prefixes_received == 1).await;
+
+    // SIGTERM: withdraw, Cease, exit 0.
+    let exit = speaker.terminate();
+    assert_eq!(exit.code(), Some(0), "{}", speaker.log());
+    let down = router_stats(&router).await;
+    assert_ne!(down.state, SessionState::Established);
+    assert!(
+        down.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("Administrative Shutdown")),
+        "{down:?}"
+    );
+    assert_eq!(down.prefixes_received, 0);
+
+    // The shutdown's Withdrawn Event is the second of its series (same reason, same Service).
+    let events = ns.events_about("Service", "web", "Withdrawn").await;
+    let count = events
+        .iter()
+        .filter_map(|e| e.series.as_ref().map(|s| s.count))
+        .max();
+    assert_eq!(count, Some(2), "{events:?}");
+
+    router.shutdown().await;
+    let _ = nodes.delete(&node, &DeleteParams::default()).await;
+}
