@@ -177,7 +177,8 @@ mod tests {
     fn fib_routes_with_one_or_several_next_hops() {
         let ecmp = r#"[{"dst":"10.99.0.10","nhid":33,"protocol":"bgp","nexthops":[{"gateway":"172.30.0.12","dev":"eth0"},{"gateway":"172.30.0.13","dev":"eth0"}]}]"#;
         assert_eq!(fib_next_hops(ecmp).len(), 2);
-        let single = r#"[{"dst":"10.99.0.10","gateway":"172.30.0.12","dev":"eth0","protocol":"bgp"}]"#;
+        let single =
+            r#"[{"dst":"10.99.0.10","gateway":"172.30.0.12","dev":"eth0","protocol":"bgp"}]"#;
         assert_eq!(fib_next_hops(single).len(), 1);
         assert!(fib_next_hops("[]").is_empty());
         assert!(fib_next_hops("").is_empty());

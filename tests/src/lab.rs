@@ -333,7 +333,12 @@ impl Lab {
 
     /// Waits until the router's FIB has exactly `want` for `address` (empty: no route);
     /// returns how long that took.
-    pub fn wait_fib(&self, address: IpAddr, want: &BTreeSet<IpAddr>, timeout: Duration) -> Duration {
+    pub fn wait_fib(
+        &self,
+        address: IpAddr,
+        want: &BTreeSet<IpAddr>,
+        timeout: Duration,
+    ) -> Duration {
         wait_until(
             timeout,
             &format!("router FIB: {address} via {want:?}"),
@@ -347,7 +352,16 @@ impl Lab {
     pub fn fib_bgp_routes(&self, family: Family) -> usize {
         let family = if family == Family::Ipv6 { "-6" } else { "-4" };
         let output = Command::new("ip")
-            .args(["-n", &self.router_ns(), family, "-j", "route", "show", "proto", "bgp"])
+            .args([
+                "-n",
+                &self.router_ns(),
+                family,
+                "-j",
+                "route",
+                "show",
+                "proto",
+                "bgp",
+            ])
             .output()
             .expect("run ip route");
         frr::route_count(&String::from_utf8_lossy(&output.stdout))
@@ -368,7 +382,15 @@ impl Lab {
             IpAddr::V6(a) => format!("http://[{a}]:{SERVICE_PORT}/"),
         };
         let output = Command::new("ip")
-            .args(["netns", "exec", &self.client_ns(), "curl", "-sS", "--max-time", "3"])
+            .args([
+                "netns",
+                "exec",
+                &self.client_ns(),
+                "curl",
+                "-sS",
+                "--max-time",
+                "3",
+            ])
             .arg(&url)
             .output()
             .expect("run curl");
@@ -385,7 +407,11 @@ impl Lab {
 
     /// GETs `address` `count` times (a new connection, so a new source port, each time)
     /// and returns which node answered how often. Every request must be answered.
-    pub fn curl_nodes(&self, address: IpAddr, count: usize) -> std::collections::BTreeMap<String, usize> {
+    pub fn curl_nodes(
+        &self,
+        address: IpAddr,
+        count: usize,
+    ) -> std::collections::BTreeMap<String, usize> {
         let mut answers = std::collections::BTreeMap::new();
         for _ in 0..count {
             let body = self.curl(address).unwrap_or_else(|e| panic!("{e}"));
@@ -398,7 +424,8 @@ impl Lab {
     // ------------------------------------------------------------- speakers ---
 
     fn speaker_pid(&self, node: usize) -> Option<u32> {
-        let text = std::fs::read_to_string(self.state.join(format!("node{node}/speaker.pid"))).ok()?;
+        let text =
+            std::fs::read_to_string(self.state.join(format!("node{node}/speaker.pid"))).ok()?;
         let pid: u32 = text.trim().parse().ok()?;
         // Alive (not a zombie) and really ours.
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -454,7 +481,15 @@ impl Lab {
     /// Node I's speaker's `/status`.
     pub fn status(&self, node: usize) -> Value {
         let output = Command::new("ip")
-            .args(["netns", "exec", &self.node_ns(node), "curl", "-sf", "--max-time", "3"])
+            .args([
+                "netns",
+                "exec",
+                &self.node_ns(node),
+                "curl",
+                "-sf",
+                "--max-time",
+                "3",
+            ])
             .arg("http://127.0.0.1:7472/status")
             .output()
             .expect("run curl");
@@ -468,7 +503,8 @@ impl Lab {
 
     /// Node I's speaker log (all runs).
     pub fn speaker_log(&self, node: usize) -> String {
-        std::fs::read_to_string(self.state.join(format!("node{node}/speaker.log"))).unwrap_or_default()
+        std::fs::read_to_string(self.state.join(format!("node{node}/speaker.log")))
+            .unwrap_or_default()
     }
 
     fn speaker_log_tail(&self, node: usize, lines: usize) -> String {
@@ -496,7 +532,10 @@ impl Drop for Lab {
                     self.speaker_log_tail(node, 25)
                 );
             }
-            eprintln!("---- router bgpd.log (tail) ----\n{}", tail(&self.router_log(), 30));
+            eprintln!(
+                "---- router bgpd.log (tail) ----\n{}",
+                tail(&self.router_log(), 30)
+            );
         }
         let output = self.script("down.sh", &[]);
         if !output.status.success() {

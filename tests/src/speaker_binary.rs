@@ -45,9 +45,13 @@ pub fn speaker_binary(profile: Profile) -> PathBuf {
 fn build(profile: Profile) -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut command = Command::new(cargo);
-    command
-        .current_dir(repo_root())
-        .args(["build", "-p", "herald-speaker", "--bin", "herald-speaker"]);
+    command.current_dir(repo_root()).args([
+        "build",
+        "-p",
+        "herald-speaker",
+        "--bin",
+        "herald-speaker",
+    ]);
     if profile == Profile::Release {
         command.arg("--release");
     }

@@ -1,0 +1,123 @@
+//! A bad config.yaml (or a broken manifest) never takes effect: every speaker reports it
+//! (`/status` source_errors, a log line) and the router keeps exactly what it had; fixing
+//! the file clears the error and lets pending changes through.
+
+use std::time::Duration;
+
+use herald_e2e::wait::{ms, wait_until};
+use herald_e2e::{Family, Lab, LabOptions, Policy};
+
+const SAFETY: Duration = Duration::from_secs(30);
+
+/// Waits until every speaker's /status has `errors` non-empty (or empty); returns them.
+fn wait_errors(lab: &Lab, want_errors: bool) -> Vec<String> {
+    let mut all = Vec::new();
+    for node in lab.all_nodes() {
+        let (errors, took) = wait_until(
+            SAFETY,
+            &format!("node{node} /status source_errors non-empty = {want_errors}"),
+            || {
+                let status = lab.status(node);
+                let errors: Vec<String> = status["source_errors"]
+                    .as_array()?
+                    .iter()
+                    .filter_map(|e| e.as_str().map(str::to_owned))
+                    .collect();
+                (errors.is_empty() != want_errors).then_some(errors)
+            },
+            || lab.status(node).to_string(),
+        );
+        println!("node{node}: source_errors after {}: {errors:?}", ms(took));
+        all.extend(errors);
+    }
+    all
+}
+
+#[test]
+fn bad_config_is_reported_and_the_announcements_stay() {
+    let lab = Lab::start("bad_config", LabOptions::default());
+    lab.service("web", Policy::Cluster, Family::Ipv4, &[1]);
+    lab.service("api", Policy::Local, Family::Ipv4, &[2]);
+    let web = lab.address("web", Family::Ipv4);
+    let api = lab.address("api", Family::Ipv4);
+    let all = Lab::next_hops(&lab.all_nodes(), web);
+    lab.wait_fib(web, &all, SAFETY);
+    lab.wait_fib(api, &Lab::next_hops(&[2], api), SAFETY);
+    let routes_before: Vec<_> = lab
+        .all_nodes()
+        .iter()
+        .map(|&n| lab.status(n)["routes"].clone())
+        .collect();
+
+    // Two mistakes at once: a hold time below 3 s and an unknown key.
+    let good = lab.read_file("config.yaml");
+    let bad = good.replace("hold-time: 9s", "hold-time: 2s") + "surprise: true\n";
+    lab.write_file("config.yaml", &bad);
+    let errors = wait_errors(&lab, true);
+    assert!(errors.iter().any(|e| e.contains("hold")), "{errors:?}");
+    assert!(
+        errors.iter().any(|e| e.contains("surprise")),
+        "every problem at once: {errors:?}"
+    );
+    for node in lab.all_nodes() {
+        let log = lab.speaker_log(node);
+        assert!(
+            log.lines()
+                .any(|l| l.contains("WARN") && l.contains("surprise")),
+            "node{node} logs the problem:\n{log}"
+        );
+    }
+
+    // While the config is bad, a manifest change waits too: the last good view stays.
+    lab.service("api", Policy::Local, Family::Ipv4, &[3]);
+    std::thread::sleep(Duration::from_millis(1500)); // three polls
+    assert_eq!(lab.fib_next_hops(web), all, "web unchanged");
+    assert_eq!(
+        lab.fib_next_hops(api),
+        Lab::next_hops(&[2], api),
+        "api unchanged"
+    );
+    let routes_now: Vec<_> = lab
+        .all_nodes()
+        .iter()
+        .map(|&n| lab.status(n)["routes"].clone())
+        .collect();
+    assert_eq!(routes_before, routes_now, "/status routes unchanged");
+    for (peer, session) in lab.sessions() {
+        assert_eq!(session.state, "Established", "{peer}");
+        assert_eq!(session.connections_established, 1, "{peer} was not reset");
+    }
+    lab.curl(web).unwrap_or_else(|e| panic!("{e}"));
+
+    // Fixed: the error clears and the pending move goes through.
+    lab.write_file("config.yaml", &good);
+    wait_errors(&lab, false);
+    let took = lab.wait_fib(api, &Lab::next_hops(&[3], api), SAFETY);
+    println!("config fixed -> api moved to node3 after {}", ms(took));
+    assert_eq!(lab.fib_next_hops(web), all);
+}
+
+#[test]
+fn broken_manifest_is_reported_and_the_announcements_stay() {
+    let lab = Lab::start("bad_manifest", LabOptions::default());
+    lab.service("web", Policy::Cluster, Family::Ipv4, &[1]);
+    let web = lab.address("web", Family::Ipv4);
+    let all = Lab::next_hops(&lab.all_nodes(), web);
+    lab.wait_fib(web, &all, SAFETY);
+
+    lab.write_file(
+        "broken.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata: [not, a, map\n",
+    );
+    let errors = wait_errors(&lab, true);
+    assert!(
+        errors.iter().any(|e| e.contains("broken.yaml")),
+        "names the file: {errors:?}"
+    );
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(lab.fib_next_hops(web), all, "web unchanged");
+
+    std::fs::remove_file(lab.standalone_dir().join("broken.yaml")).expect("remove broken.yaml");
+    wait_errors(&lab, false);
+    assert_eq!(lab.fib_next_hops(web), all);
+}
