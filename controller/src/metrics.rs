@@ -34,10 +34,8 @@ pub struct Metrics {
     pub addresses_in_use: Family<PoolLabels, Gauge<f64, AtomicU64>>,
     /// `herald_addresses_total{pool,family}`: pool capacity.
     pub addresses_total: Family<PoolLabels, Gauge<f64, AtomicU64>>,
-    /// `herald_config_loaded`: 1 once a good config is in force.
-    pub config_loaded: Gauge,
-    /// `herald_config_stale`: 1 while the ConfigMap holds a config that was refused.
-    pub config_stale: Gauge,
+    /// `herald_config_loaded`, `herald_config_stale`.
+    pub config: ConfigGauges,
     /// `herald_reconcile_total{result="ok|error"}`.
     pub reconcile: Family<ResultLabels, Counter>,
     /// `herald_reconcile_errors_total{reason}`.
@@ -49,7 +47,10 @@ pub struct Metrics {
 impl Metrics {
     /// Creates the metrics and registers them in `registry`.
     pub fn register(registry: &mut Registry) -> Self {
-        let metrics = Self::default();
+        let metrics = Self {
+            config: ConfigGauges::register(registry),
+            ..Self::default()
+        };
         registry.register(
             "herald_addresses_in_use",
             "Addresses handed out, per pool and family",
@@ -59,16 +60,6 @@ impl Metrics {
             "herald_addresses_total",
             "Addresses a pool can hand out, per pool and family",
             metrics.addresses_total.clone(),
-        );
-        registry.register(
-            "herald_config_loaded",
-            "1 when a valid config is in force",
-            metrics.config_loaded.clone(),
-        );
-        registry.register(
-            "herald_config_stale",
-            "1 when the ConfigMap holds a config that was refused and an older one is in force",
-            metrics.config_stale.clone(),
         );
         registry.register(
             "herald_reconcile",
@@ -139,8 +130,40 @@ impl Metrics {
     }
 
     pub fn set_config(&self, loaded: bool, stale: bool) {
-        self.config_loaded.set(i64::from(loaded));
-        self.config_stale.set(i64::from(stale));
+        self.config.set(loaded, stale);
+    }
+}
+
+/// `herald_config_loaded` and `herald_config_stale`, which the controller and the speaker
+/// both export.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigGauges {
+    /// 1 once a good config is in force.
+    pub loaded: Gauge,
+    /// 1 while the config source holds something that was refused (the ConfigMap a bad
+    /// config; for the speaker also a bad standalone manifest) and older state is in force.
+    pub stale: Gauge,
+}
+
+impl ConfigGauges {
+    pub fn register(registry: &mut Registry) -> Self {
+        let gauges = Self::default();
+        registry.register(
+            "herald_config_loaded",
+            "1 when a valid config is in force",
+            gauges.loaded.clone(),
+        );
+        registry.register(
+            "herald_config_stale",
+            "1 when a refused config (or other source problem) leaves an older one in force",
+            gauges.stale.clone(),
+        );
+        gauges
+    }
+
+    pub fn set(&self, loaded: bool, stale: bool) {
+        self.loaded.set(i64::from(loaded));
+        self.stale.set(i64::from(stale));
     }
 }
 

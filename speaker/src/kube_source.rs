@@ -140,20 +140,13 @@ where
     let kind = K::kind(&K::DynamicType::default()).into_owned();
     tokio::spawn(async move {
         let events = watcher(api, config).default_backoff().modify(strip);
-        let events = reflector::reflector(writer, events);
+        let events = reflector::reflector(writer, events).take_until(shutdown.cancelled_owned());
         let mut events = std::pin::pin!(events);
-        loop {
-            let event = tokio::select! {
-                () = shutdown.cancelled() => return,
-                event = events.next() => event,
-            };
+        while let Some(event) = events.next().await {
             match event {
-                None => return,
-                Some(Ok(watcher::Event::Init)) => {}
-                Some(Ok(_)) => {
-                    generation.send_modify(|g| *g = g.wrapping_add(1));
-                }
-                Some(Err(error)) => warn!(%kind, %error, "watch failed; retrying"),
+                Ok(watcher::Event::Init) => {}
+                Ok(_) => generation.send_modify(|g| *g = g.wrapping_add(1)),
+                Err(error) => warn!(%kind, %error, "watch failed; retrying"),
             }
         }
     });

@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use bgp::{PeerStats, SessionState};
+use herald_controller::metrics::ConfigGauges;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -42,11 +43,9 @@ pub struct Metrics {
     /// `herald_speaker_not_announced{reason}`: Service addresses not announced from this
     /// node, by reason.
     pub not_announced: Family<ReasonLabels, Gauge>,
-    /// `herald_config_loaded`: 1 once a good config (and view) is in force.
-    pub config_loaded: Gauge,
-    /// `herald_config_stale`: 1 while the source reports a problem (e.g. a refused config)
-    /// and the last good view stays in force.
-    pub config_stale: Gauge,
+    /// `herald_config_loaded` (a view is in force), `herald_config_stale` (the source
+    /// reports a problem, e.g. a refused config, and the last good view stays).
+    pub config: ConfigGauges,
     /// Counter values last seen per peer, to turn the speaker's totals into increments.
     seen: Arc<Mutex<BTreeMap<IpAddr, Seen>>>,
 }
@@ -60,7 +59,10 @@ struct Seen {
 impl Metrics {
     /// Creates the metrics and registers them in `registry`.
     pub fn register(registry: &mut Registry) -> Self {
-        let metrics = Self::default();
+        let metrics = Self {
+            config: ConfigGauges::register(registry),
+            ..Self::default()
+        };
         registry.register(
             "herald_bgp_session_up",
             "1 while the BGP session with the peer is Established",
@@ -90,16 +92,6 @@ impl Metrics {
             "herald_speaker_not_announced",
             "Service addresses not announced from this node, by reason",
             metrics.not_announced.clone(),
-        );
-        registry.register(
-            "herald_config_loaded",
-            "1 when a valid config is in force",
-            metrics.config_loaded.clone(),
-        );
-        registry.register(
-            "herald_config_stale",
-            "1 when the source reports a problem and the last good config stays in force",
-            metrics.config_stale.clone(),
         );
         metrics
     }
@@ -162,8 +154,7 @@ impl Metrics {
     }
 
     pub fn set_config(&self, loaded: bool, stale: bool) {
-        self.config_loaded.set(i64::from(loaded));
-        self.config_stale.set(i64::from(stale));
+        self.config.set(loaded, stale);
     }
 }
 

@@ -93,8 +93,8 @@ fn a_standalone_directory_with_a_bad_config_fails_listing_every_error() {
     assert!(text.contains("address-pools[0].addresses[0]"), "{text}");
 }
 
-#[test]
-fn standalone_run_serves_status_and_exits_zero_on_sigterm() {
+#[tokio::test]
+async fn standalone_run_serves_status_and_exits_zero_on_sigterm() {
     let dir = tempfile::tempdir().expect("tempdir");
     // A pool but no peers: nothing is announced, for a reason /status gives.
     std::fs::write(
@@ -115,16 +115,16 @@ fn standalone_run_serves_status_and_exits_zero_on_sigterm() {
     .expect("write manifests");
     let dir_arg = dir.path().display().to_string();
     let mut running = Running::start(&["--node-name", "node-a", "--standalone", &dir_arg]);
-    running.wait_ready();
+    running.wait_ready().await;
 
-    let status = running.status();
+    let status = running.status().await;
     assert_eq!(status["node"], "node-a");
     assert_eq!(status["ready"], true);
     assert_eq!(status["peers"], serde_json::json!([]));
     assert_eq!(status["not_announced"][0]["service"], "default/web");
     assert_eq!(status["not_announced"][0]["address"], "10.99.0.10");
     assert_eq!(status["not_announced"][0]["reason"], "no_peer_selects_node");
-    let (_, metrics) = running.get("/metrics");
+    let (_, metrics) = running.get("/metrics").await;
     assert!(
         metrics.contains("herald_speaker_not_announced{reason=\"no_peer_selects_node\"} 1"),
         "{metrics}"
@@ -135,7 +135,7 @@ fn standalone_run_serves_status_and_exits_zero_on_sigterm() {
     std::fs::write(dir.path().join("config.yaml"), "address-pools: 7\n").expect("write");
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let status = running.status();
+        let status = running.status().await;
         if status["source_errors"]
             .as_array()
             .is_some_and(|e| !e.is_empty())
@@ -147,9 +147,15 @@ fn standalone_run_serves_status_and_exits_zero_on_sigterm() {
             Instant::now() < deadline,
             "bad config not reported:\n{status}"
         );
-        std::thread::sleep(Duration::from_millis(100));
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(running.get("/metrics").1.contains("herald_config_stale 1"));
+    assert!(
+        running
+            .get("/metrics")
+            .await
+            .1
+            .contains("herald_config_stale 1")
+    );
 
     let status = running.terminate();
     assert_eq!(status.code(), Some(0), "{}", running.log());

@@ -108,22 +108,19 @@ async fn announcing_and_withdrawn_events_follow_the_announcements() {
         s.state == SessionState::Established && s.prefixes_received == 1
     })
     .await;
-    speaker.wait_ready();
-    let note = ns.wait_for_event("Service", "web", "Announcing").await;
-    assert_eq!(note, format!("announcing 10.62.0.10 from node {node}"));
+    speaker.wait_ready().await;
     let event = ns
-        .events_about("Service", "web", "Announcing")
-        .await
-        .into_iter()
-        .next()
-        .expect("event");
+        .wait_for_event_object("Service", "web", "Announcing")
+        .await;
+    let announcing = format!("announcing 10.62.0.10 from node {node}");
+    assert_eq!(event.note.as_deref(), Some(announcing.as_str()));
     assert_eq!(event.type_.as_deref(), Some("Normal"));
     assert_eq!(
         event.reporting_controller.as_deref(),
         Some("herald-speaker")
     );
     assert_eq!(event.reporting_instance.as_deref(), Some(node.as_str()));
-    let status = speaker.status();
+    let status = speaker.status().await;
     assert_eq!(status["announced"][0]["address"], "10.62.0.10");
     assert_eq!(status["peers"][0]["state"], "Established");
 

@@ -269,12 +269,17 @@ impl TestNamespace {
 
     /// Waits for an Event about `kind/name` with `reason`; returns its note.
     pub async fn wait_for_event(&self, kind: &str, name: &str, reason: &str) -> String {
+        let event = self.wait_for_event_object(kind, name, reason).await;
+        event.note.unwrap_or_default()
+    }
+
+    /// Waits for an Event about `kind/name` with `reason`; returns the first one.
+    pub async fn wait_for_event_object(&self, kind: &str, name: &str, reason: &str) -> Event {
         eventually(&format!("{reason} Event on {kind} {name}"), || async {
             self.events_about(kind, name, reason)
                 .await
                 .into_iter()
                 .next()
-                .map(|e| e.note.unwrap_or_default())
         })
         .await
     }

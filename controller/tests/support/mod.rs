@@ -8,15 +8,15 @@
 #![allow(dead_code)] // each test binary uses a different part of the helper
 
 mod apiserver;
+mod http;
 
 pub use apiserver::*;
+pub use http::http_get;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A `herald-controller` child process watching one test namespace. Killed on drop; its
 /// log is printed if the test failed.
@@ -108,28 +108,7 @@ impl Controller {
 
     /// GET `path` on the admin server: (status code, body).
     pub async fn admin_get(&self, path: &str) -> (u16, String) {
-        let mut stream = tokio::net::TcpStream::connect(self.admin)
-            .await
-            .expect("connect to the admin server");
-        stream
-            .write_all(
-                format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
-                    .as_bytes(),
-            )
-            .await
-            .expect("send");
-        let mut reply = String::new();
-        stream.read_to_string(&mut reply).await.expect("read");
-        let code = reply
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let body = reply
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_owned())
-            .unwrap_or_default();
-        (code, body)
+        http_get(self.admin, path).await
     }
 
     /// The value of an unlabelled metric (or the first series of a labelled one whose line

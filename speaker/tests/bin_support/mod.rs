@@ -4,8 +4,12 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the helper
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+#[path = "../../../controller/tests/support/http.rs"]
+mod http;
+
+use http::http_get;
+
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -73,40 +77,23 @@ impl Running {
     }
 
     /// GET `path` on the admin server: (status code, body).
-    pub fn get(&self, path: &str) -> (u16, String) {
-        let mut stream = TcpStream::connect(self.admin).expect("connect");
-        stream
-            .write_all(
-                format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes(),
-            )
-            .expect("send");
-        let mut reply = String::new();
-        stream.read_to_string(&mut reply).expect("read");
-        let code = reply
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let body = reply
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_owned())
-            .unwrap_or_default();
-        (code, body)
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        http_get(self.admin, path).await
     }
 
     /// `/status` as JSON.
-    pub fn status(&self) -> serde_json::Value {
-        let (code, body) = self.get("/status");
+    pub async fn status(&self) -> serde_json::Value {
+        let (code, body) = self.get("/status").await;
         assert_eq!(code, 200, "{body}");
         serde_json::from_str(&body).expect("/status is JSON")
     }
 
     /// Polls `/readyz` until it answers 200 (20 s at most).
-    pub fn wait_ready(&self) {
+    pub async fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
-        while self.get("/readyz").0 != 200 {
+        while self.get("/readyz").await.0 != 200 {
             assert!(Instant::now() < deadline, "never ready:\n{}", self.log());
-            std::thread::sleep(Duration::from_millis(50));
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
