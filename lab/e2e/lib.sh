@@ -173,7 +173,7 @@ print(",".join(sorted(hops)))' 2>/dev/null
 write_lab_config() {
     local d=$1 i
     write_atomic "$d/config.yaml" <<EOF
-# Herald config of the end-to-end lab (written by lab/e2e/up.sh): every node peers with
+# Herald config of the end-to-end lab (written by lab/e2e/lib.sh): every node peers with
 # the router over IPv4 and IPv6; one BGP pool for both families.
 peers:
 - peer-address: $ROUTER4
@@ -192,7 +192,7 @@ address-pools:
   - $POOL6
 EOF
     {
-        echo "# The lab's Nodes (written by lab/e2e/up.sh); speaker I runs as --node-name nodeI."
+        echo "# The lab's Nodes (written by lab/e2e/lib.sh); speaker I runs as --node-name nodeI."
         for i in $(seq "$HE_NODES"); do
             [[ $i == 1 ]] || echo "---"
             cat <<EOF

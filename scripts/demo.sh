@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# scripts/demo.sh - Herald in one command: a router, three Kubernetes-less nodes running
+# herald-speaker, a LoadBalancer Service announced over BGP, and curl through the router.
+#
+#   sudo scripts/demo.sh          build, start the lab, create a Service, show it working
+#   sudo scripts/demo.sh down     remove everything the demo made
+#
+# Needs a Debian or Ubuntu machine, root, and Rust's cargo (https://rustup.rs; the
+# script does not install Rust). It installs what else it needs with apt-get: frr,
+# iproute2, curl, python3. Everything runs in network namespaces named herald-*; the
+# machine's own network is not touched (installing frr starts frr.service with the
+# distribution's empty config; the demo does not use it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export HE_PREFIX=herald- HE_STATE=/run/herald-demo HE_NODES=3
+LAB=lab/e2e
+
+say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
+
+[[ $EUID -eq 0 ]] || die "run as root (sudo $0): the lab creates network namespaces"
+
+if [[ ${1:-} == down ]]; then
+    "$LAB/down.sh"
+    exit 0
+fi
+[[ -z ${1:-} || ${1:-} == up ]] || die "usage: $0 [up|down]"
+
+# ---------------------------------------------------------------- packages ---
+if [[ -n ${SUDO_USER:-} ]] && ! command -v cargo >/dev/null; then
+    # cargo usually lives in the invoking user's ~/.cargo/bin, which sudo drops from PATH
+    user_home=$(getent passwd "$SUDO_USER" | cut -d: -f6)
+    [[ -x $user_home/.cargo/bin/cargo ]] && PATH=$user_home/.cargo/bin:$PATH
+fi
+command -v cargo >/dev/null || die "cargo not found: install Rust first (https://rustup.rs), then run this again"
+need=()
+[[ -x /usr/lib/frr/bgpd ]] || need+=(frr)
+command -v vtysh >/dev/null || need+=(frr)
+command -v ip >/dev/null || need+=(iproute2)
+command -v curl >/dev/null || need+=(curl)
+[[ -x /usr/bin/python3 ]] || need+=(python3)
+if ((${#need[@]})); then
+    command -v apt-get >/dev/null || die "missing ${need[*]} and no apt-get: install them yourself"
+    say "installing ${need[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# ------------------------------------------------------------------- build ---
+say "building herald-speaker (release; the first build takes a few minutes)"
+cargo build --release -p herald-speaker
+export HE_SPEAKER=$PWD/target/release/herald-speaker
+
+# --------------------------------------------------------------------- lab ---
+say "starting the lab: router (FRR, AS 64501), node1..node3 (herald-speaker, AS 64500), client"
+"$LAB/down.sh" >/dev/null 2>&1 || true
+"$LAB/up.sh"
+cat <<EOF
+
+  client 172.31.0.2 --- router 172.31.0.1 | 172.30.0.1 --- L2 --- node1 172.30.0.11
+                        (FRR, ECMP)                            node2 172.30.0.12
+                                                               node3 172.30.0.13
+EOF
+
+say "creating Service default/hello (LoadBalancer, dual-stack, Cluster policy, a pod on every node)"
+"$LAB/ctl.sh" service hello --policy Cluster --family dual --endpoints all
+echo "  manifest: $HE_STATE/standalone/hello.yaml"
+mapfile -t addresses < <("$LAB/ctl.sh" address hello)
+v4=${addresses[0]} v6=${addresses[1]:-}
+echo "  allocated by the speakers: ${addresses[*]} (see $HE_STATE/standalone/status/default_hello.yaml)"
+
+say "waiting for the router to learn $v4 from all three nodes"
+"$LAB/ctl.sh" wait-route "$v4" 172.30.0.11,172.30.0.12,172.30.0.13 60 >/dev/null
+[[ -n $v6 ]] && "$LAB/ctl.sh" wait-route "$v6" fd00:30::11,fd00:30::12,fd00:30::13 60 >/dev/null
+echo "  done"
+
+say "the router's BGP table: vtysh -c 'show bgp ipv4 unicast'"
+"$LAB/ctl.sh" vtysh -c 'show bgp ipv4 unicast'
+if [[ -n $v6 ]]; then
+    say "vtysh -c 'show bgp ipv6 unicast'"
+    "$LAB/ctl.sh" vtysh -c 'show bgp ipv6 unicast'
+fi
+
+say "the ECMP route in the router's kernel: ip -n ${HE_PREFIX}r route show $v4"
+ip -n "${HE_PREFIX}r" route show "$v4"
+[[ -n $v6 ]] && { echo; ip -n "${HE_PREFIX}r" -6 route show "$v6"; }
+
+say "curl http://$v4/ from the client, 8 connections (each from another source port)"
+"$LAB/ctl.sh" curl "$v4" 8
+if [[ -n $v6 ]]; then
+    say "curl 'http://[$v6]/' from the client, 4 connections"
+    "$LAB/ctl.sh" curl "$v6" 4
+fi
+
+cat <<EOF
+
+The lab stays up. Things to try (as root, from $(pwd)):
+
+  export HE_PREFIX=$HE_PREFIX HE_STATE=$HE_STATE
+  lab/e2e/ctl.sh service hello --policy Local --family dual --endpoints node2
+                                         # only node2 announces now (watch the next line)
+  lab/e2e/ctl.sh fib $v4
+  lab/e2e/ctl.sh speaker stop node1      # SIGTERM: node1 withdraws, sends Cease
+  lab/e2e/ctl.sh speaker start node1
+  lab/e2e/ctl.sh status node1            # the speaker's /status JSON
+  lab/e2e/ctl.sh vtysh -c 'show bgp summary'
+  lab/e2e/ctl.sh curl $v4 5
+
+Logs: $HE_STATE/node1/speaker.log, $HE_STATE/router/bgpd.log
+Remove everything:  sudo scripts/demo.sh down
+EOF
