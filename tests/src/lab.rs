@@ -434,6 +434,11 @@ impl Lab {
         (state != 'Z' && state != 'X' && comm.trim() == "herald-speaker").then_some(pid)
     }
 
+    /// Whether node I's speaker runs (alive, not a zombie).
+    pub fn speaker_running(&self, node: usize) -> bool {
+        self.speaker_pid(node).is_some()
+    }
+
     /// The pid of node I's speaker; panics when it does not run.
     pub fn speaker(&self, node: usize) -> u32 {
         self.speaker_pid(node)

@@ -18,6 +18,8 @@
 //! The speaker binary is built with `cargo build -p herald-speaker` when a test starts
 //! (a no-op when it is up to date), or taken from `HERALD_SPEAKER_BIN`.
 
+pub mod bench;
+pub mod capture;
 pub mod frr;
 pub mod lab;
 pub mod logs;
