@@ -20,6 +20,7 @@ command -v gobgpd >/dev/null    || need+=(gobgpd)
 command -v bird >/dev/null      || need+=(bird2)
 command -v curl >/dev/null      || need+=(curl)
 command -v python3 >/dev/null   || need+=(python3)
+command -v tcpdump >/dev/null   || need+=(tcpdump)   # herald-e2e convergence benchmark
 if ((${#need[@]})); then
     log "installing ${need[*]}"
     apt-get update -qq
