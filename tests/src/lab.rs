@@ -506,6 +506,25 @@ impl Lab {
         serde_json::from_slice(&output.stdout).expect("/status is JSON")
     }
 
+    /// Node I's speaker's `/metrics` (Prometheus text).
+    pub fn metrics(&self, node: usize) -> String {
+        let output = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.node_ns(node),
+                "curl",
+                "-sf",
+                "--max-time",
+                "3",
+            ])
+            .arg("http://127.0.0.1:7472/metrics")
+            .output()
+            .expect("run curl");
+        assert!(output.status.success(), "no /metrics from node{node}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
     /// Node I's speaker log (all runs).
     pub fn speaker_log(&self, node: usize) -> String {
         std::fs::read_to_string(self.state.join(format!("node{node}/speaker.log")))

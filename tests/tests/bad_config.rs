@@ -60,6 +60,11 @@ fn bad_config_is_reported_and_the_announcements_stay() {
         "every problem at once: {errors:?}"
     );
     for node in lab.all_nodes() {
+        let metrics = lab.metrics(node);
+        assert!(
+            metrics.contains("herald_config_stale 1"),
+            "node{node}:\n{metrics}"
+        );
         let log = lab.speaker_log(node);
         assert!(
             log.lines()
@@ -92,6 +97,7 @@ fn bad_config_is_reported_and_the_announcements_stay() {
     // Fixed: the error clears and the pending move goes through.
     lab.write_file("config.yaml", &good);
     wait_errors(&lab, false);
+    assert!(lab.metrics(1).contains("herald_config_stale 0"));
     let took = lab.wait_fib(api, &Lab::next_hops(&[3], api), SAFETY);
     println!("config fixed -> api moved to node3 after {}", ms(took));
     assert_eq!(lab.fib_next_hops(web), all);

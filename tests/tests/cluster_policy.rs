@@ -49,6 +49,19 @@ fn cluster_service_is_announced_by_every_node_and_reachable_through_ecmp() {
             "node{node}: {status}"
         );
         assert_eq!(status["source_errors"], serde_json::json!([]), "node{node}");
+        let metrics = lab.metrics(node);
+        for line in [
+            "herald_bgp_session_up{peer=\"172.30.0.1\"} 1",
+            "herald_bgp_session_up{peer=\"fd00:30::1\"} 1",
+            "herald_bgp_announced_prefixes{peer=\"172.30.0.1\"} 1",
+            "herald_bgp_announced_prefixes{peer=\"fd00:30::1\"} 0",
+            "herald_speaker_announced_services 1",
+        ] {
+            assert!(
+                metrics.contains(line),
+                "node{node} /metrics lacks {line}:\n{metrics}"
+            );
+        }
     }
 }
 
