@@ -287,6 +287,12 @@ impl BgpDriver {
         }
         // Changes to routes first: sessions that stay get them incrementally, new ones get
         // the whole table once they are up.
+        if !route_plan.withdraw.is_empty() {
+            info!(count = route_plan.withdraw.len(), prefixes = %some(route_plan.withdraw.iter()), "withdrawing routes");
+        }
+        if !route_plan.announce.is_empty() {
+            info!(count = route_plan.announce.len(), prefixes = %some(route_plan.announce.iter().map(|(p, _)| p)), "announcing routes");
+        }
         for prefix in &route_plan.withdraw {
             self.speaker.withdraw(*prefix);
             self.routes.remove(prefix);
@@ -375,6 +381,22 @@ impl BgpDriver {
         self.speaker.shutdown().await;
         self.peers.clear();
     }
+}
+
+/// Up to eight prefixes for a log line, then how many more: a change to 10,000 routes
+/// stays one readable line.
+fn some<'a>(prefixes: impl ExactSizeIterator<Item = &'a IpNet>) -> String {
+    const SHOWN: usize = 8;
+    let total = prefixes.len();
+    let mut text = prefixes
+        .take(SHOWN)
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    if total > SHOWN {
+        text.push_str(&format!(" (+{} more)", total - SHOWN));
+    }
+    text
 }
 
 fn speaker_error_label(error: &SpeakerError) -> &'static str {

@@ -11,7 +11,6 @@
 //! ```
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,7 +30,7 @@ use crate::cli::Cli;
 use crate::events::{EventPublisher, plan_events};
 use crate::kube_source::KubeSource;
 use crate::metrics::Metrics;
-use crate::standalone::{Standalone, StandaloneErrors};
+use crate::standalone::Standalone;
 use crate::view::SourceState;
 
 /// How long queued Events may take to go out at shutdown.
@@ -42,11 +41,6 @@ const STOPPING: &str = "the speaker is stopping";
 /// Why the speaker could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("standalone directory {}:\n{errors}", dir.display())]
-    Standalone {
-        dir: PathBuf,
-        errors: StandaloneErrors,
-    },
     #[error(transparent)]
     Kubernetes(#[from] ClientError),
     #[error("cannot create the Kubernetes client: {0}")]
@@ -68,11 +62,10 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> Result<(), RunError> 
     let lb_class = cli.common.lb_class.clone();
     let (source, events) = match &cli.standalone {
         Some(dir) => {
-            // Fail at start rather than wait for a directory that cannot work.
-            Standalone::load(dir, &lb_class).map_err(|errors| RunError::Standalone {
-                dir: dir.clone(),
-                errors,
-            })?;
+            // A directory that does not load yet is the user's to fix, not a reason to
+            // exit: a node restarted in the middle of an edit must come back by itself.
+            // Until it loads, nothing is announced, /readyz says not ready and /status
+            // lists the errors (the watch logs them); the fix is picked up like any edit.
             info!(dir = %dir.display(), node = %node, "standalone mode");
             (Standalone::watch(dir.clone(), lb_class), None)
         }

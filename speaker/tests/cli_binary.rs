@@ -67,8 +67,9 @@ fn a_standalone_directory_that_does_not_exist_is_a_usage_error() {
     );
 }
 
-#[test]
-fn a_standalone_directory_with_a_bad_config_fails_listing_every_error() {
+#[tokio::test]
+async fn a_standalone_directory_that_does_not_load_at_start_is_reported_then_picked_up_when_fixed()
+{
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(
         dir.path().join("config.yaml"),
@@ -77,20 +78,45 @@ fn a_standalone_directory_with_a_bad_config_fails_listing_every_error() {
     )
     .expect("write config");
     let dir_arg = dir.path().display().to_string();
-    let output = speaker(&[
-        "--node-name",
-        "n1",
-        "--standalone",
-        &dir_arg,
-        "--log-format",
-        "text",
-        "--admin-addr",
-        "127.0.0.1:0",
-    ]);
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    let text = stderr(&output);
-    assert!(text.contains("peers[0].peer-address"), "{text}");
-    assert!(text.contains("address-pools[0].addresses[0]"), "{text}");
+    let mut running = Running::start(&["--node-name", "n1", "--standalone", &dir_arg]);
+
+    // Running, not ready, every error listed.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        let status = running.status().await;
+        if status["source_errors"]
+            .as_array()
+            .is_some_and(|e| !e.is_empty())
+        {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "errors not reported:\n{status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let errors = status["source_errors"].to_string();
+    assert!(errors.contains("peers[0].peer-address"), "{errors}");
+    assert!(errors.contains("address-pools[0].addresses[0]"), "{errors}");
+    assert_eq!(status["ready"], false, "{status}");
+    let (code, _) = running.get("/readyz").await;
+    assert_ne!(code, 200);
+    assert!(
+        running.log().contains("peers[0].peer-address"),
+        "{}",
+        running.log()
+    );
+
+    // The fix is picked up without a restart.
+    std::fs::write(
+        dir.path().join("config.yaml"),
+        "address-pools:\n- name: default\n  protocol: bgp\n  addresses: [10.0.0.0/24]\n",
+    )
+    .expect("write config");
+    running.wait_ready().await;
+    assert_eq!(
+        running.status().await["source_errors"],
+        serde_json::json!([])
+    );
+    assert_eq!(running.terminate().code(), Some(0), "{}", running.log());
 }
 
 #[tokio::test]
