@@ -137,6 +137,21 @@ async fn table_is_sent_after_established_then_changes_incrementally() {
     .await;
     assert_eq!(sent.established_since, since, "the session was not reset");
     assert!(established(&stats_of(&pair.passive).await));
+
+    // A prefix announced again with other attributes is still one prefix to the receiver.
+    let updates_before = stats_of(&pair.passive).await.updates_received;
+    pair.active.announce(
+        host(500),
+        RouteAttributes {
+            med: Some(7),
+            ..RouteAttributes::default()
+        },
+    );
+    let received = wait_for(&pair.passive, "the re-announcement", |s| {
+        s.updates_received > updates_before
+    })
+    .await;
+    assert_eq!(received.prefixes_received, 900);
     pair.active.shutdown().await;
     pair.passive.shutdown().await;
 }

@@ -140,7 +140,9 @@ struct PeerTask {
     counters: Arc<WireCounters>,
     messages_received: u64,
     updates_received: u64,
-    prefixes_received: u64,
+    /// The prefixes the peer currently announces to us (received routes are only counted:
+    /// a set, so a re-announcement or a withdrawal of an unknown prefix counts right).
+    received: std::collections::HashSet<ipnet::IpNet>,
     prefixes_sent: u64,
     last_error: Option<String>,
     /// Reader and writer tasks of closed connections, still flushing.
@@ -190,7 +192,7 @@ impl PeerTask {
             counters: Arc::new(WireCounters::default()),
             messages_received: 0,
             updates_received: 0,
-            prefixes_received: 0,
+            received: std::collections::HashSet::new(),
             prefixes_sent: 0,
             last_error: None,
             closing: Vec::new(),
@@ -342,7 +344,7 @@ impl PeerTask {
             awaiting_table: true,
             since: std::time::Instant::now(),
         });
-        self.prefixes_received = 0;
+        self.received.clear();
         let _ = self.table_requests.send(self.config.address);
     }
 
@@ -387,9 +389,23 @@ impl PeerTask {
 
     fn update_received(&mut self, update: &UpdateMsg) {
         self.updates_received += 1;
-        let (announced, withdrawn) = update.prefix_counts();
-        self.prefixes_received =
-            (self.prefixes_received + announced as u64).saturating_sub(withdrawn as u64);
+        let attributes = &update.attributes;
+        let withdrawn = update.withdrawn.iter().map(|p| ipnet::IpNet::V4(*p)).chain(
+            attributes
+                .mp_unreach
+                .iter()
+                .flat_map(|u| u.withdrawn.iter().map(|p| ipnet::IpNet::V6(*p))),
+        );
+        for prefix in withdrawn {
+            self.received.remove(&prefix);
+        }
+        let announced = update.nlri.iter().map(|p| ipnet::IpNet::V4(*p)).chain(
+            attributes
+                .mp_reach
+                .iter()
+                .flat_map(|r| r.nlri.iter().map(|p| ipnet::IpNet::V6(*p))),
+        );
+        self.received.extend(announced);
     }
 
     fn connection_event(&mut self, event: ConnEvent) {
@@ -498,7 +514,7 @@ impl PeerTask {
             updates_sent: self.counters.updates_sent.load(Ordering::Relaxed),
             updates_received: self.updates_received,
             prefixes_sent: self.prefixes_sent,
-            prefixes_received: self.prefixes_received,
+            prefixes_received: self.received.len() as u64,
             last_error: self.last_error.clone(),
             hold_time: self.session.as_ref().map(|s| s.negotiated.hold_time),
             pending_messages: self.counters.pending_messages.load(Ordering::Relaxed),

@@ -182,7 +182,7 @@ pub struct PeerStats {
     pub updates_received: u64,
     /// Prefixes currently advertised on the Established session.
     pub prefixes_sent: u64,
-    /// Prefixes announced minus prefixes withdrawn by the peer on this session.
+    /// Distinct prefixes the peer currently announces on this session.
     pub prefixes_received: u64,
     pub last_error: Option<String>,
     /// Negotiated hold time of the Established session.
