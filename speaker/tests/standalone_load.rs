@@ -412,3 +412,41 @@ fn recorded_address_is_dropped_once_its_service_is_gone() {
     std::fs::write(dir.path().join("api.yaml"), service("api")).unwrap();
     assert_eq!(addresses(&load(dir.path()), "api"), vec![ip("10.99.0.10")]);
 }
+
+#[test]
+fn cached_loads_see_every_change_to_a_file_and_forget_removed_files() {
+    use herald_speaker::standalone::ManifestCache;
+    let dir = dir_with(&[
+        ("config.yaml", CONFIG),
+        ("nodes.yaml", NODES),
+        ("web.yaml", &service("web")),
+        ("api.yaml", &service("api")),
+    ]);
+    let mut cache = ManifestCache::default();
+    let load = |cache: &mut ManifestCache| match Standalone::load_cached(dir.path(), CLASS, cache) {
+        Ok(snapshot) => snapshot,
+        Err(errors) => panic!("load failed:\n{errors}"),
+    };
+    let first = load(&mut cache);
+    assert_eq!(first.view.services.len(), 2);
+
+    // One file changes (an endpoint appears): only that file is read again, and the
+    // change shows while the unchanged file's Service is still there.
+    let with_slice = format!("{}---\n{}", service("web"), slice("web", "n1"));
+    std::fs::write(dir.path().join("web.yaml"), with_slice).unwrap();
+    let second = load(&mut cache);
+    assert_eq!(second.view.services.len(), 2);
+    assert_eq!(second.view.services[&key("web")].endpoints.len(), 1);
+
+    // A broken edit is reported, the fix is picked up (a failed parse is never cached).
+    std::fs::write(dir.path().join("api.yaml"), "kind: Service\nspec: [").unwrap();
+    assert!(Standalone::load_cached(dir.path(), CLASS, &mut cache).is_err());
+    std::fs::write(dir.path().join("api.yaml"), service("api")).unwrap();
+    assert_eq!(load(&mut cache).view.services.len(), 2);
+
+    // A removed file's objects are gone.
+    std::fs::remove_file(dir.path().join("api.yaml")).unwrap();
+    let last = load(&mut cache);
+    assert_eq!(last.view.services.len(), 1);
+    assert!(last.view.services.contains_key(&key("web")));
+}

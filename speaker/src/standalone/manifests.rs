@@ -2,8 +2,9 @@
 //! YAML or JSON, `kind: List` too) of Services, EndpointSlices and Nodes in every other
 //! `*.yaml`, `*.yml` and `*.json` file directly in the directory.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -22,7 +23,7 @@ const MANIFEST_EXTENSIONS: &[&str] = &["yaml", "yml", "json"];
 const DEFAULT_NAMESPACE: &str = "default";
 
 /// The objects found in the manifests, in file order then document order.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Manifests {
     pub services: Vec<Service>,
     pub slices: Vec<EndpointSlice>,
@@ -66,13 +67,57 @@ pub(crate) fn is_manifest_file(path: &Path) -> bool {
         .is_some_and(|ext| MANIFEST_EXTENSIONS.contains(&ext))
 }
 
-/// Reads every manifest file; all problems are collected, not only the first.
-pub(crate) fn read_manifests(files: &[PathBuf]) -> Result<Manifests, Vec<StandaloneError>> {
+/// Parsed manifest files, reused while a file's (mtime, size) stays the same: a change to
+/// one file re-parses that file only, which matters when a directory holds thousands of
+/// Services and one endpoint moves.
+#[derive(Debug, Default)]
+pub struct ManifestCache {
+    files: HashMap<PathBuf, CachedFile>,
+}
+
+#[derive(Debug)]
+struct CachedFile {
+    modified: Option<SystemTime>,
+    len: u64,
+    objects: Manifests,
+}
+
+/// Reads every manifest file (from `cache` when unchanged); all problems are collected, not
+/// only the first. Files that fail to parse are not cached, so they are read again.
+pub(crate) fn read_manifests(
+    files: &[PathBuf],
+    cache: &mut ManifestCache,
+) -> Result<Manifests, Vec<StandaloneError>> {
     let mut manifests = Manifests::default();
     let mut errors = Vec::new();
+    cache.files.retain(|path, _| files.contains(path));
     for path in files {
+        let stamp = std::fs::metadata(path)
+            .ok()
+            .map(|meta| (meta.modified().ok(), meta.len()));
+        if let (Some(cached), Some((modified, len))) = (cache.files.get(path), stamp)
+            && cached.modified == modified
+            && cached.len == len
+        {
+            manifests.extend(cached.objects.clone());
+            continue;
+        }
+        cache.files.remove(path);
         match std::fs::read_to_string(path) {
-            Ok(text) => parse_file(path, &text, &mut manifests, &mut errors),
+            Ok(text) => {
+                let mut objects = Manifests::default();
+                let before = errors.len();
+                parse_file(path, &text, &mut objects, &mut errors);
+                if let (true, Some((modified, len))) = (errors.len() == before, stamp) {
+                    let cached = CachedFile {
+                        modified,
+                        len,
+                        objects: objects.clone(),
+                    };
+                    cache.files.insert(path.clone(), cached);
+                }
+                manifests.extend(objects);
+            }
             Err(source) => errors.push(StandaloneError::ReadFile {
                 path: path.clone(),
                 source,
@@ -84,6 +129,15 @@ pub(crate) fn read_manifests(files: &[PathBuf]) -> Result<Manifests, Vec<Standal
         Ok(manifests)
     } else {
         Err(errors)
+    }
+}
+
+impl Manifests {
+    fn extend(&mut self, other: Manifests) {
+        self.services.extend(other.services);
+        self.slices.extend(other.slices);
+        self.nodes.extend(other.nodes);
+        self.warnings.extend(other.warnings);
     }
 }
 

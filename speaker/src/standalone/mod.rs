@@ -38,7 +38,7 @@ use herald_controller::allocator::{Assignment, PoolError, ServiceKey};
 use crate::view::ClusterView;
 
 pub use self::allocate::AllocationFailure;
-pub use self::manifests::CONFIG_FILE;
+pub use self::manifests::{CONFIG_FILE, ManifestCache};
 pub use self::status::{STATUS_DIR, StatusError, StatusWrite, status_file_name, write_status};
 pub use self::watch::POLL_INTERVAL;
 pub use crate::view::SourceState;
@@ -190,11 +190,21 @@ impl Standalone {
     /// Reads `dir` once: the config, the manifests, the allocation. Every problem is
     /// reported at once. Writes nothing (see [`write_status`]).
     pub fn load(dir: &Path, lb_class: &str) -> Result<Snapshot, StandaloneErrors> {
+        Self::load_cached(dir, lb_class, &mut ManifestCache::default())
+    }
+
+    /// [`Standalone::load`], re-parsing only the manifest files that changed since they
+    /// were put in `cache`.
+    pub fn load_cached(
+        dir: &Path,
+        lb_class: &str,
+        cache: &mut ManifestCache,
+    ) -> Result<Snapshot, StandaloneErrors> {
         let mut errors = Vec::new();
         let config = read_config(dir).map_err(|e| errors.push(e)).ok();
         let manifests = manifests::manifest_files(dir)
             .map_err(|e| vec![e])
-            .and_then(|files| manifests::read_manifests(&files))
+            .and_then(|files| manifests::read_manifests(&files, cache))
             .map_err(|e| errors.extend(e))
             .ok();
         let (Some(config), Some(manifests), true) = (config, manifests, errors.is_empty()) else {

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use super::manifests::{CONFIG_FILE, is_manifest_file};
+use super::manifests::{CONFIG_FILE, ManifestCache, is_manifest_file};
 use super::{Standalone, write_status};
 use crate::view::{ClusterView, SourceState};
 
@@ -44,13 +44,14 @@ fn fingerprint(dir: &Path) -> Fingerprint {
 struct Poller {
     source: Standalone,
     last_good: Option<Arc<ClusterView>>,
+    cache: ManifestCache,
 }
 
 impl Poller {
     /// Loads the directory; on success writes the status files and keeps the view.
     fn reload(&mut self) -> SourceState {
         let dir = &self.source.dir;
-        match Standalone::load(dir, &self.source.lb_class) {
+        match Standalone::load_cached(dir, &self.source.lb_class, &mut self.cache) {
             Ok(snapshot) => {
                 for warning in &snapshot.warnings {
                     warn!(dir = %dir.display(), "{warning}");
@@ -105,6 +106,7 @@ impl Standalone {
         let mut poller = Poller {
             source: self,
             last_good: None,
+            cache: ManifestCache::default(),
         };
         let (sender, receiver) = watch::channel(Arc::new(poller.reload()));
         let spawned = std::thread::Builder::new()
