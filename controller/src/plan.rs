@@ -174,12 +174,8 @@ mod tests {
     use super::*;
     use crate::allocator::{Held, pools_from_config};
     use crate::status::ingress_for;
-    use k8s_openapi::api::core::v1::{
-        LoadBalancerStatus, ServicePort as K8sPort, ServiceSpec, ServiceStatus,
-    };
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
-        FieldsV1, ManagedFieldsEntry, ObjectMeta,
-    };
+    use k8s_openapi::api::core::v1::{LoadBalancerStatus, ServiceStatus};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{FieldsV1, ManagedFieldsEntry};
 
     const CONFIG: &str = "address-pools:\n\
         - {name: default, protocol: bgp, addresses: ['10.0.0.1-10.0.0.2']}\n\
@@ -193,28 +189,7 @@ mod tests {
         Allocator::new(pools_from_config(config)).expect("valid pools")
     }
 
-    fn ip(text: &str) -> IpAddr {
-        text.parse().expect("test address")
-    }
-
-    fn lb(name: &str) -> Service {
-        Service {
-            metadata: ObjectMeta {
-                namespace: Some("ns".into()),
-                name: Some(name.into()),
-                ..Default::default()
-            },
-            spec: Some(ServiceSpec {
-                type_: Some("LoadBalancer".into()),
-                ports: Some(vec![K8sPort {
-                    port: 80,
-                    ..Default::default()
-                }]),
-                ..Default::default()
-            }),
-            status: None,
-        }
-    }
+    use crate::service::tests::{ip, lb};
 
     fn showing(mut service: Service, ingress: Vec<LoadBalancerIngress>) -> Service {
         service.status = Some(ServiceStatus {

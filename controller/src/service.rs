@@ -289,7 +289,7 @@ pub fn partition_holders<'a>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use k8s_openapi::api::core::v1::{
         LoadBalancerIngress, LoadBalancerStatus, ServicePort as K8sPort, ServiceSpec, ServiceStatus,
@@ -298,11 +298,12 @@ mod tests {
         FieldsV1, ManagedFieldsEntry, ObjectMeta,
     };
 
-    fn ip(text: &str) -> IpAddr {
+    pub(crate) fn ip(text: &str) -> IpAddr {
         text.parse().expect("test address")
     }
 
-    fn lb(name: &str) -> Service {
+    /// A minimal LoadBalancer Service `ns/NAME` with one port, no status.
+    pub(crate) fn lb(name: &str) -> Service {
         Service {
             metadata: ObjectMeta {
                 namespace: Some("ns".into()),
