@@ -23,6 +23,22 @@ impl IpFamily {
         }
     }
 
+    /// The other family.
+    pub fn other(self) -> Self {
+        match self {
+            Self::V4 => Self::V6,
+            Self::V6 => Self::V4,
+        }
+    }
+
+    /// 0 for IPv4, 1 for IPv6: the index into per-family arrays.
+    pub fn index(self) -> usize {
+        match self {
+            Self::V4 => 0,
+            Self::V6 => 1,
+        }
+    }
+
     /// Address width in bits: 32 or 128.
     pub fn bits(self) -> u8 {
         match self {

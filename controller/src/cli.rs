@@ -3,16 +3,11 @@
 //! Parsing is all here so `main` stays a few lines and the flags can be tested without a
 //! process. Exit codes: 0 ok, 1 invalid config (validate) or a run-time failure, 64 bad usage.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
-
-/// Exit code for bad usage (sysexits EX_USAGE).
-pub const EXIT_USAGE: i32 = 64;
-/// Exit code for a config that does not validate, or a failure at run time.
-pub const EXIT_FAILURE: i32 = 1;
+use clap::{Args, Parser, Subcommand};
+use herald_runtime::flags::CommonArgs;
 
 /// Herald's controller: gives `type: LoadBalancer` Services addresses from the pools in the
 /// Herald ConfigMap and writes them to `status.loadBalancer`.
@@ -46,54 +41,6 @@ impl Cli {
     pub fn into_command(self) -> Command {
         self.command.unwrap_or(Command::Run(Box::new(self.run)))
     }
-}
-
-/// Log line format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// One JSON object per line (for log collectors).
-    Json,
-    /// Human-readable lines.
-    Text,
-}
-
-/// Flags the controller and the speaker share.
-#[derive(Debug, Clone, Args)]
-pub struct CommonArgs {
-    /// Kubeconfig file to reach the API server. Default: the in-cluster service account,
-    /// then the file named by $KUBECONFIG (or ~/.kube/config).
-    #[arg(long, env = "HERALD_KUBECONFIG", value_name = "FILE")]
-    pub kubeconfig: Option<PathBuf>,
-
-    /// Namespace of the Herald ConfigMap.
-    #[arg(long, env = "HERALD_CONFIG_NAMESPACE", default_value = "herald-system")]
-    pub config_namespace: String,
-
-    /// Name of the Herald ConfigMap.
-    #[arg(long, env = "HERALD_CONFIG_NAME", default_value = "herald")]
-    pub config_name: String,
-
-    /// Key of the ConfigMap's `data` that holds the YAML config.
-    #[arg(long, default_value = "config")]
-    pub config_key: String,
-
-    /// The `spec.loadBalancerClass` Herald handles, besides Services with no class.
-    #[arg(long, env = "HERALD_LB_CLASS", default_value = herald_config::keys::LOAD_BALANCER_CLASS)]
-    pub lb_class: String,
-
-    /// Only watch Services (and EndpointSlices) in this namespace (default: all namespaces).
-    /// Meant for tests and for one deployment per tenant namespace; MetalLB has no such flag.
-    #[arg(long, env = "HERALD_WATCH_NAMESPACE", value_name = "NAMESPACE")]
-    pub namespace: Option<String>,
-
-    /// Address of the admin HTTP server (/metrics, /livez, /readyz; the speaker adds
-    /// /status). Port 0 picks a free port; the address bound is logged.
-    #[arg(long, env = "HERALD_ADMIN_ADDR", default_value = "0.0.0.0:7472")]
-    pub admin_addr: SocketAddr,
-
-    /// Log format. The level comes from $RUST_LOG (default `info`).
-    #[arg(long, value_enum, env = "HERALD_LOG_FORMAT", default_value = "json")]
-    pub log_format: LogFormat,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -165,6 +112,7 @@ pub fn default_identity(flag: Option<&str>) -> String {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+    use herald_runtime::flags::LogFormat;
 
     fn parse(args: &[&str]) -> Result<Command, clap::Error> {
         Cli::try_parse_from(std::iter::once("herald-controller").chain(args.iter().copied()))

@@ -1,4 +1,4 @@
-//! Watches the Herald ConfigMap and puts good configs in force ([`crate::reload`] decides).
+//! Watches the Herald ConfigMap and puts good configs in force ([`herald_core::reload`] decides).
 //!
 //! Every replica runs it (followers keep `herald_config_stale` honest and are ready to lead
 //! with the right config); only the leader publishes the Events.
@@ -15,10 +15,10 @@ use kube::runtime::{WatchStreamExt, watcher};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::allocator::{PoolChangeError, pools_from_config};
 use crate::context::{Context, Trigger, reasons};
-use crate::reload::{self, Rejection, ReloadDecision};
-use crate::service::partition_holders;
+use herald_core::allocator::{PoolChangeError, pools_from_config};
+use herald_core::reload::{self, Rejection, ReloadDecision};
+use herald_core::service::partition_holders;
 
 /// Where the config lives.
 #[derive(Debug, Clone)]

@@ -8,12 +8,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use herald_config::Config;
 use k8s_openapi::api::core::v1::{ObjectReference, Service};
 use kube::Client;
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::{EventType, Recorder};
 use kube::runtime::reflector::ObjectRef;
 use tokio::sync::{broadcast, watch};
 
-use crate::allocator::Allocator;
 use crate::metrics::Metrics;
+use herald_core::allocator::Allocator;
 
 /// Event reasons.
 pub mod reasons {
@@ -196,9 +196,6 @@ impl std::fmt::Debug for Context {
     }
 }
 
-/// Events are at most 1 kB of note.
-const MAX_NOTE: usize = 1024;
-
 impl Context {
     /// Publishes an Event about `regarding` if this replica leads (followers stay silent);
     /// a failure to publish is logged, never fatal.
@@ -213,45 +210,14 @@ impl Context {
         if !self.state.is_leader() {
             return;
         }
-        let event = Event {
-            type_,
-            reason: reason.to_owned(),
-            note: Some(truncate(note, MAX_NOTE)),
-            action: action.to_owned(),
-            secondary: None,
-        };
-        if let Err(error) = self.recorder.publish(&event, regarding).await {
-            tracing::warn!(%error, reason, "could not publish Event");
-        }
+        herald_runtime::events::publish(&self.recorder, regarding, type_, reason, action, note)
+            .await;
     }
-}
-
-/// `text` cut to at most `max` bytes on a character boundary, with `…` when cut.
-pub fn truncate(mut text: String, max: usize) -> String {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max.saturating_sub('…'.len_utf8());
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text.truncate(end);
-    text.push('…');
-    text
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn long_notes_are_cut_on_a_character_boundary() {
-        assert_eq!(truncate("short".into(), 10), "short");
-        let cut = truncate("ééééé".into(), 6);
-        assert!(cut.len() <= 6, "{cut}");
-        assert!(cut.ends_with('…'));
-        assert_eq!(truncate("x".repeat(2000), MAX_NOTE).len(), MAX_NOTE);
-    }
 
     #[test]
     fn readiness_needs_both_the_cache_and_a_config() {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::plan::PlanError;
-use crate::service::ServiceError;
+use herald_core::service::ServiceError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -89,7 +89,8 @@ pub fn backoff(attempt: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::allocator::{AllocationError, IpFamily};
+    use herald_core::IpFamily;
+    use herald_core::allocator::AllocationError;
     use kube::core::Status;
 
     fn api(code: u16) -> kube::Error {

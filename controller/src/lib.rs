@@ -23,8 +23,6 @@
 //! The truth is each Service's status: the allocator exists only while this replica holds
 //! the Lease, and is rebuilt from the statuses (holders first) each time it takes it.
 
-pub mod admin;
-pub mod allocator;
 pub mod cli;
 pub mod config_watch;
 pub mod context;
@@ -33,11 +31,8 @@ pub mod leader;
 pub mod lease;
 pub mod metrics;
 pub mod plan;
-pub mod process;
 pub mod reconcile;
-pub mod reload;
 pub mod run;
-pub mod service;
 pub mod status;
 pub mod term;
 pub mod validate;

@@ -4,9 +4,10 @@ use std::io::Read;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use herald_controller::cli::{Cli, Command, EXIT_USAGE, RunArgs};
+use herald_controller::cli::{Cli, Command, RunArgs};
 use herald_controller::metrics::Metrics;
-use herald_controller::process;
+use herald_runtime::flags::EXIT_USAGE;
+use herald_runtime::process;
 use prometheus_client::registry::Registry;
 
 /// How long shutdown may take before the process exits anyway.

@@ -9,7 +9,9 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use crate::allocator::{IpFamily, PoolUsage};
+use herald_core::IpFamily;
+use herald_core::allocator::PoolUsage;
+use herald_runtime::metrics::ConfigGauges;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PoolLabels {
@@ -134,39 +136,6 @@ impl Metrics {
     }
 }
 
-/// `herald_config_loaded` and `herald_config_stale`, which the controller and the speaker
-/// both export.
-#[derive(Debug, Clone, Default)]
-pub struct ConfigGauges {
-    /// 1 once a good config is in force.
-    pub loaded: Gauge,
-    /// 1 while the config source holds something that was refused (the ConfigMap a bad
-    /// config; for the speaker also a bad standalone manifest) and older state is in force.
-    pub stale: Gauge,
-}
-
-impl ConfigGauges {
-    pub fn register(registry: &mut Registry) -> Self {
-        let gauges = Self::default();
-        registry.register(
-            "herald_config_loaded",
-            "1 when a valid config is in force",
-            gauges.loaded.clone(),
-        );
-        registry.register(
-            "herald_config_stale",
-            "1 when a refused config (or other source problem) leaves an older one in force",
-            gauges.stale.clone(),
-        );
-        gauges
-    }
-
-    pub fn set(&self, loaded: bool, stale: bool) {
-        self.loaded.set(i64::from(loaded));
-        self.stale.set(i64::from(stale));
-    }
-}
-
 fn family_label(family: IpFamily) -> &'static str {
     match family {
         IpFamily::V4 => "ipv4",
@@ -174,16 +143,10 @@ fn family_label(family: IpFamily) -> &'static str {
     }
 }
 
-/// The registry in Prometheus text form.
-pub fn encode(registry: &Registry) -> Result<String, std::fmt::Error> {
-    let mut out = String::new();
-    prometheus_client::encoding::text::encode(&mut out, registry)?;
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use herald_runtime::metrics::encode;
 
     #[test]
     fn every_documented_metric_is_exported() {

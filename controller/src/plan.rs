@@ -8,9 +8,10 @@ use std::net::IpAddr;
 
 use k8s_openapi::api::core::v1::{LoadBalancerIngress, Service};
 
-use crate::allocator::{AllocationError, Allocator, Assignment, ServiceKey};
-use crate::service::{self, ServiceError};
 use crate::status::{self, FIELD_MANAGER};
+use herald_core::ServiceKey;
+use herald_core::allocator::{AllocationError, Allocator, Assignment};
+use herald_core::service::{self, ServiceError};
 
 /// What the plan needs besides the Service and the allocator.
 #[derive(Debug, Clone, Copy)]
@@ -172,8 +173,8 @@ pub fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::allocator::{Held, pools_from_config};
     use crate::status::ingress_for;
+    use herald_core::allocator::{Held, pools_from_config};
     use k8s_openapi::api::core::v1::{LoadBalancerStatus, ServiceStatus};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{FieldsV1, ManagedFieldsEntry};
 
@@ -189,7 +190,7 @@ mod tests {
         Allocator::new(pools_from_config(config)).expect("valid pools")
     }
 
-    use crate::service::tests::{ip, lb};
+    use herald_testsupport::fixtures::{ip, lb};
 
     fn showing(mut service: Service, ingress: Vec<LoadBalancerIngress>) -> Service {
         service.status = Some(ServiceStatus {

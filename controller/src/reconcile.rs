@@ -14,12 +14,12 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::allocator::ServiceKey;
 use crate::context::{Context, Trigger, reasons};
 use crate::error::{Error, backoff};
 use crate::plan::{Outcome, PlanInputs, plan};
-use crate::service::service_key;
 use crate::status::{self, FIELD_MANAGER};
+use herald_core::ServiceKey;
+use herald_core::service::service_key;
 
 /// Reconciles one Service.
 pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Error> {

@@ -12,22 +12,19 @@
 //! One [`CancellationToken`] stops everything: the term stops writing first, then the
 //! Lease is released.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use futures::StreamExt;
+use herald_runtime::kube_client::{self, ClientError};
+use herald_runtime::{admin, events};
 use k8s_openapi::api::core::v1::Service;
-use kube::Client;
 use kube::api::Api;
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{WatchStreamExt, watcher};
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::admin;
 use crate::cli::{RunArgs, default_identity};
 use crate::config_watch::{self, ConfigSource};
 use crate::context::{Context, Settings, State, Trigger};
@@ -38,53 +35,14 @@ use crate::status::{FIELD_MANAGER, server_has_ip_mode};
 /// Why the controller could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("cannot read kubeconfig {path}: {source}")]
-    Kubeconfig {
-        path: PathBuf,
-        #[source]
-        source: kube::config::KubeconfigError,
-    },
-    #[error(
-        "no Kubernetes API credentials: not in a cluster ({in_cluster}) and no usable \
-         kubeconfig ({kubeconfig}); pass --kubeconfig"
-    )]
-    NoCredentials {
-        in_cluster: String,
-        kubeconfig: String,
-    },
-    #[error("cannot create the Kubernetes client: {0}")]
-    Client(#[source] kube::Error),
+    #[error(transparent)]
+    Client(#[from] ClientError),
     #[error("cannot bind the admin server to {addr}: {source}")]
     Bind {
         addr: std::net::SocketAddr,
         #[source]
         source: std::io::Error,
     },
-}
-
-/// The client config: `--kubeconfig`, else in-cluster, else `$KUBECONFIG`/`~/.kube/config`.
-pub async fn client_config(kubeconfig: Option<&Path>) -> Result<kube::Config, RunError> {
-    if let Some(path) = kubeconfig {
-        let file = Kubeconfig::read_from(path).map_err(|source| RunError::Kubeconfig {
-            path: path.to_owned(),
-            source,
-        })?;
-        return kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
-            .await
-            .map_err(|source| RunError::Kubeconfig {
-                path: path.to_owned(),
-                source,
-            });
-    }
-    match kube::Config::incluster() {
-        Ok(config) => Ok(config),
-        Err(in_cluster) => kube::Config::from_kubeconfig(&KubeConfigOptions::default())
-            .await
-            .map_err(|kubeconfig| RunError::NoCredentials {
-                in_cluster: in_cluster.to_string(),
-                kubeconfig: kubeconfig.to_string(),
-            }),
-    }
 }
 
 /// Runs the controller until `shutdown` is cancelled and every task has wound down.
@@ -94,8 +52,7 @@ pub async fn run(
     metrics: Metrics,
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
-    let client_config = client_config(args.common.kubeconfig.as_deref()).await?;
-    let client = Client::try_from(client_config).map_err(RunError::Client)?;
+    let client = kube_client::client(args.common.kubeconfig.as_deref()).await?;
     let write_ip_mode = match client.apiserver_version().await {
         Ok(version) => {
             let has = server_has_ip_mode(&version.major, &version.minor);
@@ -114,13 +71,7 @@ pub async fn run(
         config_key: args.common.config_key.clone(),
         identity: identity.clone(),
     });
-    let recorder = Recorder::new(
-        client.clone(),
-        Reporter {
-            controller: FIELD_MANAGER.to_owned(),
-            instance: Some(identity.clone()),
-        },
-    );
+    let recorder = events::recorder(client.clone(), FIELD_MANAGER, &identity);
     let ctx = Arc::new(Context {
         client: client.clone(),
         recorder,

@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use k8s_openapi::api::core::v1::{LoadBalancerIngress, LoadBalancerStatus, Service, ServiceStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use crate::allocator::ServiceKey;
+use herald_core::ServiceKey;
 
 /// The field manager of every status write.
 pub const FIELD_MANAGER: &str = "herald-controller";

@@ -24,10 +24,11 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::allocator::{Allocator, ServiceKey, pools_from_config};
 use crate::context::{Context, Trigger};
 use crate::reconcile::{error_policy, reconcile};
-use crate::service::partition_holders;
+use herald_core::ServiceKey;
+use herald_core::allocator::{Allocator, pools_from_config};
+use herald_core::service::partition_holders;
 
 /// At most this many reconciles at once (each is at most one status write and one Event).
 const CONCURRENCY: u16 = 16;
@@ -38,7 +39,7 @@ pub enum TermError {
     #[error("the config channel is gone")]
     ConfigGone,
     #[error("the config in force has invalid pools: {0}")]
-    Pools(#[from] crate::allocator::PoolError),
+    Pools(#[from] herald_core::allocator::PoolError),
 }
 
 /// Runs a term until `stop` is cancelled.

@@ -1,6 +1,6 @@
 //! `herald-controller validate FILE`: the offline config check.
 
-use crate::cli::EXIT_FAILURE;
+use herald_runtime::flags::EXIT_FAILURE;
 
 /// The report for a config file's text, and the exit code: every error prefixed with the
 /// file name (one per line, sorted by key path, then the count), exit 1; or

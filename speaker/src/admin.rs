@@ -1,5 +1,5 @@
 //! The speaker's admin HTTP server: the controller's `/metrics`, `/livez`, `/readyz`
-//! (`herald_controller::admin`) plus `/status`, a JSON account of this node: sessions,
+//! (`herald_runtime::admin`) plus `/status`, a JSON account of this node: sessions,
 //! routes, what is and is not announced and why, and the source's problems.
 //!
 //! The main loop [`AdminState::publish`]es after every decision; BGP counters are read
@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use bgp::{PeerStats, Speaker};
-use herald_controller::admin::{self as common, Readiness, Reply};
+use herald_runtime::admin::{self as common, Readiness, Reply};
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use prometheus_client::registry::Registry;
@@ -29,6 +29,8 @@ pub struct Published {
     pub source_ready: bool,
     /// The source's current problems.
     pub source_errors: Vec<String>,
+    /// Services of the view that Herald cannot read in full (`ns/name: why`).
+    pub service_problems: Vec<String>,
     /// The decision in force.
     pub decision: Decision,
     /// Peers of the decision that could not be configured.
@@ -119,6 +121,7 @@ pub struct StatusReport {
     pub node: String,
     pub ready: bool,
     pub source_errors: Vec<String>,
+    pub service_problems: Vec<String>,
     pub peers: Vec<PeerReport>,
     pub routes: Vec<RouteReport>,
     pub announced: Vec<AnnouncedReport>,
@@ -217,6 +220,7 @@ pub fn status_report(
         node: node.to_owned(),
         ready: published.source_ready,
         source_errors: published.source_errors.clone(),
+        service_problems: published.service_problems.clone(),
         peers,
         routes: decision
             .routes
@@ -254,7 +258,7 @@ mod tests {
     use crate::announce::{NotAnnounced, Reason, RouteSpec};
     use bgp::SessionState;
     use herald_config::Community;
-    use herald_controller::allocator::ServiceKey;
+    use herald_core::ServiceKey;
     use std::time::Duration;
 
     fn published() -> Published {
@@ -278,6 +282,7 @@ mod tests {
         Published {
             source_ready: true,
             source_errors: vec!["config.yaml: peers[0].peer-asn: missing".into()],
+            service_problems: vec!["default/odd: spec.ports has port 0, outside 1-65535".into()],
             decision,
             peer_problems: vec![PeerProblem {
                 address: "2001:db8::1".parse().expect("ip"),
@@ -327,6 +332,10 @@ mod tests {
         assert_eq!(
             json["source_errors"][0],
             "config.yaml: peers[0].peer-asn: missing"
+        );
+        assert_eq!(
+            json["service_problems"][0],
+            "default/odd: spec.ports has port 0, outside 1-65535"
         );
     }
 

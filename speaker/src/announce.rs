@@ -24,7 +24,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 use herald_config::{BgpAdvertisement, Community, IpFamily, Peer, Protocol, keys};
-use herald_controller::allocator::{ServiceKey, TrafficPolicy};
+use herald_core::{ServiceKey, TrafficPolicy};
 use ipnet::IpNet;
 
 use crate::view::{ClusterView, NodeView, ServiceView};

@@ -6,9 +6,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
 use clap::Parser;
-use herald_controller::cli::CommonArgs;
+use herald_runtime::flags::CommonArgs;
 
-pub use herald_controller::cli::{EXIT_FAILURE, EXIT_USAGE, LogFormat};
+pub use herald_runtime::flags::{EXIT_FAILURE, EXIT_USAGE, LogFormat};
 
 /// Herald's per-node speaker: announces the addresses of `type: LoadBalancer` Services to
 /// BGP peers from this node, following the Herald config.

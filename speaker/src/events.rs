@@ -8,11 +8,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::time::Duration;
 
-use herald_controller::allocator::ServiceKey;
-use herald_controller::context::truncate;
-use k8s_openapi::api::core::v1::ObjectReference;
+use herald_core::ServiceKey;
+use herald_runtime::events::{self, MAX_NOTE, truncate};
 use kube::Client;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{EventType, Recorder};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
@@ -21,8 +20,6 @@ use crate::announce::Decision;
 
 /// The `reportingController` of the speaker's Events.
 pub const REPORTER: &str = "herald-speaker";
-/// Events are at most 1 kB of note.
-const MAX_NOTE: usize = 1024;
 
 /// Which Event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -141,13 +138,7 @@ pub struct EventPublisher {
 impl EventPublisher {
     /// Starts the publishing task; Events name `node` as the reporting instance.
     pub fn spawn(client: Client, node: &str) -> Self {
-        let recorder = Recorder::new(
-            client,
-            Reporter {
-                controller: REPORTER.to_owned(),
-                instance: Some(node.to_owned()),
-            },
-        );
+        let recorder = events::recorder(client, REPORTER, node);
         let (queue, mut pending) = mpsc::unbounded_channel::<ServiceEvent>();
         let node = node.to_owned();
         let task = tokio::spawn(async move {
@@ -180,23 +171,19 @@ impl EventPublisher {
 }
 
 async fn publish(recorder: &Recorder, node: &str, event: &ServiceEvent) {
-    let regarding = ObjectReference {
-        api_version: Some("v1".to_owned()),
-        kind: Some("Service".to_owned()),
-        namespace: Some(event.service.namespace.clone()),
-        name: Some(event.service.name.clone()),
-        ..ObjectReference::default()
-    };
-    let kube_event = Event {
-        type_: EventType::Normal,
-        reason: event.kind.reason().to_owned(),
-        note: Some(event.note(node)),
-        action: event.kind.action().to_owned(),
-        secondary: None,
-    };
-    match recorder.publish(&kube_event, &regarding).await {
-        Ok(()) => debug!(service = %event.service, reason = event.kind.reason(), "Event published"),
-        Err(error) => warn!(service = %event.service, %error, "could not publish Event"),
+    let regarding = events::service_reference(&event.service.namespace, &event.service.name);
+    let reason = event.kind.reason();
+    let published = events::publish(
+        recorder,
+        &regarding,
+        EventType::Normal,
+        reason,
+        event.kind.action(),
+        event.note(node),
+    )
+    .await;
+    if published {
+        debug!(service = %event.service, reason, "Event published");
     }
 }
 

@@ -24,8 +24,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use herald_config::Config;
-use herald_controller::reload::{self, ReloadDecision};
-use herald_controller::service::partition_holders;
+use herald_core::reload::{self, ReloadDecision};
+use herald_core::service::partition_holders;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, NodeStatus, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use herald_controller::process;
+use herald_runtime::process;
 use herald_speaker::cli::{Cli, EXIT_USAGE};
 
 /// How long shutdown (withdraw, Cease, Events) may take before the process exits anyway.

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use bgp::{PeerStats, SessionState};
-use herald_controller::metrics::ConfigGauges;
+use herald_runtime::metrics::ConfigGauges;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -175,7 +175,7 @@ fn increment(last: &mut u64, now: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use herald_controller::metrics::encode;
+    use herald_runtime::metrics::encode;
 
     fn stats(address: &str, state: SessionState, sent: u64, received: u64) -> PeerStats {
         PeerStats {
@@ -231,7 +231,7 @@ mod tests {
     #[test]
     fn decision_and_config_gauges_are_exported() {
         use crate::announce::NotAnnounced;
-        use herald_controller::allocator::ServiceKey;
+        use herald_core::ServiceKey;
         let mut registry = Registry::default();
         let metrics = Metrics::register(&mut registry);
         let web = ServiceKey::new("default", "web");

@@ -15,9 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bgp::{Speaker, SpeakerConfig, SpeakerError};
-use herald_controller::allocator::ServiceKey;
-use herald_controller::run::{RunError as ClientError, client_config};
-use kube::Client;
+use herald_core::ServiceKey;
+use herald_runtime::kube_client::{self, ClientError};
 use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -43,8 +42,6 @@ const STOPPING: &str = "the speaker is stopping";
 pub enum RunError {
     #[error(transparent)]
     Kubernetes(#[from] ClientError),
-    #[error("cannot create the Kubernetes client: {0}")]
-    Client(#[source] kube::Error),
     #[error("cannot start BGP: {0}")]
     Bgp(#[source] SpeakerError),
     #[error("cannot bind the admin server to {addr}: {source}")]
@@ -70,8 +67,7 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> Result<(), RunError> 
             (Standalone::watch(dir.clone(), lb_class), None)
         }
         None => {
-            let config = client_config(cli.common.kubeconfig.as_deref()).await?;
-            let client = Client::try_from(config).map_err(RunError::Client)?;
+            let client = kube_client::client(cli.common.kubeconfig.as_deref()).await?;
             let source = KubeSource {
                 namespace: cli.common.namespace.clone(),
                 config_namespace: cli.common.config_namespace.clone(),
@@ -144,11 +140,19 @@ async fn drive(
     shutdown: &CancellationToken,
 ) -> Vec<(ServiceKey, std::net::IpAddr)> {
     let mut announced: Vec<(ServiceKey, std::net::IpAddr)> = Vec::new();
+    let mut reported: Vec<String> = Vec::new();
     loop {
         let state = source.borrow_and_update().clone();
         metrics.set_config(state.view.is_some(), !state.errors.is_empty());
         match &state.view {
             Some(view) => {
+                let service_problems = view.service_problems();
+                if service_problems != reported {
+                    for problem in service_problems.iter().filter(|p| !reported.contains(p)) {
+                        warn!(problem = %problem, "Service cannot be read in full");
+                    }
+                    reported.clone_from(&service_problems);
+                }
                 let decision = decide(view, node);
                 driver.apply(&decision).await;
                 metrics.observe_decision(&decision);
@@ -159,6 +163,7 @@ async fn drive(
                 admin.publish(Published {
                     source_ready: true,
                     source_errors: state.errors.clone(),
+                    service_problems,
                     peer_problems: driver.problems().to_vec(),
                     decision,
                 });

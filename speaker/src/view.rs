@@ -7,8 +7,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use herald_config::Config;
-use herald_controller::allocator::{Protocol, ServiceKey, ServicePort, TrafficPolicy};
-use herald_controller::service::{handles, service_key, status_addresses};
+use herald_core::service::{
+    ServiceError, handles, service_key, service_ports, status_addresses, traffic_policy,
+};
+use herald_core::{ServiceKey, ServicePort, TrafficPolicy};
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
@@ -38,8 +40,9 @@ pub struct ServiceView {
     pub addresses: Vec<IpAddr>,
     /// `spec.externalTrafficPolicy`: `Local`, else `Cluster`.
     pub traffic_policy: TrafficPolicy,
-    /// `spec.ports` (entries with a bad port number or protocol are left out).
-    pub ports: Vec<ServicePort>,
+    /// `spec.ports`, or why they cannot be read (a port outside 1-65535, an unknown
+    /// protocol): reported in `/status`, never silently left out.
+    pub ports: Result<Vec<ServicePort>, ServiceError>,
     /// Endpoints of every EndpointSlice labelled with this Service's name, in the order of
     /// the slices given.
     pub endpoints: Vec<EndpointView>,
@@ -104,7 +107,7 @@ impl ClusterView {
             let view = ServiceView {
                 addresses: status_addresses(service),
                 traffic_policy: traffic_policy(service),
-                ports: ports(service),
+                ports: service_ports(service),
                 endpoints: Vec::new(),
                 key: key.clone(),
             };
@@ -133,6 +136,18 @@ impl ClusterView {
             nodes,
         }
     }
+
+    /// What is wrong with the Services of the view, one line each (`ns/name: why`), in key
+    /// order. The Services are still in the view: their addresses are announced as usual.
+    pub fn service_problems(&self) -> Vec<String> {
+        self.services
+            .values()
+            .filter_map(|service| {
+                let error = service.ports.as_ref().err()?;
+                Some(format!("{}: {error}", service.key))
+            })
+            .collect()
+    }
 }
 
 /// The Service an EndpointSlice belongs to, from its namespace and service-name label.
@@ -140,39 +155,6 @@ pub fn slice_service(slice: &EndpointSlice) -> Option<ServiceKey> {
     let namespace = slice.metadata.namespace.as_deref()?;
     let name = slice.metadata.labels.as_ref()?.get(SERVICE_NAME_LABEL)?;
     Some(ServiceKey::new(namespace, name))
-}
-
-fn traffic_policy(service: &Service) -> TrafficPolicy {
-    let policy = service
-        .spec
-        .as_ref()
-        .and_then(|spec| spec.external_traffic_policy.as_deref());
-    match policy {
-        Some("Local") => TrafficPolicy::Local,
-        _ => TrafficPolicy::Cluster,
-    }
-}
-
-fn ports(service: &Service) -> Vec<ServicePort> {
-    let Some(ports) = service.spec.as_ref().and_then(|spec| spec.ports.as_ref()) else {
-        return Vec::new();
-    };
-    ports
-        .iter()
-        .filter_map(|port| {
-            let number = u16::try_from(port.port).ok().filter(|p| *p != 0)?;
-            let protocol = match port.protocol.as_deref() {
-                None | Some("TCP") => Protocol::Tcp,
-                Some("UDP") => Protocol::Udp,
-                Some("SCTP") => Protocol::Sctp,
-                Some(_) => return None,
-            };
-            Some(ServicePort {
-                protocol,
-                port: number,
-            })
-        })
-        .collect()
 }
 
 fn endpoint_view(endpoint: &k8s_openapi::api::discovery::v1::Endpoint) -> EndpointView {
@@ -364,10 +346,51 @@ mod tests {
             ]
         );
         assert_eq!(web.traffic_policy, TrafficPolicy::Local);
-        assert_eq!(web.ports, [ServicePort::tcp(80), ServicePort::udp(53)]);
+        assert_eq!(web.ports, Err(ServiceError::InvalidPort { port: 0 }));
+        assert_eq!(
+            view.service_problems(),
+            ["ns/web: spec.ports has port 0, outside 1-65535"]
+        );
         let cluster = &view.services[&key("cluster")];
         assert_eq!(cluster.traffic_policy, TrafficPolicy::Cluster);
         assert!(cluster.addresses.is_empty());
+    }
+
+    #[test]
+    fn good_ports_are_read_in_order_and_a_bad_one_is_reported_not_dropped() {
+        let mut dns = lb("dns");
+        spec(&mut dns).ports = Some(vec![
+            K8sPort {
+                port: 53,
+                protocol: Some("UDP".into()),
+                ..Default::default()
+            },
+            K8sPort {
+                port: 53,
+                ..Default::default()
+            },
+        ]);
+        let mut sctp = lb("odd");
+        spec(&mut sctp).ports = Some(vec![K8sPort {
+            port: 9,
+            protocol: Some("QUIC".into()),
+            ..Default::default()
+        }]);
+        let view = ClusterView::build(config(), &[dns, sctp], &[], &[], CLASS);
+        assert_eq!(
+            view.services[&key("dns")].ports,
+            Ok(vec![ServicePort::udp(53), ServicePort::tcp(53)])
+        );
+        assert_eq!(
+            view.services[&key("odd")].ports,
+            Err(ServiceError::UnknownProtocol {
+                value: "QUIC".into()
+            })
+        );
+        assert_eq!(
+            view.service_problems(),
+            ["ns/odd: spec.ports has unknown protocol \"QUIC\""]
+        );
     }
 
     fn spec_set_policy(service: &mut Service, policy: &str) {

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use herald_config::{Community, Config};
-use herald_controller::allocator::{ServiceKey, TrafficPolicy};
+use herald_core::{ServiceKey, TrafficPolicy};
 use herald_speaker::announce::{Decision, NotAnnounced, Reason, RouteSpec, decide};
 use herald_speaker::view::{ClusterView, EndpointView, NodeView, ServiceView};
 use ipnet::IpNet;
@@ -80,7 +80,7 @@ fn service(name: &str, addresses: &[&str], endpoints: Vec<EndpointView>) -> Serv
         key: key(name),
         addresses: addresses.iter().map(|a| ip(a)).collect(),
         traffic_policy: TrafficPolicy::Cluster,
-        ports: Vec::new(),
+        ports: Ok(Vec::new()),
         endpoints,
     }
 }

@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 use std::path::Path;
 
-use herald_controller::allocator::ServiceKey;
+use herald_core::ServiceKey;
 use herald_speaker::announce::decide;
 use herald_speaker::standalone::{Snapshot, Standalone, StandaloneError, write_status};
 use tempfile::TempDir;

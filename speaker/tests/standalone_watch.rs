@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use herald_controller::allocator::ServiceKey;
+use herald_core::ServiceKey;
 use herald_speaker::standalone::{SourceState, Standalone};
 use tokio::sync::watch;
 

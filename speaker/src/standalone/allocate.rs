@@ -9,10 +9,11 @@
 use std::collections::BTreeMap;
 
 use herald_config::Config;
-use herald_controller::allocator::{
-    AllocationError, Allocator, Assignment, PoolError, ServiceKey, pools_from_config,
+use herald_core::ServiceKey;
+use herald_core::allocator::{
+    AllocationError, Allocator, Assignment, PoolError, pools_from_config,
 };
-use herald_controller::service::{
+use herald_core::service::{
     ServiceError, handles, partition_holders, service_key, service_request,
 };
 use k8s_openapi::api::core::v1::Service;

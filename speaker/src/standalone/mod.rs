@@ -33,7 +33,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use herald_config::{Config, ConfigErrors};
-use herald_controller::allocator::{Assignment, PoolError, ServiceKey};
+use herald_core::ServiceKey;
+use herald_core::allocator::{Assignment, PoolError};
 
 use crate::view::ClusterView;
 

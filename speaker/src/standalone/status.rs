@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Path, PathBuf};
 
-use herald_controller::allocator::{Assignment, ServiceKey};
+use herald_core::ServiceKey;
+use herald_core::allocator::Assignment;
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
@@ -195,10 +196,10 @@ pub fn adopt_recorded(
 ) {
     use k8s_openapi::api::core::v1::{LoadBalancerIngress, LoadBalancerStatus, ServiceStatus};
     for service in services {
-        if herald_controller::service::has_ingress(service) {
+        if herald_core::service::has_ingress(service) {
             continue;
         }
-        let Ok(key) = herald_controller::service::service_key(service) else {
+        let Ok(key) = herald_core::service::service_key(service) else {
             continue;
         };
         let Some(addresses) = recorded.get(&key) else {

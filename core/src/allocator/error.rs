@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use super::types::{IpFamily, ServiceKey, ServicePort};
+use crate::types::{IpFamily, ServiceKey, ServicePort};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AllocationError {

@@ -3,11 +3,11 @@
 use std::net::IpAddr;
 
 use super::pool::PoolSet;
-use super::types::IpFamily;
 use super::{
     AllocationError, Allocator, Assignment, Holding, PoolError, PoolSpec, ServiceKey,
     ServiceRequest, Sharer,
 };
+use crate::types::IpFamily;
 
 /// A Service as found at start: its request and the addresses its status shows.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -39,11 +39,9 @@ pub use config::pools_from_config;
 pub use error::AllocationError;
 pub use pool::{AddressRange, AddressRangeError, PoolError, PoolSpec};
 pub use restore::{Held, Orphan, OrphanReason, PoolChangeError, Rebuild, Refused, Restored};
-pub use types::{
-    Assignment, IpFamily, IpFamilyPolicy, Protocol, ServiceKey, ServicePort, ServiceRequest,
-    TrafficPolicy,
-};
+pub use types::{Assignment, IpFamilyPolicy, ServiceRequest};
 
+use crate::types::{IpFamily, ServiceKey, ServicePort};
 use holders::Holders;
 use pool::{PoolSet, from_u128, to_u128};
 use types::{BackendKey, WantedFamilies};

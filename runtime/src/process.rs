@@ -1,4 +1,4 @@
-//! Process plumbing both binaries share (the speaker reuses it): command-line parsing with
+//! Process plumbing both binaries share: command-line parsing with
 //! the exit codes, log set-up, the runtime with its shutdown signal and grace period.
 
 use std::fmt::Display;
@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::{EXIT_FAILURE, EXIT_USAGE, LogFormat};
+use crate::flags::{EXIT_FAILURE, EXIT_USAGE, LogFormat};
 
 /// Parses the command line. `--help` and `--version` print and exit 0; a usage error is
 /// printed and exits [`EXIT_USAGE`].

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::types::ServiceKey;
+use crate::types::ServiceKey;
 
 /// Holders of one address, sorted by key, never empty while stored.
 #[derive(Debug, Clone)]

@@ -144,8 +144,8 @@ mod tests {
     #[tokio::test]
     async fn serves_metrics_liveness_and_readiness() {
         let mut registry = Registry::default();
-        let metrics = crate::metrics::Metrics::register(&mut registry);
-        metrics.set_config(true, false);
+        let gauges = crate::metrics::ConfigGauges::register(&mut registry);
+        gauges.set(true, false);
         let listener = bind("127.0.0.1:0".parse().expect("addr"))
             .await
             .expect("bind");

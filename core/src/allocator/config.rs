@@ -1,7 +1,6 @@
 //! From the validated `herald-config` model to the allocator's pool specs.
 
 use super::pool::{AddressRange, PoolSpec};
-use super::types::IpFamily;
 
 impl From<&herald_config::AddressBlock> for AddressRange {
     fn from(block: &herald_config::AddressBlock) -> Self {
@@ -21,15 +20,6 @@ impl From<&herald_config::Pool> for PoolSpec {
     }
 }
 
-impl From<herald_config::IpFamily> for IpFamily {
-    fn from(family: herald_config::IpFamily) -> Self {
-        match family {
-            herald_config::IpFamily::V4 => IpFamily::V4,
-            herald_config::IpFamily::V6 => IpFamily::V6,
-        }
-    }
-}
-
 /// The allocator's pools for a config, in config order.
 pub fn pools_from_config(config: &herald_config::Config) -> Vec<PoolSpec> {
     config.pools.iter().map(PoolSpec::from).collect()
@@ -38,7 +28,8 @@ pub fn pools_from_config(config: &herald_config::Config) -> Vec<PoolSpec> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::allocator::{Allocator, ServiceKey, ServiceRequest};
+    use crate::ServiceKey;
+    use crate::allocator::{Allocator, ServiceRequest};
 
     #[test]
     fn config_pools_become_allocator_pools_in_order() {

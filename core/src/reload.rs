@@ -162,7 +162,8 @@ fn judge_alone(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::allocator::{ServiceKey, ServiceRequest};
+    use crate::allocator::ServiceRequest;
+    use crate::types::ServiceKey;
     use std::net::IpAddr;
 
     const POOL_A: &str = "address-pools:\n- {name: a, protocol: bgp, addresses: [10.0.0.0/29]}\n";

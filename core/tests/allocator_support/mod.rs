@@ -3,10 +3,10 @@
 
 use std::net::IpAddr;
 
-use herald_controller::allocator::{
-    AddressRange, Allocator, Assignment, IpFamily, IpFamilyPolicy, PoolSpec, ServiceKey,
-    ServiceRequest,
+use herald_core::allocator::{
+    AddressRange, Allocator, Assignment, IpFamilyPolicy, PoolSpec, ServiceRequest,
 };
+use herald_core::{IpFamily, ServiceKey};
 
 pub fn ip(text: &str) -> IpAddr {
     text.parse().expect("test address parses")

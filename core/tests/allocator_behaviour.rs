@@ -4,7 +4,8 @@
 mod allocator_support;
 
 use allocator_support::*;
-use herald_controller::allocator::*;
+use herald_core::allocator::*;
+use herald_core::*;
 
 #[test]
 fn second_service_cannot_take_first_services_ip() {

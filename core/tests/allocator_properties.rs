@@ -4,10 +4,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use herald_controller::allocator::{
-    AddressRange, AllocationError, Allocator, Assignment, Held, IpFamily, IpFamilyPolicy,
-    PoolChangeError, PoolSpec, ServiceKey, ServicePort, ServiceRequest, TrafficPolicy,
+use herald_core::allocator::{
+    AddressRange, AllocationError, Allocator, Assignment, Held, IpFamilyPolicy, PoolChangeError,
+    PoolSpec, ServiceRequest,
 };
+use herald_core::{IpFamily, ServiceKey, ServicePort, TrafficPolicy};
 use proptest::prelude::*;
 
 fn ip(text: &str) -> IpAddr {

@@ -8,7 +8,7 @@ use std::str::FromStr;
 use ipnet::IpNet;
 
 use super::free::FreeSet;
-use super::types::IpFamily;
+use crate::types::IpFamily;
 
 /// An inclusive range of addresses of one family, `first <= last`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,128 +1,14 @@
 //! The allocator's input and output types: what a Service asks for and what it gets.
 //!
-//! These are the allocator's own small types, filled in by the reconciler from a
-//! `v1.Service` (and by standalone mode from manifests); the allocator never sees
-//! Kubernetes objects.
+//! Filled in from a `v1.Service` by [`crate::service`] (in the controller and in standalone
+//! mode alike); the allocator never sees Kubernetes objects. The domain types they are made
+//! of live in [`crate::types`].
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 
-/// A Service's identity: namespace and name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ServiceKey {
-    pub namespace: String,
-    pub name: String,
-}
-
-impl ServiceKey {
-    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
-        Self {
-            namespace: namespace.into(),
-            name: name.into(),
-        }
-    }
-}
-
-impl fmt::Display for ServiceKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.namespace, self.name)
-    }
-}
-
-/// A Service port's protocol, as in `spec.ports[].protocol`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Protocol {
-    Tcp,
-    Udp,
-    Sctp,
-}
-
-impl fmt::Display for Protocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Protocol::Tcp => "TCP",
-            Protocol::Udp => "UDP",
-            Protocol::Sctp => "SCTP",
-        })
-    }
-}
-
-/// One `(protocol, port)` a Service exposes on its load-balancer address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ServicePort {
-    pub protocol: Protocol,
-    pub port: u16,
-}
-
-impl ServicePort {
-    pub fn tcp(port: u16) -> Self {
-        Self {
-            protocol: Protocol::Tcp,
-            port,
-        }
-    }
-
-    pub fn udp(port: u16) -> Self {
-        Self {
-            protocol: Protocol::Udp,
-            port,
-        }
-    }
-}
-
-impl fmt::Display for ServicePort {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.protocol, self.port)
-    }
-}
-
-/// `spec.externalTrafficPolicy`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum TrafficPolicy {
-    #[default]
-    Cluster,
-    Local,
-}
-
-/// An address family.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum IpFamily {
-    V4,
-    V6,
-}
-
-impl IpFamily {
-    pub fn of(ip: IpAddr) -> Self {
-        match ip {
-            IpAddr::V4(_) => IpFamily::V4,
-            IpAddr::V6(_) => IpFamily::V6,
-        }
-    }
-
-    pub fn other(self) -> Self {
-        match self {
-            IpFamily::V4 => IpFamily::V6,
-            IpFamily::V6 => IpFamily::V4,
-        }
-    }
-
-    pub(crate) fn index(self) -> usize {
-        match self {
-            IpFamily::V4 => 0,
-            IpFamily::V6 => 1,
-        }
-    }
-}
-
-impl fmt::Display for IpFamily {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            IpFamily::V4 => "IPv4",
-            IpFamily::V6 => "IPv6",
-        })
-    }
-}
+use crate::types::{IpFamily, ServiceKey, ServicePort, TrafficPolicy};
 
 /// `spec.ipFamilyPolicy`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

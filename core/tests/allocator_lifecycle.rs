@@ -4,7 +4,8 @@
 mod allocator_support;
 
 use allocator_support::*;
-use herald_controller::allocator::*;
+use herald_core::allocator::*;
+use herald_core::*;
 
 #[test]
 fn releasing_an_unknown_service_changes_nothing() {

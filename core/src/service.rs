@@ -8,9 +8,8 @@ use herald_config::keys;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use crate::allocator::{
-    Held, IpFamily, IpFamilyPolicy, Protocol, ServiceKey, ServicePort, ServiceRequest,
-};
+use crate::allocator::{Held, IpFamilyPolicy, ServiceRequest};
+use crate::types::{IpFamily, ServiceKey, ServicePort, TrafficPolicy, TransportProtocol};
 
 /// Why a Service's spec or annotations cannot be turned into a request. Permanent: nothing
 /// changes until the Service does.
@@ -113,27 +112,7 @@ pub fn service_request(service: &Service) -> Result<ServiceRequest, ServiceError
         (None, _) => from_annotation,
     };
 
-    let mut ports = Vec::new();
-    for port in spec.ports.iter().flatten() {
-        let number = u16::try_from(port.port)
-            .ok()
-            .filter(|p| *p != 0)
-            .ok_or(ServiceError::InvalidPort { port: port.port })?;
-        let protocol = match port.protocol.as_deref() {
-            None | Some("TCP") => Protocol::Tcp,
-            Some("UDP") => Protocol::Udp,
-            Some("SCTP") => Protocol::Sctp,
-            Some(other) => {
-                return Err(ServiceError::UnknownProtocol {
-                    value: other.to_owned(),
-                });
-            }
-        };
-        ports.push(ServicePort {
-            protocol,
-            port: number,
-        });
-    }
+    let ports = service_ports(service)?;
 
     let mut families = Vec::new();
     for family in spec.ip_families.iter().flatten() {
@@ -179,10 +158,52 @@ pub fn service_request(service: &Service) -> Result<ServiceRequest, ServiceError
     if let Some(sharing_key) = keys::allow_shared_ip(annotations) {
         request = request.with_sharing_key(sharing_key);
     }
-    if spec.external_traffic_policy.as_deref() == Some("Local") {
+    if traffic_policy(service) == TrafficPolicy::Local {
         request = request.with_local_policy(spec.selector.unwrap_or_default());
     }
     Ok(request)
+}
+
+/// `spec.ports` as `(protocol, port)` pairs, in order. A port outside 1-65535 or an unknown
+/// protocol is an error naming it; no port is ever left out silently.
+pub fn service_ports(service: &Service) -> Result<Vec<ServicePort>, ServiceError> {
+    let ports = service.spec.as_ref().and_then(|spec| spec.ports.as_ref());
+    ports
+        .into_iter()
+        .flatten()
+        .map(|port| {
+            let number = u16::try_from(port.port)
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or(ServiceError::InvalidPort { port: port.port })?;
+            let protocol = match port.protocol.as_deref() {
+                None | Some("TCP") => TransportProtocol::Tcp,
+                Some("UDP") => TransportProtocol::Udp,
+                Some("SCTP") => TransportProtocol::Sctp,
+                Some(other) => {
+                    return Err(ServiceError::UnknownProtocol {
+                        value: other.to_owned(),
+                    });
+                }
+            };
+            Ok(ServicePort {
+                protocol,
+                port: number,
+            })
+        })
+        .collect()
+}
+
+/// `spec.externalTrafficPolicy`: `Local`, else `Cluster` (the API's default).
+pub fn traffic_policy(service: &Service) -> TrafficPolicy {
+    let policy = service
+        .spec
+        .as_ref()
+        .and_then(|spec| spec.external_traffic_policy.as_deref());
+    match policy {
+        Some("Local") => TrafficPolicy::Local,
+        _ => TrafficPolicy::Cluster,
+    }
 }
 
 /// The IP addresses in `status.loadBalancer.ingress`, in order; hostname-only entries and
@@ -289,38 +310,13 @@ pub fn partition_holders<'a>(
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
+    use herald_testsupport::fixtures::{ip, lb};
     use k8s_openapi::api::core::v1::{
         LoadBalancerIngress, LoadBalancerStatus, ServicePort as K8sPort, ServiceSpec, ServiceStatus,
     };
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
-        FieldsV1, ManagedFieldsEntry, ObjectMeta,
-    };
-
-    pub(crate) fn ip(text: &str) -> IpAddr {
-        text.parse().expect("test address")
-    }
-
-    /// A minimal LoadBalancer Service `ns/NAME` with one port, no status.
-    pub(crate) fn lb(name: &str) -> Service {
-        Service {
-            metadata: ObjectMeta {
-                namespace: Some("ns".into()),
-                name: Some(name.into()),
-                ..Default::default()
-            },
-            spec: Some(ServiceSpec {
-                type_: Some("LoadBalancer".into()),
-                ports: Some(vec![K8sPort {
-                    port: 80,
-                    ..Default::default()
-                }]),
-                ..Default::default()
-            }),
-            status: None,
-        }
-    }
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{FieldsV1, ManagedFieldsEntry};
 
     fn annotated(mut service: Service, pairs: &[(&str, &str)]) -> Service {
         service.metadata.annotations = Some(
@@ -525,7 +521,7 @@ pub(crate) mod tests {
                 ServicePort::udp(53),
                 ServicePort::tcp(53),
                 ServicePort {
-                    protocol: Protocol::Sctp,
+                    protocol: TransportProtocol::Sctp,
                     port: 3868
                 }
             ]
@@ -555,18 +551,12 @@ pub(crate) mod tests {
         spec(&mut service).external_traffic_policy = Some("Local".into());
         spec(&mut service).selector = Some(BTreeMap::from([("app".into(), "web".into())]));
         let request = service_request(&service).expect("valid");
-        assert_eq!(
-            request.traffic_policy,
-            crate::allocator::TrafficPolicy::Local
-        );
+        assert_eq!(request.traffic_policy, TrafficPolicy::Local);
         assert_eq!(request.selector.get("app").map(String::as_str), Some("web"));
 
         spec(&mut service).external_traffic_policy = Some("Cluster".into());
         let request = service_request(&service).expect("valid");
-        assert_eq!(
-            request.traffic_policy,
-            crate::allocator::TrafficPolicy::Cluster
-        );
+        assert_eq!(request.traffic_policy, TrafficPolicy::Cluster);
         assert!(
             request.selector.is_empty(),
             "selector only matters for Local"

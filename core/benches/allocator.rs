@@ -2,7 +2,7 @@
 //! Services/s, compute time and peak memory next to the targets (DESIGN.md section 12:
 //! 100k Services < 1 s of compute and < 100 MiB).
 //!
-//! Run: `cargo bench -p herald-controller --bench allocator`
+//! Run: `cargo bench -p herald-core --bench allocator`
 //!
 //! Each scenario runs in a child process of its own so that its peak resident memory
 //! (VmHWM from /proc/self/status) is its own, not the largest of all scenarios.
@@ -11,10 +11,8 @@ use std::hint::black_box;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use herald_controller::allocator::{
-    AddressRange, Allocator, IpFamily, IpFamilyPolicy, PoolSpec, ServiceKey, ServicePort,
-    ServiceRequest,
-};
+use herald_core::allocator::{AddressRange, Allocator, IpFamilyPolicy, PoolSpec, ServiceRequest};
+use herald_core::{IpFamily, ServiceKey, ServicePort};
 
 const SCENARIO_ENV: &str = "HERALD_ALLOCATOR_BENCH_SCENARIO";
 
