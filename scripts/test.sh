@@ -13,6 +13,14 @@ log() { printf '[test] %s\n' "$*" >&2; }
 [[ $EUID -eq 0 ]] || { log "run as root: the interop tests create network namespaces"; exit 1; }
 
 # ---- OS packages -----------------------------------------------------------------
+# Debian starts (and enables) a package's service when it installs it, in the root
+# namespace; the tests run their own daemons in namespaces. So what this run's install
+# started or enabled is stopped or disabled again, and nothing else: a service that was
+# running or enabled before this script started is the host's and is left as it was.
+declare -A service_of=([frr]=frr [bird2]=bird [gobgpd]=gobgpd)   # package -> its service
+svc_active() { systemctl is-active --quiet "$1" >/dev/null 2>&1; }
+svc_enabled() { systemctl is-enabled --quiet "$1" >/dev/null 2>&1; }
+
 need=()
 command -v ip >/dev/null        || need+=(iproute2)
 [[ -x /usr/lib/frr/bgpd ]]      || need+=(frr)
@@ -22,14 +30,30 @@ command -v curl >/dev/null      || need+=(curl)
 command -v python3 >/dev/null   || need+=(python3)
 command -v tcpdump >/dev/null   || need+=(tcpdump)   # herald-e2e convergence benchmark
 if ((${#need[@]})); then
+    # the services of the packages about to be installed, and how they were before
+    services=() was_active=() was_enabled=()
+    for pkg in "${need[@]}"; do
+        svc=${service_of[$pkg]:-}
+        [[ -n $svc ]] || continue
+        services+=("$svc")
+        if svc_active "$svc"; then was_active+=(1); else was_active+=(0); fi
+        if svc_enabled "$svc"; then was_enabled+=(1); else was_enabled+=(0); fi
+    done
     log "installing ${need[*]}"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    for k in "${!services[@]}"; do
+        svc=${services[k]}
+        if ((!was_active[k])) && svc_active "$svc"; then
+            log "stopping $svc (started by the install; the tests run their own)"
+            systemctl stop "$svc" >/dev/null 2>&1 || log "could not stop $svc"
+        fi
+        if ((!was_enabled[k])) && svc_enabled "$svc"; then
+            log "disabling $svc (enabled by the install)"
+            systemctl disable "$svc" >/dev/null 2>&1 || log "could not disable $svc"
+        fi
+    done
 fi
-# The packages start their services in the root namespace; the tests use their own.
-for svc in frr bird gobgpd; do
-    systemctl disable --now "$svc" >/dev/null 2>&1 || true
-done
 
 # A real kube-apiserver (v1.20, built once per machine from Debian's sources into a cache
 # outside the repo; minutes the first time, instant after) for the controller's tests.

@@ -14,15 +14,20 @@
 #   ctl.sh vtysh ARGS...                   vtysh of the lab router
 #   ctl.sh exec NODE|router|client CMD...  run CMD in that namespace
 set -euo pipefail
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 [[ $EUID -eq 0 ]] || die "run as root"
 DIR=$HE_STATE/standalone
 [[ -d $DIR ]] || die "no lab with prefix $HE_PREFIX ($HE_STATE missing): run lab/e2e/up.sh"
+[[ $(owner_of "$HE_STATE") == "$HE_OWNER" ]] || die "$HE_STATE was not made by lab/e2e/up.sh with prefix $HE_PREFIX"
+# service_name NAME : NAME when it is a valid Service name (a DNS label), so it is also
+# a plain file name in DIR.
+service_name() { [[ $1 =~ ^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$ ]] || die "bad Service name '$1'"; echo "$1"; }
 
 cmd=${1:-}; shift || true
 case $cmd in
 service)
-    name=${1:?service NAME}; shift
+    name=$(service_name "${1:?service NAME}"); shift
     policy=Cluster family=ipv4 endpoints=all
     while (( $# )); do
         case $1 in
@@ -37,7 +42,8 @@ service)
     log "wrote $DIR/$name.yaml"
     ;;
 delete)
-    rm -f "$DIR/${1:?delete NAME}.yaml"
+    name=$(service_name "${1:?delete NAME}")
+    rm -f "$DIR/$name.yaml"
     ;;
 address)
     f=$DIR/status/default_${1:?address NAME}.yaml

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # lib.sh - settings and helpers of Herald's end-to-end lab (sourced by up.sh, down.sh,
 # ctl.sh and scripts/demo.sh; not meant to be run).
 #
@@ -18,7 +19,9 @@
 #
 # P is $HE_PREFIX (default "he-"), so several labs (tests run in parallel) never meet:
 # addresses only exist inside each lab's namespaces, and the root namespace gets no
-# address, route or daemon. Everything else lives in $HE_STATE.
+# address, route or daemon. Everything else lives in $HE_STATE, which up.sh marks as this
+# lab's (lab/lib/common.sh: claim_state, owner "herald lab/e2e prefix=$HE_PREFIX"); down.sh
+# does nothing to a state directory without that marker.
 
 # shellcheck disable=SC2034  # used by the scripts that source this file
 HE_LAB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)      # lab/e2e
@@ -33,6 +36,7 @@ HE_SERVICE_BACKENDS=${HE_SERVICE_BACKENDS:-1}  # 1: backend.py answers on Servic
 HE_SPEAKER_ARGS=${HE_SPEAKER_ARGS:-}        # extra flags for every speaker
 FRR_BIN=${FRR_BIN:-/usr/lib/frr}
 PYTHON=${PYTHON:-/usr/bin/python3}
+HE_OWNER="herald lab/e2e prefix=$HE_PREFIX"      # first line of the state dir's marker
 
 NS_ROUTER=${HE_PREFIX}r
 NS_SWITCH=${HE_PREFIX}sw
@@ -46,11 +50,9 @@ POOL4_NET=10.99.0.0/20         POOL6_NET=fd00:99::/116
 ADMIN_PORT=7472                             # each speaker's admin server, 127.0.0.1 in its node
 POD_PORT=8080 SERVICE_PORT=80
 
-log() { printf '[e2e %s] %s\n' "$(date +%T.%3N)" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-
-ns_exists() { [[ -e /run/netns/$1 ]]; }
-nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+LOG_TAG=e2e LAB_STATE=$HE_STATE
+# shellcheck source=../lib/common.sh
+source "$HE_LAB/../lib/common.sh"
 
 # Node I (1-based): name, namespace and addresses.
 node_name() { echo "node$1"; }
@@ -62,73 +64,12 @@ pod6() { echo "fd00:244:$1::10"; }
 # node_index NAME|I : "node2" or "2" -> 2
 node_index() {
     local i=${1#node}
-    [[ $i =~ ^[0-9]+$ ]] && (( i >= 1 && i <= HE_NODES )) || die "no node '$1' (1..$HE_NODES)"
+    if ! [[ $i =~ ^[0-9]+$ ]] || (( i < 1 || i > HE_NODES )); then die "no node '$1' (1..$HE_NODES)"; fi
     echo "$i"
 }
 
 # The lab's own vtysh: the router's daemons have their vty sockets in $HE_STATE/router.
 vty() { vtysh --vty_socket "$HE_STATE/router" "$@"; }
-
-# alive PID : exists and is not a zombie.
-alive() {
-    local stat
-    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-    stat=${stat##*) }
-    [[ ${stat:0:1} != [ZX] ]]
-}
-
-# ours PIDFILE : prints the pid when it is alive and runs in one of this lab's namespaces
-# (so a stale pid file can never make us signal someone else's process).
-ours() {
-    local pid ns
-    [[ -s $1 ]] || return 1
-    pid=$(<"$1"); pid=${pid//[^0-9]/}
-    [[ -n $pid ]] && alive "$pid" || return 1
-    ns=$(ip netns identify "$pid" 2>/dev/null) || return 1
-    [[ -s $HE_STATE/namespaces ]] && grep -qx "$ns" "$HE_STATE/namespaces" || return 1
-    echo "$pid"
-}
-
-# start_bg NS PIDFILE LOGFILE CMD... : CMD detached (own session) in NS; the exec'd
-# process itself writes its pid.
-start_bg() {
-    local ns=$1 pidf=$2 logf=$3; shift 3
-    rm -f "$pidf"
-    # shellcheck disable=SC2016  # $$, $0 and $@ belong to the inner shell
-    setsid ip netns exec "$ns" sh -c 'echo $$ > "$0"; exec "$@"' "$pidf" "$@" \
-        </dev/null >>"$logf" 2>&1 &
-    disown $!
-    local _
-    for _ in $(seq 300); do [[ -s $pidf ]] && return 0; sleep 0.01; done
-    die "$* did not start (see $logf)"
-}
-
-# signal_wait PIDFILE SIGNAL [TIMEOUT_S] : signal our process, wait until it is gone.
-signal_wait() {
-    local pid _ tries=$(( ${3:-10} * 100 ))
-    pid=$(ours "$1") || return 0
-    kill -CONT "$pid" 2>/dev/null
-    kill -s "$2" "$pid" 2>/dev/null || return 0
-    for _ in $(seq "$tries"); do alive "$pid" || return 0; sleep 0.01; done
-    return 1
-}
-
-# wait_for SECONDS CMD... : poll CMD every 50 ms.
-wait_for() {
-    local tries=$(( $1 * 20 )) _; shift
-    for _ in $(seq "$tries"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.05; done
-    return 1
-}
-
-# render TEMPLATE OUT NAME=VALUE... : fill @NAME@ placeholders (pure bash).
-render() {
-    local text kv
-    text=$(<"$1"); shift
-    local out=$1; shift
-    for kv in "$@"; do text=${text//@${kv%%=*}@/${kv#*=}}; done
-    printf '%s\n' "$text" >"$out"
-    if grep -q '@[A-Z_]*@' "$out"; then die "unfilled placeholder in $out"; fi
-}
 
 # write_atomic FILE : stdin -> FILE via a hidden temporary file and rename, so a speaker
 # polling the directory never reads half a file.
@@ -273,22 +214,15 @@ EOF
 # ----------------------------------------------------------------- processes ---
 
 frr_start() {
-    local d=$HE_STATE/router daemon extra
+    local d=$HE_STATE/router
     render "$HE_LAB/frr/zebra.conf.in" "$d/zebra.conf" "LOG_DIR=$d"
     render "$HE_LAB/frr/bgpd.conf.in" "$d/bgpd.conf" "LOG_DIR=$d"
-    chown -R frr:frr "$d"
-    for daemon in zebra bgpd; do
-        extra=(); [[ $daemon == zebra ]] && extra=(-s 90000000)   # netlink buffer, as Debian does
-        TZ=UTC nsx "$NS_ROUTER" "$FRR_BIN/$daemon" -d -F traditional \
-            -f "$d/$daemon.conf" -i "$d/$daemon.pid" -z "$d/zserv.api" \
-            --vty_socket "$d" -P 0 "${extra[@]}" >>"$d/$daemon.out" 2>&1 \
-            || die "$daemon failed (see $d/$daemon.out, $d/$daemon.log)"
-        wait_for 10 test -S "$d/$daemon.vty" || die "$daemon has no vty socket"
-    done
+    frr_start_daemons "$NS_ROUTER" "$d"
 }
 
 backend_start() {
-    local i=$1 d=$HE_STATE/$(node_name "$1") args
+    local i=$1 d args
+    d=$HE_STATE/$(node_name "$1")
     args=("$(node_name "$i")" --pod "pod-$(node_name "$i")=$(pod4 "$i"),$(pod6 "$i")" --pod-port "$POD_PORT")
     (( HE_SERVICE_BACKENDS )) && args+=(--service-port "$SERVICE_PORT")
     start_bg "$(node_ns "$i")" "$d/backend.pid" "$d/backend.log" "$PYTHON" "$HE_LAB/backend.py" "${args[@]}"
@@ -296,7 +230,8 @@ backend_start() {
 
 # speaker_start I : herald-speaker for node I (no-op when it runs).
 speaker_start() {
-    local i=$1 d=$HE_STATE/$(node_name "$1") extra=()
+    local i=$1 d extra=()
+    d=$HE_STATE/$(node_name "$1")
     ours "$d/speaker.pid" >/dev/null && return 0
     [[ -x $HE_SPEAKER ]] || die "no speaker binary $HE_SPEAKER (cargo build -p herald-speaker, or set HE_SPEAKER)"
     # shellcheck disable=SC2206  # word splitting of the extra flags is wanted
@@ -310,7 +245,8 @@ speaker_start() {
 
 # speaker_stop I [SIGNAL] : SIGTERM (default) or another signal; waits until it exited.
 speaker_stop() {
-    local d=$HE_STATE/$(node_name "$1")
+    local d
+    d=$HE_STATE/$(node_name "$1")
     signal_wait "$d/speaker.pid" "${2:-TERM}" 15 || die "speaker of node $1 still runs after SIG${2:-TERM}"
 }
 

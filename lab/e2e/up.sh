@@ -7,12 +7,15 @@
 # Env: HE_PREFIX (namespace prefix, default "he-"), HE_STATE (default
 # /run/herald-e2e/<prefix>), HE_NODES (default 3), HE_SPEAKER (binary, default
 # target/debug/herald-speaker), HE_HOLD_TIME (default 9s), HE_SERVICE_BACKENDS (1),
-# HE_SPEAKER_ARGS. Run lab/e2e/down.sh (same env) to remove it.
+# HE_SPEAKER_ARGS. Run lab/e2e/down.sh (same env) to remove it. $HE_STATE gets a marker
+# (.herald-lab-owner) naming this lab and its prefix; a non-empty HE_STATE without it, or
+# one marked by another lab, is refused.
 #
 # The standalone directory all speakers share is $HE_STATE/standalone: up.sh writes
 # config.yaml and nodes.yaml there; put Services and EndpointSlices next to them
 # (lab/e2e/ctl.sh service ... writes some).
 set -euo pipefail
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
 speakers=1 wait=1
@@ -37,6 +40,7 @@ for ns in "${ALL_NS[@]}"; do
 done
 
 t0=$(date +%s%3N)
+claim_state "$HE_OWNER"      # marks $HE_STATE as this lab's; refuses one that is not
 mkdir -p "$HE_STATE/router" "$HE_STATE/standalone"
 for i in $(seq "$HE_NODES"); do mkdir -p "$HE_STATE/$(node_name "$i")"; done
 
@@ -47,8 +51,7 @@ ns_sysctl() {   # ns_sysctl NS key=value... (through /proc: no procps needed)
     nsx "$ns" sh -c "$script"
 }
 for ns in "${ALL_NS[@]}"; do
-    ip netns add "$ns"
-    echo "$ns" >>"$HE_STATE/namespaces"          # down.sh deletes exactly these
+    add_ns "$ns"                                 # recorded: down.sh deletes exactly these
     ip -n "$ns" link set lo up
     # No DAD: IPv6 addresses usable at once. rp_filter off: replies may come back on
     # another path than the request went (ECMP).

@@ -12,6 +12,7 @@
 # FRR only: options after `--` become `neighbor <node> OPTION` lines for both sessions,
 # e.g. `-- "password s3cret" "timers 1 3"`. Run down.sh first to rebuild.
 set -euo pipefail
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
 router=${1:-frr}; shift || true
@@ -26,11 +27,11 @@ for ns in "$HL_ROUTER_NS" "$HL_NODE_NS"; do
     ns_exists "$ns" && die "$ns exists already: run lab/netns/down.sh first"
 done
 
+claim_state "$HL_OWNER"                          # refuses a state dir that is not the lab's
 mkdir -p "$HL_STATE/router"
 echo "$router" >"$HL_STATE/router-kind"
 for ns in "$HL_ROUTER_NS" "$HL_NODE_NS"; do
-    ip netns add "$ns"
-    echo "$ns" >>"$HL_STATE/namespaces"          # down.sh deletes exactly these
+    add_ns "$ns"                                 # recorded: down.sh deletes exactly these
     ip -n "$ns" link set lo up
     # no DAD: link-local addresses usable at once
     ip netns exec "$ns" sh -c 'echo 0 > /proc/sys/net/ipv6/conf/all/accept_dad;
@@ -47,31 +48,22 @@ ip -n "$HL_NODE_NS" link set eth0 up
 d=$HL_STATE/router
 case $router in
 frr)
-    [[ -x $FRR_BIN/bgpd ]] || die "FRR missing (apt-get install frr)"
-    render "$HL_LAB/frr/zebra.conf.in" "$d/zebra.conf"
-    render "$HL_LAB/frr/bgpd.conf.in" "$d/bgpd.conf" "${options%$'\n'}"
-    chown -R frr:frr "$d"
-    for daemon in zebra bgpd; do
-        extra=(); [[ $daemon == zebra ]] && extra=(-s 90000000)
-        TZ=UTC ip netns exec "$HL_ROUTER_NS" "$FRR_BIN/$daemon" -d -F traditional \
-            -f "$d/$daemon.conf" -i "$d/$daemon.pid" -z "$d/zserv.api" \
-            --vty_socket "$d" -P 0 "${extra[@]}" >>"$d/$daemon.out" 2>&1 \
-            || die "$daemon failed (see $d/$daemon.out and $d/$daemon.log)"
-        wait_for 10 test -S "$d/$daemon.vty" || die "$daemon has no vty socket"
-    done
+    render_router "$HL_LAB/frr/zebra.conf.in" "$d/zebra.conf"
+    render_router "$HL_LAB/frr/bgpd.conf.in" "$d/bgpd.conf" "${options%$'\n'}"
+    frr_start_daemons "$HL_ROUTER_NS" "$d"
     log "FRR up: vtysh --vty_socket $d -c 'show bgp summary'"
     ;;
 bird)
     command -v bird >/dev/null || die "BIRD missing (apt-get install bird2)"
-    render "$HL_LAB/bird/bird.conf.in" "$d/bird.conf"
-    start_bg "$d/bird.pid" "$d/bird.log" bird -f -c "$d/bird.conf" -s "$d/bird.ctl" -P "$d/bird.pid.own"
+    render_router "$HL_LAB/bird/bird.conf.in" "$d/bird.conf"
+    start_bg "$HL_ROUTER_NS" "$d/bird.pid" "$d/bird.log" bird -f -c "$d/bird.conf" -s "$d/bird.ctl" -P "$d/bird.pid.own"
     wait_for 10 birdc -s "$d/bird.ctl" show status || die "bird not answering (see $d/bird.log)"
     log "BIRD up: birdc -s $d/bird.ctl show protocols"
     ;;
 gobgp)
     command -v gobgpd >/dev/null || die "gobgpd missing (apt-get install gobgpd)"
-    render "$HL_LAB/gobgp/router.toml.in" "$d/gobgpd.toml"
-    start_bg "$d/gobgpd.pid" "$d/gobgpd.log" gobgpd -f "$d/gobgpd.toml" -p -l info \
+    render_router "$HL_LAB/gobgp/router.toml.in" "$d/gobgpd.toml"
+    start_bg "$HL_ROUTER_NS" "$d/gobgpd.pid" "$d/gobgpd.log" gobgpd -f "$d/gobgpd.toml" -p -l info \
         --api-hosts 127.0.0.1:50051 --pprof-disable
     wait_for 15 ip netns exec "$HL_ROUTER_NS" gobgp global || die "gobgpd not answering (see $d/gobgpd.log)"
     log "gobgpd up: ip netns exec $HL_ROUTER_NS gobgp neighbor"

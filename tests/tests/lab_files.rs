@@ -148,6 +148,10 @@ fn containerlab_files_match_the_netns_lab() {
 fn lab_scripts_parse() {
     let root = repo_root();
     let scripts = [
+        "lab/lib/common.sh",
+        "lab/netns/lib.sh",
+        "lab/netns/up.sh",
+        "lab/netns/down.sh",
         "lab/e2e/lib.sh",
         "lab/e2e/up.sh",
         "lab/e2e/down.sh",
@@ -155,6 +159,8 @@ fn lab_scripts_parse() {
         "lab/containerlab/generate.sh",
         "lab/containerlab/node-start.sh",
         "scripts/demo.sh",
+        "scripts/test.sh",
+        "bgp/tests/fixtures/capture/capture.sh",
     ];
     for script in scripts {
         let output = Command::new("bash")
