@@ -34,6 +34,9 @@ HE_SPEAKER=${HE_SPEAKER:-$HE_REPO/target/debug/herald-speaker}
 HE_HOLD_TIME=${HE_HOLD_TIME:-9s}            # the speakers' hold time; FRR takes the minimum
 HE_SERVICE_BACKENDS=${HE_SERVICE_BACKENDS:-1}  # 1: backend.py answers on Service addresses :80
 HE_SPEAKER_ARGS=${HE_SPEAKER_ARGS:-}        # extra flags for every speaker
+HE_SPEAKER_FLAGS=${HE_SPEAKER_FLAGS:-lab}   # lab: node address, admin and log flags too;
+                                            # readme: only --standalone and --node-name
+HE_IPV6_ONLY=${HE_IPV6_ONLY:-0}             # 1: nodes get no IPv4 address (IPv6-only)
 FRR_BIN=${FRR_BIN:-/usr/lib/frr}
 PYTHON=${PYTHON:-/usr/bin/python3}
 HE_OWNER="herald lab/e2e prefix=$HE_PREFIX"      # first line of the state dir's marker
@@ -237,6 +240,13 @@ speaker_start() {
     # shellcheck disable=SC2206  # word splitting of the extra flags is wanted
     extra=($HE_SPEAKER_ARGS)
     echo "=== $(date -u +%FT%T.%6NZ) start" >>"$d/speaker.log"
+    if [[ $HE_SPEAKER_FLAGS == readme ]]; then
+        # Exactly the README's command (admin server on its default 0.0.0.0:$ADMIN_PORT).
+        start_bg "$(node_ns "$i")" "$d/speaker.pid" "$d/speaker.log" \
+            env RUST_LOG="${RUST_LOG:-info}" "$HE_SPEAKER" --standalone "$HE_STATE/standalone" \
+            --node-name "$(node_name "$i")" "${extra[@]}"
+        return
+    fi
     start_bg "$(node_ns "$i")" "$d/speaker.pid" "$d/speaker.log" \
         env RUST_LOG="${RUST_LOG:-info}" "$HE_SPEAKER" --standalone "$HE_STATE/standalone" \
         --node-name "$(node_name "$i")" --node-address "$(node4 "$i")" \

@@ -7,7 +7,8 @@
 # Env: HE_PREFIX (namespace prefix, default "he-"), HE_STATE (default
 # /run/herald-e2e/<prefix>), HE_NODES (default 3), HE_SPEAKER (binary, default
 # target/debug/herald-speaker), HE_HOLD_TIME (default 9s), HE_SERVICE_BACKENDS (1),
-# HE_SPEAKER_ARGS. Run lab/e2e/down.sh (same env) to remove it. $HE_STATE gets a marker
+# HE_SPEAKER_ARGS, HE_SPEAKER_FLAGS (lab | readme: the README's two flags only),
+# HE_IPV6_ONLY (1: nodes without IPv4). Run lab/e2e/down.sh (same env) to remove it. $HE_STATE gets a marker
 # (.herald-lab-owner) naming this lab and its prefix; a non-empty HE_STATE without it, or
 # one marked by another lab, is refused.
 #
@@ -90,10 +91,10 @@ for i in $(seq "$HE_NODES"); do
     ip link add eth0 netns "$ns" address "02:00:00:30:00:$((10 + i))" type veth peer name "n$i" netns "$NS_SWITCH"
     ip -n "$NS_SWITCH" link set "n$i" master br0 up
     {
-        echo "addr add $(node4 "$i")/24 dev eth0"
+        (( HE_IPV6_ONLY )) || echo "addr add $(node4 "$i")/24 dev eth0"
         echo "addr add $(node6 "$i")/64 dev eth0 nodad"
         echo "link set eth0 up"
-        echo "route add default via $ROUTER4"
+        (( HE_IPV6_ONLY )) || echo "route add default via $ROUTER4"
         echo "route add default via $ROUTER6"
         # the node's pods: host addresses on lo (this kernel may lack the dummy type)
         echo "addr add $(pod4 "$i")/32 dev lo"
@@ -101,7 +102,7 @@ for i in $(seq "$HE_NODES"); do
         # other nodes' pods over the segment (for Herald's proxy, which forwards there)
         for j in $(seq "$HE_NODES"); do
             [[ $j == "$i" ]] && continue
-            echo "route add 10.244.$j.0/24 via $(node4 "$j")"
+            (( HE_IPV6_ONLY )) || echo "route add 10.244.$j.0/24 via $(node4 "$j")"
             echo "route add fd00:244:$j::/64 via $(node6 "$j")"
         done
         # Service addresses are local on every node (stand-in until the proxy binds them)
@@ -123,6 +124,7 @@ fi
 t_daemons=$(date +%s%3N)
 
 want=$(( 2 * HE_NODES ))
+(( HE_IPV6_ONLY )) && want=$HE_NODES   # only the IPv6 sessions can come up
 if (( speakers && wait )); then
     if wait_for 60 sessions_up "$want"; then
         log "$want/$want BGP sessions Established"

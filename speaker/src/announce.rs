@@ -41,6 +41,9 @@ pub struct Decision {
     pub announced: Vec<(ServiceKey, IpAddr)>,
     /// The Service addresses (or Services without any) this node does not announce.
     pub not_announced: Vec<NotAnnounced>,
+    /// The node's `InternalIP` addresses from its Node object: where the BGP identifier
+    /// comes from when no flag, peer or IPv4 session gives one.
+    pub node_addresses: Vec<IpAddr>,
 }
 
 /// Path attributes of one announced prefix.
@@ -169,6 +172,10 @@ pub fn decide(view: &ClusterView, node: &str) -> Decision {
 
     let mut decision = Decision {
         peers,
+        node_addresses: node_state
+            .as_ref()
+            .map(|node| node.internal_ips.clone())
+            .unwrap_or_default(),
         ..Decision::default()
     };
     for service in view.services.values() {

@@ -38,7 +38,8 @@ pub struct Cli {
 
     /// Default BGP router id of every session (a peer's `router-id` in the config wins).
     /// Default: the IPv4 --node-address, else the peer's IPv4 `source-address`, else the
-    /// address the kernel would use to reach the peer.
+    /// address the kernel would use to reach the peer; IPv6 sessions take the id of the
+    /// IPv4 ones, and a node without IPv4 one derived from its name.
     #[arg(long, env = "HERALD_ROUTER_ID", value_name = "IPV4")]
     pub router_id: Option<Ipv4Addr>,
 

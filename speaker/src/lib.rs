@@ -3,10 +3,10 @@
 pub mod admin;
 pub mod announce;
 pub mod bgp_driver;
+pub mod bgp_plan;
 pub mod cli;
 pub mod events;
-pub mod kube_source;
 pub mod metrics;
 pub mod run;
-pub mod standalone;
+pub mod source;
 pub mod view;

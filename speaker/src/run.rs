@@ -27,10 +27,10 @@ use crate::announce::{Decision, decide};
 use crate::bgp_driver::BgpDriver;
 use crate::cli::Cli;
 use crate::events::{EventPublisher, plan_events};
-use crate::kube_source::KubeSource;
 use crate::metrics::Metrics;
-use crate::standalone::Standalone;
-use crate::view::SourceState;
+use crate::source::SourceState;
+use crate::source::kube::KubeSource;
+use crate::source::standalone::Standalone;
 
 /// How long queued Events may take to go out at shutdown.
 const EVENT_GRACE: Duration = Duration::from_secs(3);

@@ -82,6 +82,8 @@ pub struct NodeView {
     pub labels: BTreeMap<String, String>,
     /// The `NetworkUnavailable` condition has status `"True"`.
     pub network_unavailable: bool,
+    /// `status.addresses` of type `InternalIP` that parse, in order.
+    pub internal_ips: Vec<IpAddr>,
 }
 
 impl ClusterView {
@@ -181,21 +183,21 @@ fn node_view(node: &Node) -> Option<NodeView> {
         .into_iter()
         .flatten()
         .any(|c| c.type_ == NETWORK_UNAVAILABLE && c.status == "True");
+    let internal_ips = node
+        .status
+        .as_ref()
+        .and_then(|status| status.addresses.as_ref())
+        .into_iter()
+        .flatten()
+        .filter(|address| address.type_ == "InternalIP")
+        .filter_map(|address| address.address.parse().ok())
+        .collect();
     Some(NodeView {
         name,
         labels: node.metadata.labels.clone().unwrap_or_default(),
         network_unavailable,
+        internal_ips,
     })
-}
-
-/// What a source of cluster state (the API server, or a standalone directory) currently
-/// offers the speaker.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SourceState {
-    /// The last good view; `None` until one was built.
-    pub view: Option<Arc<ClusterView>>,
-    /// Current problems (e.g. a bad config), each one line; empty when all is well.
-    pub errors: Vec<String>,
 }
 
 #[cfg(test)]

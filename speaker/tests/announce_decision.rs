@@ -52,6 +52,7 @@ fn node(name: &str, labels: &[(&str, &str)]) -> NodeView {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         network_unavailable: false,
+        internal_ips: Vec::new(),
     }
 }
 

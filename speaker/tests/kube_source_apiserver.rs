@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use apiserver::{TestNamespace, eventually};
 use herald_speaker::announce::{Decision, Reason, decide};
-use herald_speaker::kube_source::KubeSource;
-use herald_speaker::standalone::Standalone;
-use herald_speaker::view::SourceState;
+use herald_speaker::source::SourceState;
+use herald_speaker::source::kube::KubeSource;
+use herald_speaker::source::standalone::Standalone;
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};

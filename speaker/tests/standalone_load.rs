@@ -8,7 +8,7 @@ use std::path::Path;
 
 use herald_core::ServiceKey;
 use herald_speaker::announce::decide;
-use herald_speaker::standalone::{Snapshot, Standalone, StandaloneError, write_status};
+use herald_speaker::source::standalone::{Snapshot, Standalone, StandaloneError, write_status};
 use tempfile::TempDir;
 
 const CLASS: &str = "herald.dev/lb";
@@ -415,7 +415,7 @@ fn recorded_address_is_dropped_once_its_service_is_gone() {
 
 #[test]
 fn cached_loads_see_every_change_to_a_file_and_forget_removed_files() {
-    use herald_speaker::standalone::ManifestCache;
+    use herald_speaker::source::standalone::ManifestCache;
     let dir = dir_with(&[
         ("config.yaml", CONFIG),
         ("nodes.yaml", NODES),

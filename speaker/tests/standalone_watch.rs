@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use herald_core::ServiceKey;
-use herald_speaker::standalone::{SourceState, Standalone};
+use herald_speaker::source::standalone::{SourceState, Standalone};
 use tokio::sync::watch;
 
 const CLASS: &str = "herald.dev/lb";

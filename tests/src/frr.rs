@@ -153,6 +153,18 @@ pub fn hold_time_ms(neighbor_json: &str, address: IpAddr) -> Option<u64> {
         .as_u64()
 }
 
+/// The BGP identifier a neighbour sent in its OPEN (`remoteRouterId` of `show bgp neighbors
+/// ADDR json`).
+pub fn remote_router_id(neighbor_json: &str, address: IpAddr) -> Option<std::net::Ipv4Addr> {
+    let value: Value = serde_json::from_str(neighbor_json).ok()?;
+    value
+        .get(address.to_string())?
+        .get("remoteRouterId")?
+        .as_str()?
+        .parse()
+        .ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

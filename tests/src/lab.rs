@@ -44,6 +44,11 @@ pub struct LabOptions {
     /// The speakers' `hold-time` in config.yaml (FRR negotiates the minimum).
     pub hold_time: String,
     pub profile: Profile,
+    /// Start each speaker exactly as the README does (`--standalone DIR --node-name N`,
+    /// nothing else) instead of with the lab's node address, admin and log flags.
+    pub readme_flags: bool,
+    /// Nodes without any IPv4 address: only their IPv6 sessions come up.
+    pub ipv6_only: bool,
 }
 
 impl Default for LabOptions {
@@ -52,6 +57,8 @@ impl Default for LabOptions {
             nodes: 3,
             hold_time: "9s".to_owned(),
             profile: Profile::Debug,
+            readme_flags: false,
+            ipv6_only: false,
         }
     }
 }
@@ -64,6 +71,8 @@ pub struct Lab {
     nodes: usize,
     speaker: PathBuf,
     hold_time: String,
+    readme_flags: bool,
+    ipv6_only: bool,
 }
 
 impl Lab {
@@ -82,6 +91,8 @@ impl Lab {
             nodes: options.nodes,
             speaker,
             hold_time: options.hold_time,
+            readme_flags: options.readme_flags,
+            ipv6_only: options.ipv6_only,
         };
         // A leftover of an earlier run with the same prefix (same pid, so only after a
         // reboot or in a container) would make up.sh refuse: clear it first.
@@ -111,6 +122,11 @@ impl Lab {
             .env("HE_NODES", self.nodes.to_string())
             .env("HE_SPEAKER", &self.speaker)
             .env("HE_HOLD_TIME", &self.hold_time)
+            .env(
+                "HE_SPEAKER_FLAGS",
+                if self.readme_flags { "readme" } else { "lab" },
+            )
+            .env("HE_IPV6_ONLY", if self.ipv6_only { "1" } else { "0" })
             .stdin(Stdio::null())
             .output()
             .unwrap_or_else(|e| panic!("run lab/e2e/{name}: {e}"))

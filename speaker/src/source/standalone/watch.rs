@@ -9,7 +9,8 @@ use tracing::{info, warn};
 
 use super::manifests::{CONFIG_FILE, ManifestCache, is_manifest_file};
 use super::{Standalone, write_status};
-use crate::view::{ClusterView, SourceState};
+use crate::source::SourceState;
+use crate::view::ClusterView;
 
 /// How often the directory is checked for changes.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(500);

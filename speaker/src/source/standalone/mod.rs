@@ -42,7 +42,7 @@ pub use self::allocate::AllocationFailure;
 pub use self::manifests::{CONFIG_FILE, ManifestCache};
 pub use self::status::{STATUS_DIR, StatusError, StatusWrite, status_file_name, write_status};
 pub use self::watch::POLL_INTERVAL;
-pub use crate::view::SourceState;
+pub use crate::source::SourceState;
 
 /// The standalone directory source. See the module documentation.
 #[derive(Debug)]

@@ -38,7 +38,8 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::view::{ClusterView, SERVICE_NAME_LABEL, SourceState};
+use super::SourceState;
+use crate::view::{ClusterView, SERVICE_NAME_LABEL};
 
 /// How long the rebuild waits after a change for more changes to arrive.
 pub const DEBOUNCE: Duration = Duration::from_millis(50);
@@ -168,6 +169,7 @@ fn strip_node(node: &mut Node) {
     node.spec = None;
     node.status = node.status.take().map(|status| NodeStatus {
         conditions: status.conditions,
+        addresses: status.addresses,
         ..NodeStatus::default()
     });
 }
