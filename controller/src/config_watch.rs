@@ -15,7 +15,9 @@ use kube::runtime::{WatchStreamExt, watcher};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::context::{Context, Trigger, reasons};
+use crate::context::Context;
+use crate::reasons;
+use crate::trigger::Trigger;
 use herald_core::allocator::{PoolChangeError, pools_from_config};
 use herald_core::reload::{self, Rejection, ReloadDecision};
 use herald_core::service::partition_holders;

@@ -14,10 +14,12 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::context::{Context, Trigger, reasons};
+use crate::context::Context;
 use crate::error::{Error, backoff};
 use crate::plan::{Outcome, PlanInputs, plan};
+use crate::reasons;
 use crate::status::{self, FIELD_MANAGER};
+use crate::trigger::Trigger;
 use herald_core::ServiceKey;
 use herald_core::service::service_key;
 
@@ -32,6 +34,7 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
         .reconciled(result.as_ref().err().map(Error::label));
     if result.is_ok() {
         ctx.state
+            .retries
             .reset_attempts(&ObjectRef::from_obj(service.as_ref()));
     }
     result
@@ -43,6 +46,7 @@ pub fn error_policy(service: Arc<Service>, error: &Error, ctx: Arc<Context>) -> 
     if error.is_transient() {
         let attempt = ctx
             .state
+            .retries
             .bump_attempts(ObjectRef::from_obj(service.as_ref()));
         let delay = backoff(attempt);
         warn!(
@@ -141,7 +145,7 @@ async fn reconcile_service(
             )
             .await;
             if error.may_clear_up() {
-                ctx.state.add_pending(ObjectRef::from_obj(service));
+                ctx.state.retries.add_pending(ObjectRef::from_obj(service));
             }
             Err(Error::Plan(error))
         }

@@ -27,10 +27,12 @@ use tracing::{info, warn};
 
 use crate::cli::{RunArgs, default_identity};
 use crate::config_watch::{self, ConfigSource};
-use crate::context::{Context, Settings, State, Trigger};
-use crate::leader::{self, LeaseConfig};
+use crate::context::{Context, Settings};
+use crate::election::{self, LeaseConfig};
 use crate::metrics::Metrics;
+use crate::state::State;
 use crate::status::{FIELD_MANAGER, server_has_ip_mode};
+use crate::trigger::Trigger;
 
 /// Why the controller could not start.
 #[derive(Debug, thiserror::Error)]
@@ -117,7 +119,7 @@ pub async fn run(
         },
         shutdown.clone(),
     );
-    let lead = leader::run(
+    let lead = election::run(
         ctx.clone(),
         store.clone(),
         LeaseConfig {

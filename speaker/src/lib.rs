@@ -1,4 +1,21 @@
-//! Per-node speaker: cluster view -> announcement decisions -> BGP, VRRP, proxy drivers.
+//! `herald-speaker`: one node's speaker. Cluster state comes in from a source, pure
+//! functions decide what this node announces, drivers carry it out.
+//!
+//! ```text
+//!   source::kube (API) ─────────┐
+//!   source::standalone (DIR) ───┴─▶ SourceState { view: ClusterView, errors }
+//!        │
+//!        ▼  pure                                   I/O
+//!   announce::decide(view, node) ─▶ Decision ─▶ bgp_driver::BgpDriver ─▶ bgp::Speaker
+//!   bgp_plan: peer -> session settings,             (looks up source and host
+//!     router id, routes, differences                 addresses, applies the plans)
+//!   events::plan_events ─────────────────────▶ events::EventPublisher (kube mode)
+//!   admin: /status /metrics /livez /readyz      metrics: herald_* gauges and counters
+//! ```
+//!
+//! [`run`] wires them; `main` only parses flags and starts it on the shared runtime
+//! plumbing (`herald-runtime`). Domain types, the Service parser and the allocator used in
+//! standalone mode come from `herald-core`; nothing comes from the controller's crate.
 
 pub mod admin;
 pub mod announce;

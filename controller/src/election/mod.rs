@@ -11,8 +11,12 @@
 //!                                          shutdown: stop the term, release the Lease
 //! ```
 //!
-//! The decisions are [`crate::lease`]'s; this module does the API calls and runs one
-//! [`crate::term`] per leadership.
+//! All of leader election is in this module:
+//! - [`decision`]: pure, whether this replica may take the Lease and what to write;
+//! - this file: the API calls (create, replace at `resourceVersion`, renew, release) and
+//!   the loop above;
+//! - [`leading`]: what the leader does while it leads (one run per leadership: rebuild the
+//!   allocator from the statuses, then reconcile).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,8 +33,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
 use crate::context::Context;
-use crate::lease::{self, LeaseDecision};
-use crate::term;
+mod decision;
+mod leading;
+
+use decision::LeaseDecision;
 
 /// Lease settings.
 #[derive(Debug, Clone)]
@@ -60,8 +66,8 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let api: Api<Lease> = Api::namespaced(ctx.client.clone(), &config.namespace);
-    let retry = lease::retry_interval(config.duration);
-    let renew = lease::renew_interval(config.duration);
+    let retry = decision::retry_interval(config.duration);
+    let renew = decision::renew_interval(config.duration);
     loop {
         // Follower: look at the Lease every retry interval, and at once when it changes
         // (released by a leader that stops), until it can be taken.
@@ -89,7 +95,7 @@ pub async fn run(
         ctx.state.set_leader(true);
         ctx.metrics.set_leader(true);
         let term_stop = shutdown.child_token();
-        let mut term = tokio::spawn(term::lead(ctx.clone(), store.clone(), term_stop.clone()));
+        let mut term = tokio::spawn(leading::lead(ctx.clone(), store.clone(), term_stop.clone()));
 
         // Leader: renew until that fails, the term ends, or shutdown.
         loop {
@@ -138,10 +144,10 @@ pub async fn run(
 
 /// One look at the Lease: take it if free or ours. `Ok(None)`: someone else holds it.
 async fn try_take(api: &Api<Lease>, config: &LeaseConfig) -> Result<Option<Lease>, LeaseError> {
-    let timeout = lease::renew_interval(config.duration);
+    let timeout = decision::renew_interval(config.duration);
     let current = with_timeout(timeout, api.get_opt(&config.name)).await??;
     let now = Timestamp::now();
-    let decision = lease::decide(
+    let decision = decision::decide(
         current.as_ref().and_then(|l| l.spec.as_ref()),
         current.is_some(),
         now,
@@ -152,7 +158,7 @@ async fn try_take(api: &Api<Lease>, config: &LeaseConfig) -> Result<Option<Lease
             debug!(%holder, %expires, "Lease held by another replica");
             return Ok(None);
         }
-        other => lease::claimed(
+        other => decision::claimed(
             current.as_ref().and_then(|l| l.spec.as_ref()),
             other,
             &config.identity,
@@ -196,7 +202,7 @@ async fn renew_once(
     config: &LeaseConfig,
     lease: &Lease,
 ) -> Result<Lease, LeaseError> {
-    let spec = lease::claimed(
+    let spec = decision::claimed(
         lease.spec.as_ref(),
         &LeaseDecision::Renew,
         &config.identity,
@@ -208,7 +214,7 @@ async fn renew_once(
         config,
         lease,
         spec,
-        lease::renew_interval(config.duration),
+        decision::renew_interval(config.duration),
     )
     .await
 }
@@ -240,7 +246,7 @@ async fn release(api: &Api<Lease>, config: &LeaseConfig, lease: &Lease) {
     let Some(spec) = lease
         .spec
         .as_ref()
-        .and_then(|spec| lease::released(spec, &config.identity))
+        .and_then(|spec| decision::released(spec, &config.identity))
     else {
         return;
     };

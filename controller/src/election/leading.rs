@@ -1,4 +1,5 @@
-//! One leadership term: from taking the Lease to losing it (or shutting down).
+//! What the leader does while it leads, one run ("term") per leadership: from taking the
+//! Lease to losing it (or shutting down).
 //!
 //! ```text
 //!  Trigger broadcast ──▶ dispatcher ──┬─ Changed / All / RetryPending ──▶ queue ──▶ applier(reconcile)
@@ -24,8 +25,9 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::context::{Context, Trigger};
+use crate::context::Context;
 use crate::reconcile::{error_policy, reconcile};
+use crate::trigger::Trigger;
 use herald_core::ServiceKey;
 use herald_core::allocator::{Allocator, pools_from_config};
 use herald_core::service::partition_holders;
@@ -148,12 +150,21 @@ async fn dispatch(
         match triggers.recv().await {
             Ok(Trigger::Changed(service)) => enqueue(service),
             Ok(Trigger::All) => enqueue_all(),
-            Ok(Trigger::RetryPending) => ctx.state.take_pending().into_iter().for_each(enqueue),
+            Ok(Trigger::RetryPending) => ctx
+                .state
+                .retries
+                .take_pending()
+                .into_iter()
+                .for_each(enqueue),
             Ok(Trigger::Deleted(service)) => {
                 let key =
                     ServiceKey::new(service.namespace.clone().unwrap_or_default(), &service.name);
                 if release(ctx, std::iter::once(key)) > 0 {
-                    ctx.state.take_pending().into_iter().for_each(enqueue);
+                    ctx.state
+                        .retries
+                        .take_pending()
+                        .into_iter()
+                        .for_each(enqueue);
                 }
             }
             Ok(Trigger::Resynced) => {
@@ -172,7 +183,11 @@ async fn dispatch(
                         .collect()
                 };
                 if release(ctx, gone) > 0 {
-                    ctx.state.take_pending().into_iter().for_each(enqueue);
+                    ctx.state
+                        .retries
+                        .take_pending()
+                        .into_iter()
+                        .for_each(enqueue);
                 }
             }
             Err(RecvError::Lagged(missed)) => {
