@@ -1,4 +1,4 @@
-//! The speaker's admin HTTP server: the controller's `/metrics`, `/livez`, `/readyz`
+//! The speaker's admin HTTP server: the shared `/metrics`, `/livez`, `/readyz`
 //! (`herald_runtime::admin`) plus `/status`, a JSON account of this node: sessions,
 //! routes, what is and is not announced and why, and the source's problems.
 //!

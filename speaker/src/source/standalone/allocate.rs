@@ -1,4 +1,4 @@
-//! In-process allocation for standalone mode, with the controller's allocator.
+//! In-process allocation for standalone mode, with the allocator of `herald-core` (the one the controller uses).
 //!
 //! Deterministic, so every node reading the same directory computes the same addresses:
 //! Services whose manifest has a `status.loadBalancer.ingress` (or, failing that, an address
