@@ -1,4 +1,5 @@
-//! In-process allocation for standalone mode, with the allocator of `herald-core` (the one the controller uses).
+//! In-process allocation for standalone mode, with the allocator of `herald-core` (the one
+//! the controller uses).
 //!
 //! Deterministic, so every node reading the same directory computes the same addresses:
 //! Services whose manifest has a `status.loadBalancer.ingress` (or, failing that, an address

@@ -3,8 +3,8 @@
 //! `DIR/config.yaml` is the config (a ConfigMap manifest or its bare payload); every other
 //! `DIR/*.yaml`, `*.yml` and `*.json` holds Kubernetes manifests of Services,
 //! EndpointSlices and Nodes (multi-document, `kind: List` too; other kinds are ignored with
-//! a warning). Addresses come from `herald-core`'s allocator (the controller's), in-process and
-//! deterministically (see [`allocate`](self::allocate)), and are written to
+//! a warning). Addresses come from `herald-core`'s allocator (the controller's),
+//! in-process and deterministically (see [`allocate`](self::allocate)), and are written to
 //! `DIR/status/<namespace>_<name>.yaml` for people to read. The addresses recorded there
 //! are read back as holders on the next load, so a reload or a restart never renumbers a
 //! Service that holds an address.
