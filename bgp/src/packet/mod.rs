@@ -16,6 +16,7 @@ mod as_path;
 pub mod attribute;
 mod attribute_decode;
 mod attribute_encode;
+mod capability;
 mod codec;
 pub mod error;
 pub mod iana;
