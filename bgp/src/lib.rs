@@ -46,10 +46,14 @@ mod session;
 pub mod sockopt;
 mod speaker;
 
+mod config;
+mod route;
+mod status;
+
+pub use config::{PeerConfig, PeerConfigProblem, SpeakerConfig};
 pub use fsm::SessionState;
 pub use ipnet::IpNet;
 pub use packet::{Community, LargeCommunity, Origin};
-pub use speaker::{
-    PeerConfig, PeerConfigProblem, PeerEvent, PeerStats, RouteAttributes, Speaker, SpeakerConfig,
-    SpeakerError,
-};
+pub use route::RouteAttributes;
+pub use speaker::{Speaker, SpeakerError};
+pub use status::{PeerEvent, PeerStats};

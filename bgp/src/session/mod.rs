@@ -23,12 +23,13 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+use crate::config::PeerConfig;
 use crate::fsm::{
     ConnId, Fsm, FsmConfig, Input, Negotiated, Output, Reason, SessionState, StopReason, Timer,
 };
 use crate::packet::{AfiSafi, Message, UpdateMsg};
 use crate::speaker::table::{Delta, RouteTable};
-use crate::speaker::{PeerConfig, PeerEvent, PeerStats};
+use crate::status::{PeerEvent, PeerStats};
 use io::{ConnEvent, Connection, SocketOptions, WireCounters};
 use outbound::Outbound;
 

@@ -14,7 +14,7 @@ use crate::packet::{
     AfiSafi, AsPath, CodecContext, MpNextHop, PathAttributes, UpdateMsg, pack_announce_v4,
     pack_announce_v6, pack_withdraw_v4, pack_withdraw_v6,
 };
-use crate::speaker::RouteAttributes;
+use crate::route::RouteAttributes;
 use crate::speaker::table::{Change, Delta, RouteTable};
 
 /// LOCAL_PREF sent to iBGP peers for routes that do not set one.
