@@ -42,6 +42,7 @@
 
 pub mod fsm;
 pub mod packet;
+pub mod rib;
 mod session;
 pub mod sockopt;
 mod speaker;

@@ -6,10 +6,8 @@
 //! UPDATEs for its session. Peers that come up ask for a snapshot of the table.
 
 mod error;
-pub(crate) mod table;
 
 pub use error::SpeakerError;
-use table::{Batch, RouteTable};
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -25,6 +23,7 @@ use tracing::{debug, error, info_span, warn};
 
 use crate::config::{PeerConfig, SpeakerConfig};
 use crate::fsm::StopReason;
+use crate::rib::{Batch, RouteTable};
 use crate::route::RouteAttributes;
 use crate::session::{self, Finished, PeerCommand, PeerTaskContext};
 use crate::status::{PeerEvent, PeerStats};
