@@ -1,7 +1,7 @@
 //! The routes the speaker originates and the UPDATEs each session sends of them. Pure:
 //! routes in, messages out; no sockets, no tokio.
 //!
-//! - `table`: the one [`RouteTable`] the speaker owns, and the [`Delta`] a batch of
+//! - `table`: the one `RouteTable` the speaker owns, and the `Delta` a batch of
 //!   announce/withdraw calls makes of it;
 //! - `outbound`: per-session attributes (AS_PATH, NEXT_HOP, LOCAL_PREF) and the grouping
 //!   of prefixes that share them;
