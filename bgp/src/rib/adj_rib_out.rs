@@ -65,7 +65,7 @@ mod tests {
 
     use super::*;
     use crate::packet::{AfiSafi, CodecContext};
-    use crate::rib::table::Batch;
+    use crate::rib::Batch;
     use crate::route::RouteAttributes;
 
     fn session() -> AdjRibOut {

@@ -12,7 +12,7 @@
 mod adj_rib_out;
 mod outbound;
 mod pack;
-pub(crate) mod table;
+mod table;
 
 pub(crate) use adj_rib_out::AdjRibOut;
 pub(crate) use outbound::Outbound;

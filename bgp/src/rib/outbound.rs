@@ -190,7 +190,7 @@ mod tests {
 
     use super::*;
     use crate::packet::{Community, Origin};
-    use crate::rib::table::Batch;
+    use crate::rib::Batch;
 
     fn ebgp_v4() -> Outbound {
         Outbound {
