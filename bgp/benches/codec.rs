@@ -11,6 +11,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use bgp::packet::*;
+use bgp::rib::{pack_announce_v4, pack_announce_v6};
 use bytes::BytesMut;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ipnet::{Ipv4Net, Ipv6Net};

@@ -5,12 +5,23 @@
 //! graceful restart, communities, large communities, RFC 7606 error handling) and
 //! decodes, counts and drops what peers send.
 //!
-//! Layers, from the wire up:
-//! - [`packet`]: the codec, pure;
+//! Layers, from the wire up. Each uses only the layers listed before it, never one listed
+//! after it (`tests/layers.rs` checks this):
+//! - [`packet`]: the codec, pure. Inside it, `capability` (the capability TLVs) is used
+//!   by both the OPEN codec and the error-to-NOTIFICATION mapping;
 //! - [`fsm`]: the RFC 4271 session state machine, sans-IO;
-//! - `session`: the tokio driver that carries out the FSM's outputs on TCP sockets;
-//! - `speaker`: the [`Speaker`] handle applications use;
-//! - [`sockopt`]: the two socket options that need `setsockopt` by hand (MD5, GTSM).
+//! - [`rib`]: the routes we originate and what each session sends of them (route table,
+//!   deltas, per-session Adj-RIB-Out, UPDATE packing), pure;
+//! - `session`: the tokio driver of one peer: carries out the FSM's outputs on TCP
+//!   sockets and writes the UPDATEs its `rib::AdjRibOut` makes;
+//! - `speaker`: the [`Speaker`] handle applications use, and the core task behind it,
+//!   which owns the `rib::RouteTable`.
+//!
+//! Beside them, at the crate root, the values applications exchange with the speaker:
+//! `config` ([`SpeakerConfig`], [`PeerConfig`]), `route` ([`RouteAttributes`]) and
+//! `status` ([`PeerEvent`], [`PeerStats`]). They use only `packet`, `fsm` and
+//! [`sockopt`] (the two socket options that need `setsockopt` by hand: MD5, GTSM), and
+//! `rib`, `session` and `speaker` use them.
 //!
 //! Tasks and channels (all on the caller's tokio runtime):
 //!
@@ -30,8 +41,8 @@
 //!  ┌──────────────────────────┐ ────────────────────────────────────────────┘
 //!  │ peer task  peer{addr,asn}│── broadcast (PeerEvent) ──► Speaker::events()
 //!  │ fsm::Fsm, timers,        │
-//!  │ connect attempt, UPDATE  │
-//!  │ packing per session      │
+//!  │ connect attempt,         │
+//!  │ rib::AdjRibOut (UPDATEs) │
 //!  └──┬────────────────────▲──┘
 //!     │ mpsc unbounded     │ mpsc bounded (ConnEvent: frames, invalid, closed)
 //!     │ (encoded chunks)   │
@@ -42,14 +53,19 @@
 
 pub mod fsm;
 pub mod packet;
+pub mod rib;
 mod session;
 pub mod sockopt;
 mod speaker;
 
+mod config;
+mod route;
+mod status;
+
+pub use config::{PeerConfig, PeerConfigProblem, SpeakerConfig};
 pub use fsm::SessionState;
 pub use ipnet::IpNet;
 pub use packet::{Community, LargeCommunity, Origin};
-pub use speaker::{
-    PeerConfig, PeerConfigProblem, PeerEvent, PeerStats, RouteAttributes, Speaker, SpeakerConfig,
-    SpeakerError,
-};
+pub use route::RouteAttributes;
+pub use speaker::{Speaker, SpeakerError};
+pub use status::{PeerEvent, PeerStats};

@@ -104,6 +104,66 @@ fn established(stats: &PeerStats) -> bool {
     stats.state == SessionState::Established
 }
 
+/// TCP states as `/proc/net/tcp` numbers them.
+const TCP_ESTABLISHED: u8 = 0x01;
+const TCP_SYN_SENT: u8 = 0x02;
+const TCP_TIME_WAIT: u8 = 0x06;
+const TCP_LISTEN: u8 = 0x0A;
+
+/// One socket of the kernel's TCP table.
+#[derive(Debug)]
+struct KernelSocket {
+    local: String,
+    remote: String,
+    state: u8,
+    /// Retransmissions of the segment in flight (for SYN_SENT: of the SYN).
+    retransmits: u32,
+}
+
+/// An address as `/proc/net/tcp` writes it.
+fn proc_address(address: IpAddr, port: u16) -> String {
+    let IpAddr::V4(v4) = address else {
+        panic!("{address}: only IPv4 is in /proc/net/tcp")
+    };
+    format!("{:08X}:{port:04X}", u32::from_le_bytes(v4.octets()))
+}
+
+/// The sockets with `port` of one of our two loopback addresses at either end.
+fn kernel_sockets(port: u16) -> Vec<KernelSocket> {
+    let ends = [proc_address(ACTIVE, port), proc_address(PASSIVE, port)];
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let socket = KernelSocket {
+                local: fields.get(1)?.to_string(),
+                remote: fields.get(2)?.to_string(),
+                state: u8::from_str_radix(fields.get(3)?, 16).ok()?,
+                retransmits: u32::from_str_radix(fields.get(6)?, 16).ok()?,
+            };
+            (ends.contains(&socket.local) || ends.contains(&socket.remote)).then_some(socket)
+        })
+        .collect()
+}
+
+/// Polls the kernel's sockets on `port` until `condition` holds (10 s at most).
+async fn wait_for_sockets(port: u16, what: &str, condition: impl Fn(&[KernelSocket]) -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let sockets = kernel_sockets(port);
+        if condition(&sockets) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}: {sockets:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn table_is_sent_after_established_then_changes_incrementally() {
     let pair = pair(None).await;
@@ -245,8 +305,15 @@ async fn sessions_with_matching_md5_keys_come_up() {
 #[tokio::test]
 async fn sessions_with_different_md5_keys_stay_down() {
     let pair = pair(Some(("s3cret", "other"))).await;
-    // Segments with a wrong signature are dropped by the kernel: no session in 3 s.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The passive side's kernel drops segments with a wrong signature. On loopback a SYN
+    // that is still unanswered when it is retransmitted (a whole RTO later) was dropped:
+    // once one is, the attempt has been made and refused, and nothing may be up.
+    wait_for_sockets(pair.active_peer.port, "an unanswered SYN", |sockets| {
+        sockets
+            .iter()
+            .any(|s| s.state == TCP_SYN_SENT && s.retransmits > 0)
+    })
+    .await;
     let stats = stats_of(&pair.active).await;
     assert!(stats.state <= SessionState::Active, "{stats:?}");
     assert_eq!(stats.messages_received, 0);
@@ -296,14 +363,28 @@ async fn simultaneous_connections_settle_on_one_session() {
     let (added_a, added_b) = tokio::join!(a.add_peer(to_b), b.add_peer(to_a));
     added_a.expect("add");
     added_b.expect("add");
-    let first = wait_for(&a, "Established", established).await;
-    wait_for(&b, "Established", established).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let later = stats_of(&a).await;
-    assert_eq!(
-        later.established_since, first.established_since,
-        "the session stayed up"
-    );
+    let first_a = wait_for(&a, "Established", established).await;
+    let first_b = wait_for(&b, "Established", established).await;
+    // The collision is over once the losing connection is closed at both ends: left are
+    // the listeners, the two ends of the session, and closed connections in TIME_WAIT.
+    wait_for_sockets(port, "one connection left", |sockets| {
+        let open = sockets
+            .iter()
+            .filter(|s| s.state == TCP_ESTABLISHED)
+            .count();
+        open == 2
+            && sockets
+                .iter()
+                .all(|s| matches!(s.state, TCP_ESTABLISHED | TCP_LISTEN | TCP_TIME_WAIT))
+    })
+    .await;
+    for (speaker, first) in [(&a, first_a), (&b, first_b)] {
+        let later = stats_of(speaker).await;
+        assert_eq!(
+            later.established_since, first.established_since,
+            "the session stayed up"
+        );
+    }
     a.shutdown().await;
     b.shutdown().await;
 }

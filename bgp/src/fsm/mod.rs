@@ -23,10 +23,9 @@ use crate::packet::{Message, NotificationMsg};
 
 use backoff::Backoff;
 pub use backoff::MAX_CONNECT_RETRY;
-pub use open::Negotiated;
 pub use types::{
-    ConnId, Direction, FsmConfig, Input, LARGE_HOLD_TIME, Output, Reason, SessionState, StopReason,
-    Timer,
+    ConnId, Direction, FsmConfig, Input, LARGE_HOLD_TIME, Negotiated, Output, Reason, SessionState,
+    StopReason, Timer,
 };
 
 /// One TCP connection of the peer, from OpenSent on.

@@ -1,46 +1,12 @@
 //! OPEN: the message we send, and the checks of the one we receive (RFC 4271 section
 //! 6.2, RFC 5492, RFC 6286, RFC 6793) that end in the parameters of the session.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 
 use crate::packet::iana::{AS_TRANS, error_code, open_subcode};
-use crate::packet::{
-    AfiSafi, BGP_VERSION, Capability, CodecContext, GracefulRestart, NotificationMsg, OpenMsg,
-};
+use crate::packet::{AfiSafi, BGP_VERSION, Capability, GracefulRestart, NotificationMsg, OpenMsg};
 
-use super::{Direction, FsmConfig};
-
-/// What both sides agreed on, known once the peer's OPEN has been accepted.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Negotiated {
-    pub local: SocketAddr,
-    pub remote: SocketAddr,
-    /// Who opened the TCP connection.
-    pub direction: Direction,
-    pub peer_as: u32,
-    pub peer_id: Ipv4Addr,
-    /// Hold time in seconds, the smaller of both proposals; 0 = no hold timer, no keepalives.
-    pub hold_time: u16,
-    /// Seconds between our KEEPALIVEs; 0 when the hold time is 0.
-    pub keepalive: u16,
-    /// Families both sides announced (IPv4 unicast when the peer sent no multiprotocol
-    /// capability, RFC 4760 section 8).
-    pub families: Vec<AfiSafi>,
-    /// Both sides sent the 4-octet AS capability (RFC 6793).
-    pub four_octet_as: bool,
-    /// The peer accepts ROUTE-REFRESH (RFC 2918).
-    pub route_refresh: bool,
-    /// The peer's graceful restart capability (RFC 4724), if it sent one.
-    pub peer_graceful_restart: Option<GracefulRestart>,
-}
-
-impl Negotiated {
-    pub fn codec_context(&self) -> CodecContext {
-        CodecContext {
-            four_octet_as: self.four_octet_as,
-        }
-    }
-}
+use super::types::{Direction, FsmConfig, Negotiated};
 
 /// The OPEN we send on every connection.
 pub(crate) fn local_open(config: &FsmConfig, restarting: bool) -> OpenMsg {

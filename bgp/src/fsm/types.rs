@@ -1,13 +1,14 @@
-//! The vocabulary of the state machine: states, inputs, outputs, timers, settings.
+//! The vocabulary of the state machine: states, inputs, outputs, timers, settings, and
+//! the parameters a session negotiated.
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use crate::packet::iana::cease_subcode;
-use crate::packet::{AfiSafi, DecodeError, Message, NotificationMsg, UpdateMsg};
-
-use super::Negotiated;
+use crate::packet::{
+    AfiSafi, CodecContext, DecodeError, GracefulRestart, Message, NotificationMsg, UpdateMsg,
+};
 
 /// The hold time used until the peer's OPEN arrives (RFC 4271 section 8.2.2 suggests 4 minutes).
 pub const LARGE_HOLD_TIME: Duration = Duration::from_secs(240);
@@ -211,6 +212,38 @@ impl fmt::Display for Reason {
             Reason::NotificationReceived(n) => write!(f, "received NOTIFICATION {n}"),
             Reason::NotificationSent(n) => write!(f, "sent NOTIFICATION {n}"),
             Reason::PeerRestarted => f.write_str("peer restarted (graceful restart)"),
+        }
+    }
+}
+
+/// What both sides agreed on, known once the peer's OPEN has been accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Negotiated {
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    /// Who opened the TCP connection.
+    pub direction: Direction,
+    pub peer_as: u32,
+    pub peer_id: Ipv4Addr,
+    /// Hold time in seconds, the smaller of both proposals; 0 = no hold timer, no keepalives.
+    pub hold_time: u16,
+    /// Seconds between our KEEPALIVEs; 0 when the hold time is 0.
+    pub keepalive: u16,
+    /// Families both sides announced (IPv4 unicast when the peer sent no multiprotocol
+    /// capability, RFC 4760 section 8).
+    pub families: Vec<AfiSafi>,
+    /// Both sides sent the 4-octet AS capability (RFC 6793).
+    pub four_octet_as: bool,
+    /// The peer accepts ROUTE-REFRESH (RFC 2918).
+    pub route_refresh: bool,
+    /// The peer's graceful restart capability (RFC 4724), if it sent one.
+    pub peer_graceful_restart: Option<GracefulRestart>,
+}
+
+impl Negotiated {
+    pub fn codec_context(&self) -> CodecContext {
+        CodecContext {
+            four_octet_as: self.four_octet_as,
         }
     }
 }

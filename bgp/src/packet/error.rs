@@ -8,10 +8,11 @@
 //!   survive ("attribute discard" or "treat-as-withdraw", see [`ErrorAction`]). The
 //!   decoder applies the action itself and reports the error for logs and counters.
 
+use super::capability::{Capability, put_capability};
 use super::iana::{
     error_code, header_subcode, open_subcode, route_refresh_subcode, update_subcode,
 };
-use super::message::{BGP_VERSION, Capability, NotificationMsg};
+use super::message::{BGP_VERSION, NotificationMsg};
 
 /// A message that cannot be accepted: the session sends the NOTIFICATION this converts to
 /// and closes.
@@ -212,7 +213,7 @@ impl From<&DecodeError> for NotificationMsg {
             ),
             E::UnsupportedCapability { capability } => {
                 let mut data = bytes::BytesMut::new();
-                super::open::put_capability(&mut data, capability);
+                put_capability(&mut data, capability);
                 (
                     error_code::OPEN_MESSAGE,
                     open_subcode::UNSUPPORTED_CAPABILITY,

@@ -8,6 +8,7 @@
 use std::net::Ipv4Addr;
 
 use super::attribute::PathAttributes;
+pub use super::capability::{Capability, GracefulRestart};
 use super::iana::{AS_TRANS, AfiSafi};
 use ipnet::Ipv4Net;
 
@@ -101,34 +102,6 @@ impl OpenMsg {
             _ => None,
         })
     }
-}
-
-/// A capability advertised in OPEN (RFC 5492).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Capability {
-    /// RFC 4760 section 8.
-    Multiprotocol(AfiSafi),
-    /// RFC 2918.
-    RouteRefresh,
-    /// RFC 6793.
-    FourOctetAs(u32),
-    /// RFC 4724 section 3.
-    GracefulRestart(GracefulRestart),
-    /// Any other capability, kept as received.
-    Unknown { code: u8, value: Vec<u8> },
-}
-
-/// The graceful restart capability (RFC 4724 section 3).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GracefulRestart {
-    /// The "Restart State" (R) bit.
-    pub restarting: bool,
-    /// The "Graceful Notification" (N) bit (RFC 8538).
-    pub notification: bool,
-    /// Seconds, 12 bits.
-    pub restart_time: u16,
-    /// Families with their "Forwarding State" (F) bit.
-    pub families: Vec<(AfiSafi, bool)>,
 }
 
 /// UPDATE (RFC 4271 section 4.3). IPv4 unicast routes travel in `withdrawn` and `nlri`;

@@ -6,7 +6,8 @@
 //! - [`Message::decode`] decodes one whole message (header included);
 //! - [`Message::encode`] appends one message to a buffer;
 //! - `NotificationMsg::from(&DecodeError)` is the NOTIFICATION to send for a decode error;
-//! - `pack_*` build UPDATEs of at most 4096 octets from many prefixes.
+//! - `attributes_len`, `v4_wire_len` and `v6_wire_len` are the wire sizes that packing
+//!   many prefixes into UPDATEs ([`crate::rib`]) needs.
 //!
 //! UPDATE errors follow RFC 7606: attribute errors that call for "attribute discard" drop
 //! the attribute, "treat-as-withdraw" turns every route of the UPDATE into a withdrawal,
@@ -16,25 +17,26 @@ mod as_path;
 pub mod attribute;
 mod attribute_decode;
 mod attribute_encode;
+mod capability;
 mod codec;
 pub mod error;
 pub mod iana;
 pub mod message;
 mod notification;
 mod open;
-mod pack;
 mod prefix;
 mod reader;
 mod update;
 
 pub use attribute::*;
 pub use attribute_decode::malformed_action;
+pub(crate) use attribute_encode::attributes_len;
 pub use codec::frame_len;
 pub use error::{AttributeError, AttributeProblem, DecodeError, ErrorAction, NlriField};
 pub use iana::{Afi, AfiSafi, Safi};
 pub use message::*;
 pub use notification::{MAX_SHUTDOWN_COMMUNICATION, code_name, subcode_name};
-pub use pack::{pack_announce_v4, pack_announce_v6, pack_withdraw_v4, pack_withdraw_v6};
+pub(crate) use prefix::{v4_wire_len, v6_wire_len};
 
 /// What decoding and encoding depend on, as negotiated for a session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

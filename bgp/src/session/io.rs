@@ -23,10 +23,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{Instrument, Span, debug};
 
+use crate::config::PeerConfig;
 use crate::fsm::ConnId;
 use crate::packet::{self, CodecContext, DecodeError};
 use crate::sockopt;
-use crate::speaker::PeerConfig;
 
 /// DSCP CS6 ("network control", RFC 4594) in the TOS / traffic class octet.
 const DSCP_CS6: u32 = 0xC0;

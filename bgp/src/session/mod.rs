@@ -4,10 +4,10 @@
 //! One task per peer (span `peer{addr,asn}`), plus a reader and a writer task per TCP
 //! connection (see [`io`]). Timers are deadlines in a map; the select loop sleeps until
 //! the earliest one. Routes come from the speaker's core task as a table snapshot when
-//! the session is Established (sent whole, then End-of-RIB) and as deltas afterwards.
+//! the session is Established (sent whole, then End-of-RIB) and as deltas afterwards;
+//! the session's [`AdjRibOut`] turns them into UPDATEs, this task only writes them.
 
 pub(crate) mod io;
-pub(crate) mod outbound;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -23,14 +23,14 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+use crate::config::PeerConfig;
 use crate::fsm::{
     ConnId, Fsm, FsmConfig, Input, Negotiated, Output, Reason, SessionState, StopReason, Timer,
 };
 use crate::packet::{AfiSafi, Message, UpdateMsg};
-use crate::speaker::table::{Delta, RouteTable};
-use crate::speaker::{PeerConfig, PeerEvent, PeerStats};
+use crate::rib::{AdjRibOut, Delta, Outbound, RouteTable};
+use crate::status::{PeerEvent, PeerStats};
 use io::{ConnEvent, Connection, SocketOptions, WireCounters};
-use outbound::Outbound;
 
 /// Resolves when a peer task has ended.
 pub(crate) type Finished = Shared<BoxFuture<'static, ()>>;
@@ -91,9 +91,8 @@ async fn run_peer(context: PeerTaskContext) {
 struct Session {
     conn: ConnId,
     negotiated: Negotiated,
-    outbound: Outbound,
-    /// Waiting for the first table snapshot (to be followed by End-of-RIB).
-    awaiting_table: bool,
+    /// What this session has sent of our routes.
+    rib: AdjRibOut,
     since: std::time::Instant,
 }
 
@@ -143,7 +142,6 @@ struct PeerTask {
     /// The prefixes the peer currently announces to us (received routes are only counted:
     /// a set, so a re-announcement or a withdrawal of an unknown prefix counts right).
     received: std::collections::HashSet<ipnet::IpNet>,
-    prefixes_sent: u64,
     last_error: Option<String>,
     /// Reader and writer tasks of closed connections, still flushing.
     closing: Vec<JoinHandle<()>>,
@@ -193,7 +191,6 @@ impl PeerTask {
             messages_received: 0,
             updates_received: 0,
             received: std::collections::HashSet::new(),
-            prefixes_sent: 0,
             last_error: None,
             closing: Vec::new(),
         }
@@ -340,8 +337,7 @@ impl PeerTask {
         self.session = Some(Session {
             conn,
             negotiated,
-            outbound,
-            awaiting_table: true,
+            rib: AdjRibOut::new(outbound),
             since: std::time::Instant::now(),
         });
         self.received.clear();
@@ -352,30 +348,23 @@ impl PeerTask {
         let Some(session) = &mut self.session else {
             return;
         };
-        let (messages, count) = session.outbound.full_table(table, session.awaiting_table);
-        session.awaiting_table = false;
+        let messages = session.rib.table(table);
         let conn = session.conn;
         debug!(
-            prefixes = count,
+            prefixes = session.rib.prefixes_sent(),
             updates = messages.len(),
             "sending the table"
         );
-        self.prefixes_sent = count;
         self.send_updates(conn, messages);
     }
 
     fn send_changes(&mut self, delta: &Delta) {
-        let Some(session) = &self.session else { return };
-        if session.awaiting_table {
-            // The snapshot on its way already includes this delta.
+        let Some(session) = &mut self.session else {
             return;
-        }
-        let updates = session.outbound.changes(delta);
+        };
+        let messages = session.rib.changes(delta);
         let conn = session.conn;
-        self.prefixes_sent = self
-            .prefixes_sent
-            .saturating_add_signed(updates.prefix_change);
-        self.send_updates(conn, updates.messages);
+        self.send_updates(conn, messages);
     }
 
     fn send_updates(&mut self, conn: ConnId, updates: Vec<UpdateMsg>) {
@@ -491,7 +480,6 @@ impl PeerTask {
         };
         if self.session.as_ref().is_some_and(|s| s.conn == conn) {
             self.session = None;
-            self.prefixes_sent = 0;
         }
         self.closing.retain(|task| !task.is_finished());
         self.closing.extend(connection.close());
@@ -513,7 +501,7 @@ impl PeerTask {
             messages_received: self.messages_received,
             updates_sent: self.counters.updates_sent.load(Ordering::Relaxed),
             updates_received: self.updates_received,
-            prefixes_sent: self.prefixes_sent,
+            prefixes_sent: self.session.as_ref().map_or(0, |s| s.rib.prefixes_sent()),
             prefixes_received: self.received.len() as u64,
             last_error: self.last_error.clone(),
             hold_time: self.session.as_ref().map(|s| s.negotiated.hold_time),

@@ -5,14 +5,9 @@
 //! table as one batch and sends the net change to every peer task, which packs it into
 //! UPDATEs for its session. Peers that come up ask for a snapshot of the table.
 
-pub(crate) mod table;
-mod types;
+mod error;
 
-use table::{Batch, RouteTable};
-pub use types::{
-    PeerConfig, PeerConfigProblem, PeerEvent, PeerStats, RouteAttributes, SpeakerConfig,
-    SpeakerError,
-};
+pub use error::SpeakerError;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -26,8 +21,12 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info_span, warn};
 
+use crate::config::{PeerConfig, SpeakerConfig};
 use crate::fsm::StopReason;
+use crate::rib::{Batch, RouteTable};
+use crate::route::RouteAttributes;
 use crate::session::{self, Finished, PeerCommand, PeerTaskContext};
+use crate::status::{PeerEvent, PeerStats};
 
 /// How long `shutdown` and `remove_peer` wait for sessions to close.
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);

@@ -1,12 +1,9 @@
-//! The values applications exchange with a [`Speaker`](super::Speaker): configuration,
-//! routes, events, statistics and errors.
+//! The settings of a speaker and of each of its peers, and the checks a peer's settings
+//! must pass before a session starts.
 
-use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::fsm::SessionState;
-use crate::packet::{Community, LargeCommunity, Origin};
 use crate::sockopt::MD5_MAX_KEY_LEN;
 
 /// Speaker-wide settings.
@@ -132,115 +129,4 @@ pub enum PeerConfigProblem {
     ZeroMultihop,
     #[error("source address {source_address} is not of the peer's address family")]
     SourceFamily { source_address: IpAddr },
-}
-
-/// What a route carries besides its prefix. AS_PATH, NEXT_HOP and the family encoding
-/// are per session and filled in by the speaker.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct RouteAttributes {
-    pub origin: Origin,
-    pub med: Option<u32>,
-    /// Sent to iBGP peers only (100 when unset).
-    pub local_pref: Option<u32>,
-    pub communities: Vec<Community>,
-    pub large_communities: Vec<LargeCommunity>,
-}
-
-impl Default for RouteAttributes {
-    fn default() -> Self {
-        RouteAttributes {
-            origin: Origin::Igp,
-            med: None,
-            local_pref: None,
-            communities: Vec::new(),
-            large_communities: Vec::new(),
-        }
-    }
-}
-
-/// A peer changed state.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PeerEvent {
-    pub peer: IpAddr,
-    pub state: SessionState,
-    pub previous: SessionState,
-    pub reason: Option<String>,
-}
-
-/// Counters and state of one peer.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PeerStats {
-    pub address: IpAddr,
-    pub remote_as: u32,
-    pub state: SessionState,
-    pub established_since: Option<Instant>,
-    /// Messages written to the socket.
-    pub messages_sent: u64,
-    pub messages_received: u64,
-    /// UPDATEs written to the socket.
-    pub updates_sent: u64,
-    pub updates_received: u64,
-    /// Prefixes currently advertised on the Established session.
-    pub prefixes_sent: u64,
-    /// Distinct prefixes the peer currently announces on this session.
-    pub prefixes_received: u64,
-    pub last_error: Option<String>,
-    /// Negotiated hold time of the Established session.
-    pub hold_time: Option<u16>,
-    /// Messages encoded but not yet written to the socket (0 once everything is out).
-    pub pending_messages: u64,
-}
-
-/// Errors of the [`Speaker`](super::Speaker) API.
-#[derive(Debug, thiserror::Error)]
-pub enum SpeakerError {
-    #[error("peer {address} is already configured")]
-    PeerExists { address: IpAddr },
-    #[error("peer {address} is not configured")]
-    UnknownPeer { address: IpAddr },
-    #[error("peer {address}: {problem}")]
-    InvalidPeer {
-        address: IpAddr,
-        problem: PeerConfigProblem,
-    },
-    #[error("cannot listen on {address}")]
-    Listen {
-        address: SocketAddr,
-        source: std::io::Error,
-    },
-    #[error("cannot install the TCP MD5 key of peer {address} on the listening socket")]
-    ListenerMd5 {
-        address: IpAddr,
-        source: std::io::Error,
-    },
-    #[error("the speaker has shut down")]
-    ShutDown,
-}
-
-impl fmt::Display for RouteAttributes {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "origin {:?}", self.origin)?;
-        if let Some(med) = self.med {
-            write!(f, " med {med}")?;
-        }
-        if let Some(local_pref) = self.local_pref {
-            write!(f, " local-pref {local_pref}")?;
-        }
-        for community in &self.communities {
-            write!(
-                f,
-                " community {}:{}",
-                community.0 >> 16,
-                community.0 & 0xFFFF
-            )?;
-        }
-        for large in &self.large_communities {
-            write!(
-                f,
-                " large {}:{}:{}",
-                large.global_admin, large.local_data1, large.local_data2
-            )?;
-        }
-        Ok(())
-    }
 }

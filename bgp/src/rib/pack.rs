@@ -4,12 +4,10 @@
 
 use ipnet::{Ipv4Net, Ipv6Net};
 
-use super::CodecContext;
-use super::attribute::{MpNextHop, MpReach, MpUnreach, PathAttributes};
-use super::attribute_encode::attributes_len;
-use super::iana::AfiSafi;
-use super::message::{HEADER_LEN, MAX_MESSAGE_LEN, UpdateMsg};
-use super::prefix::{v4_wire_len, v6_wire_len};
+use crate::packet::{
+    AfiSafi, CodecContext, HEADER_LEN, MAX_MESSAGE_LEN, MpNextHop, MpReach, MpUnreach,
+    PathAttributes, UpdateMsg, attributes_len, v4_wire_len, v6_wire_len,
+};
 
 /// Withdrawn Routes Length + Total Path Attribute Length.
 const UPDATE_LENGTH_FIELDS: usize = 4;

@@ -10,12 +10,10 @@ use std::net::IpAddr;
 
 use ipnet::{Ipv4Net, Ipv6Net};
 
-use crate::packet::{
-    AfiSafi, AsPath, CodecContext, MpNextHop, PathAttributes, UpdateMsg, pack_announce_v4,
-    pack_announce_v6, pack_withdraw_v4, pack_withdraw_v6,
-};
-use crate::speaker::RouteAttributes;
-use crate::speaker::table::{Change, Delta, RouteTable};
+use super::pack::{pack_announce_v4, pack_announce_v6, pack_withdraw_v4, pack_withdraw_v6};
+use super::table::{Change, Delta, RouteTable};
+use crate::packet::{AfiSafi, AsPath, CodecContext, MpNextHop, PathAttributes, UpdateMsg};
+use crate::route::RouteAttributes;
 
 /// LOCAL_PREF sent to iBGP peers for routes that do not set one.
 const DEFAULT_LOCAL_PREF: u32 = 100;
@@ -192,7 +190,7 @@ mod tests {
 
     use super::*;
     use crate::packet::{Community, Origin};
-    use crate::speaker::table::Batch;
+    use crate::rib::Batch;
 
     fn ebgp_v4() -> Outbound {
         Outbound {

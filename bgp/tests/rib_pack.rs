@@ -7,6 +7,7 @@ mod packet_support;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use bgp::packet::*;
+use bgp::rib::{pack_announce_v4, pack_announce_v6, pack_withdraw_v4, pack_withdraw_v6};
 use ipnet::{Ipv4Net, Ipv6Net};
 use packet_support::{FOUR, TWO};
 
