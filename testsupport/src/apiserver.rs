@@ -1,14 +1,12 @@
 //! A real kube-apiserver (v1.20.2, `scripts/kube-testenv.sh`) for tests, and a namespace
-//! per test. Used by the controller's tests (through `support`) and by the speaker's
-//! (`#[path]`-included from speaker/tests), so both crates share one apiserver under
-//! `target/tmp/kube-testenv`.
+//! per test. The controller's and the speaker's tests share one apiserver under
+//! `target/tmp/kube-testenv` (Cargo's `CARGO_TARGET_TMPDIR`, found at run time from the
+//! test binary's path).
 //!
 //! The apiserver is started once per test binary run and left running for the next one
 //! (`start` is idempotent and takes 0.2 s when it is up; stop it with
 //! `scripts/kube-testenv.sh stop target/tmp/kube-testenv`). If it cannot be built or
 //! started the tests fail; they never skip.
-
-#![allow(dead_code)] // each test binary uses a different part of the helper
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,11 +22,26 @@ use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
-/// Where the test apiserver lives: `$HERALD_TESTENV_DIR`, or one under Cargo's target dir.
+use crate::wait::eventually;
+
+/// Where the test apiserver lives: `$HERALD_TESTENV_DIR`, or `kube-testenv` in
+/// [`target_tmp_dir`].
 fn testenv_dir() -> PathBuf {
     std::env::var_os("HERALD_TESTENV_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("kube-testenv"))
+        .unwrap_or_else(|| target_tmp_dir().join("kube-testenv"))
+}
+
+/// Cargo's `CARGO_TARGET_TMPDIR` (`<target dir>/tmp`), which only integration tests see at
+/// compile time: found from the running test binary, below the target dir (the first
+/// ancestor holding Cargo's `CACHEDIR.TAG`).
+pub fn target_tmp_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let target = exe
+        .ancestors()
+        .find(|dir| dir.join("CACHEDIR.TAG").is_file())
+        .unwrap_or_else(|| panic!("{} is not below a Cargo target dir", exe.display()));
+    target.join("tmp")
 }
 
 fn script() -> PathBuf {
@@ -325,6 +338,14 @@ impl TestNamespace {
     }
 }
 
+impl std::fmt::Debug for TestNamespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestNamespace")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Drop for TestNamespace {
     fn drop(&mut self) {
         let name = self.name.clone();
@@ -351,21 +372,5 @@ impl Drop for TestNamespace {
             });
         });
         let _ = handle.join();
-    }
-}
-
-/// Polls `check` every 100 ms until it returns `Some`, for at most 30 s; panics with `what`.
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting until: {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
