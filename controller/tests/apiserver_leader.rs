@@ -108,8 +108,27 @@ async fn leader_whose_lease_is_taken_stops_writing_until_it_gets_it_back() {
         .await
         .expect("take the Lease away");
     controller.wait_for_metric("herald_leader", 0.0).await;
+    eventually("stepdown-a ends its term", || async {
+        controller.log().contains("stepped down").then_some(())
+    })
+    .await;
     ns.create_lb("during", 80).await;
-    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    // The follower goes on looking at the Lease (every second, and when it changes). Two
+    // more looks that find it held by the intruder: the second began after the first had
+    // ended, which was after "during" existed; the replica has been running, without the
+    // Lease, with the Service there to write to.
+    let looks = || {
+        controller
+            .log()
+            .matches("Lease held by another replica")
+            .count()
+    };
+    let before = looks();
+    eventually("stepdown-a looks at the Lease twice more", || async {
+        (looks() >= before + 2).then_some(())
+    })
+    .await;
+    assert_eq!(controller.metric("herald_leader").await, Some(0.0));
     assert!(
         ns.ingress("during").await.is_empty(),
         "a replica without the Lease wrote a status"
