@@ -33,6 +33,9 @@ async fn only_the_lease_holder_writes_and_the_follower_takes_over_on_sigterm() {
 
     ns.create_lb("one", 80).await;
     assert_eq!(ns.wait_for_ingress("one").await, ["10.64.0.10"]);
+    // The status can show before the Event is listed.
+    ns.wait_for_event_object("Service", "one", "IPAllocated")
+        .await;
     let events = ns.events_about("Service", "one", "IPAllocated").await;
     let instances: Vec<Option<&str>> = events
         .iter()

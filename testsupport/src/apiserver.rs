@@ -19,7 +19,9 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::events::v1::Event;
 use kube::Client;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
+};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use crate::wait::eventually;
@@ -310,21 +312,18 @@ impl TestNamespace {
     async fn cleanup(client: Client, name: String) {
         let lp = ListParams::default();
         let dp = DeleteParams::default();
-        let _ = Api::<Service>::namespaced(client.clone(), &name)
-            .delete_collection(&dp, &lp)
-            .await;
-        let _ = Api::<ConfigMap>::namespaced(client.clone(), &name)
-            .delete_collection(&dp, &lp)
-            .await;
-        let _ = Api::<Lease>::namespaced(client.clone(), &name)
-            .delete_collection(&dp, &lp)
-            .await;
-        let _ = Api::<Event>::namespaced(client.clone(), &name)
-            .delete_collection(&dp, &lp)
-            .await;
-        let _ = Api::<EndpointSlice>::namespaced(client.clone(), &name)
-            .delete_collection(&dp, &lp)
-            .await;
+        let kinds = [
+            ApiResource::erase::<Service>(&()),
+            ApiResource::erase::<ConfigMap>(&()),
+            ApiResource::erase::<Lease>(&()),
+            ApiResource::erase::<Event>(&()),
+            ApiResource::erase::<EndpointSlice>(&()),
+        ];
+        for kind in &kinds {
+            let _ = Api::<DynamicObject>::namespaced_with(client.clone(), &name, kind)
+                .delete_collection(&dp, &lp)
+                .await;
+        }
         let namespaces = Api::<Namespace>::all(client.clone());
         let _ = namespaces.delete(&name, &dp).await;
         // No namespace controller: clear the finalizer ourselves so it goes away.
