@@ -6,7 +6,8 @@ mod support;
 
 use std::path::Path;
 
-use support::{Controller, TestEnv, TestNamespace};
+use herald_testsupport::apiserver::{TestEnv, TestNamespace};
+use support::Controller;
 
 /// Stops the private apiserver when the test ends, pass or fail.
 struct Stop<'a>(&'a TestEnv);

@@ -3,7 +3,9 @@
 
 mod support;
 
-use support::{Controller, TestNamespace, eventually};
+use herald_testsupport::apiserver::TestNamespace;
+use herald_testsupport::wait::eventually;
+use support::Controller;
 
 const CONFIG: &str = "address-pools:\n\
 - name: default\n  protocol: bgp\n  addresses: ['10.60.0.10-10.60.0.12']\n\

@@ -3,7 +3,9 @@
 
 mod support;
 
-use support::{Controller, TestNamespace};
+use herald_testsupport::apiserver::TestNamespace;
+use herald_testsupport::wait::eventually;
+use support::Controller;
 
 const GOOD: &str =
     "address-pools:\n- {name: default, protocol: bgp, addresses: ['10.61.0.10-10.61.0.11']}\n";
@@ -84,7 +86,7 @@ async fn config_that_would_orphan_an_address_is_refused() {
     // when it changes).
     ns.delete_service("holder").await;
     ns.delete_service("next").await;
-    support::eventually("addresses released", || async {
+    eventually("addresses released", || async {
         (controller
             .metric("herald_addresses_in_use{pool=\"default\",family=\"ipv4\"}")
             .await

@@ -5,7 +5,9 @@ mod support;
 
 use std::time::Instant;
 
-use support::{Controller, LEASE, TestNamespace, eventually};
+use herald_testsupport::apiserver::TestNamespace;
+use herald_testsupport::wait::eventually;
+use support::{Controller, LEASE};
 
 const CONFIG: &str =
     "address-pools:\n- {name: default, protocol: bgp, addresses: ['10.64.0.10-10.64.0.20']}\n";
@@ -31,6 +33,9 @@ async fn only_the_lease_holder_writes_and_the_follower_takes_over_on_sigterm() {
 
     ns.create_lb("one", 80).await;
     assert_eq!(ns.wait_for_ingress("one").await, ["10.64.0.10"]);
+    // The status can show before the Event is listed.
+    ns.wait_for_event_object("Service", "one", "IPAllocated")
+        .await;
     let events = ns.events_about("Service", "one", "IPAllocated").await;
     let instances: Vec<Option<&str>> = events
         .iter()
@@ -106,8 +111,27 @@ async fn leader_whose_lease_is_taken_stops_writing_until_it_gets_it_back() {
         .await
         .expect("take the Lease away");
     controller.wait_for_metric("herald_leader", 0.0).await;
+    eventually("stepdown-a ends its term", || async {
+        controller.log().contains("stepped down").then_some(())
+    })
+    .await;
     ns.create_lb("during", 80).await;
-    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    // The follower goes on looking at the Lease (every second, and when it changes). Two
+    // more looks that find it held by the intruder: the second began after the first had
+    // ended, which was after "during" existed; the replica has been running, without the
+    // Lease, with the Service there to write to.
+    let looks = || {
+        controller
+            .log()
+            .matches("Lease held by another replica")
+            .count()
+    };
+    let before = looks();
+    eventually("stepdown-a looks at the Lease twice more", || async {
+        (looks() >= before + 2).then_some(())
+    })
+    .await;
+    assert_eq!(controller.metric("herald_leader").await, Some(0.0));
     assert!(
         ns.ingress("during").await.is_empty(),
         "a replica without the Lease wrote a status"

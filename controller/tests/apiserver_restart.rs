@@ -5,7 +5,9 @@ mod support;
 
 use std::time::Instant;
 
-use support::{Controller, LEASE, TestNamespace, eventually};
+use herald_testsupport::apiserver::TestNamespace;
+use herald_testsupport::wait::eventually;
+use support::{Controller, LEASE};
 
 const CONFIG: &str =
     "address-pools:\n- {name: default, protocol: bgp, addresses: ['10.63.0.10-10.63.0.20']}\n";

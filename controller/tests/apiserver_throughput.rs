@@ -8,7 +8,9 @@ use std::collections::BTreeSet;
 use std::time::Instant;
 
 use futures::StreamExt;
-use support::{Controller, LEASE, TestNamespace, eventually};
+use herald_testsupport::apiserver::TestNamespace;
+use herald_testsupport::wait::eventually;
+use support::{Controller, LEASE};
 
 const SERVICES: usize = 300;
 

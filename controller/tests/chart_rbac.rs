@@ -27,6 +27,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use futures::StreamExt;
+use herald_testsupport::apiserver::{TestEnv, TestNamespace};
+use herald_testsupport::wait::eventually;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{
     ConfigMap, Event as CoreEvent, Node, ObjectReference, Secret, Service, ServiceAccount,
@@ -41,7 +43,7 @@ use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use support::{Controller, TestEnv, TestNamespace, eventually};
+use support::Controller;
 
 /// The release the test renders: `helm install herald charts/herald`, so every name
 /// prefix (`herald.fullname`) is `herald` and the ConfigMap is `herald`.

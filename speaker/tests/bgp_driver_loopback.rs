@@ -5,21 +5,17 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::time::Duration;
 
 use bgp::{PeerConfig, PeerStats, SessionState, Speaker, SpeakerConfig};
 use herald_config::{Community, Config};
 use herald_speaker::announce::{Decision, RouteSpec};
 use herald_speaker::bgp_driver::BgpDriver;
+use herald_testsupport::ports::free_port;
+use herald_testsupport::wait::eventually_showing;
 use ipnet::IpNet;
 
 const NODE: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 21));
 const ROUTER: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 22));
-
-fn free_port() -> u16 {
-    let socket = std::net::TcpListener::bind(SocketAddr::new(ROUTER, 0)).expect("bind");
-    socket.local_addr().expect("address").port()
-}
 
 /// The "router": AS 64501, passive, listening on ROUTER:port for the node.
 async fn router(port: u16) -> Speaker {
@@ -52,28 +48,26 @@ fn decision(config: &Config, routes: &[(&str, RouteSpec)]) -> Decision {
     }
 }
 
+/// Waits until the router's only peer's stats satisfy `condition`; returns them.
 async fn wait_for(
     speaker: &Speaker,
     what: &str,
     condition: impl Fn(&PeerStats) -> bool,
 ) -> PeerStats {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
+    eventually_showing(what, || async {
         let stats = speaker.stats().await.into_iter().next().expect("one peer");
         if condition(&stats) {
-            return stats;
+            Ok(stats)
+        } else {
+            Err(stats)
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}: {stats:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn route_changes_are_incremental_and_only_changed_settings_reset_the_session() {
-    let port = free_port();
+    let port = free_port(ROUTER);
     let router = router(port).await;
     let mut driver = BgpDriver::new("n1", None, Speaker::new(SpeakerConfig::default()));
 
@@ -175,7 +169,7 @@ async fn route_changes_are_incremental_and_only_changed_settings_reset_the_sessi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_withdraws_and_closes_with_administrative_shutdown() {
-    let port = free_port();
+    let port = free_port(ROUTER);
     let router = router(port).await;
     let mut driver = BgpDriver::new(
         "n1",

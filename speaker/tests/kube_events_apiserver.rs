@@ -3,26 +3,21 @@
 //! Service's address, records `Announcing` / `Withdrawn` Events on the Service with the
 //! node name, and on SIGTERM withdraws, closes the session with Cease and exits 0.
 
-#[path = "../../controller/tests/support/apiserver.rs"]
-mod apiserver;
 mod bin_support;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use apiserver::{TestNamespace, eventually, testenv};
 use bgp::{PeerConfig, PeerStats, SessionState, Speaker, SpeakerConfig};
 use bin_support::Running;
+use herald_testsupport::apiserver::{TestNamespace, testenv};
+use herald_testsupport::ports::free_port;
+use herald_testsupport::wait::eventually;
 use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 
 const NODE_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 31));
 const ROUTER_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 32));
-
-fn free_port() -> u16 {
-    let socket = std::net::TcpListener::bind(SocketAddr::new(ROUTER_IP, 0)).expect("bind");
-    socket.local_addr().expect("address").port()
-}
 
 async fn router_stats(router: &Speaker) -> PeerStats {
     router.stats().await.into_iter().next().expect("one peer")
@@ -40,7 +35,7 @@ async fn wait_router(router: &Speaker, what: &str, check: impl Fn(&PeerStats) ->
 async fn announcing_and_withdrawn_events_follow_the_announcements() {
     let ns = TestNamespace::create("spkev").await;
     let node = format!("{}-n", ns.name);
-    let port = free_port();
+    let port = free_port(ROUTER_IP);
     let router = Speaker::try_new(SpeakerConfig {
         listen: Some(SocketAddr::new(ROUTER_IP, port)),
     })

@@ -3,16 +3,14 @@
 //! decides exactly what it decides in standalone mode from the same manifests; changes
 //! arrive; a bad ConfigMap leaves the last good config in force.
 
-#[path = "../../controller/tests/support/apiserver.rs"]
-mod apiserver;
-
 use std::sync::Arc;
 
-use apiserver::{TestNamespace, eventually};
 use herald_speaker::announce::{Decision, Reason, decide};
 use herald_speaker::source::SourceState;
 use herald_speaker::source::kube::KubeSource;
 use herald_speaker::source::standalone::Standalone;
+use herald_testsupport::apiserver::TestNamespace;
+use herald_testsupport::wait::eventually;
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};

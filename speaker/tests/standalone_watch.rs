@@ -1,14 +1,15 @@
 //! Standalone mode, live: the watcher's first state, reloads on change, and a bad file
-//! never replacing the last good view. Waits are generous loops, not timing assertions.
+//! never replacing the last good view. Waits are generous loops, not timing assertions; an
+//! absence is checked in a state that proves the watcher has seen the change.
 
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use herald_core::ServiceKey;
 use herald_speaker::source::standalone::{SourceState, Standalone};
+use herald_testsupport::wait::{TIMEOUT, wait_until};
 use tokio::sync::watch;
 
 const CLASS: &str = "herald.dev/lb";
@@ -31,24 +32,22 @@ fn write(dir: &Path, name: &str, text: &str) {
     std::fs::write(dir.join(name), text).unwrap();
 }
 
-/// Waits (up to 20 s, checking every 50 ms) until the current state satisfies `done`.
+/// Waits until the current state satisfies `done`, and returns it.
 fn wait_for(
     receiver: &watch::Receiver<Arc<SourceState>>,
     what: &str,
     done: impl Fn(&SourceState) -> bool,
 ) -> Arc<SourceState> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let state = receiver.borrow().clone();
-        if done(&state) {
-            return state;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "gave up waiting for {what}: {state:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (state, _) = wait_until(
+        TIMEOUT,
+        what,
+        || {
+            let state = receiver.borrow().clone();
+            done(&state).then_some(state)
+        },
+        || format!("{:?}", receiver.borrow()),
+    );
+    state
 }
 
 fn has_service(state: &SourceState, name: &str) -> bool {
@@ -96,14 +95,13 @@ fn new_service_is_picked_up_within_a_few_poll_periods() {
 
     std::fs::remove_file(dir.path().join("web.yaml")).unwrap();
     wait_for(&receiver, "Service web gone", |s| !has_service(s, "web"));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while dir.path().join("status/ns_web.yaml").exists() {
-        assert!(
-            Instant::now() < deadline,
-            "status file of web was not removed"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let web_status = dir.path().join("status/ns_web.yaml");
+    wait_until(
+        TIMEOUT,
+        "the status file of web removed",
+        || (!web_status.exists()).then_some(()),
+        || format!("{} still there", web_status.display()),
+    );
 }
 
 #[test]
@@ -127,12 +125,20 @@ fn bad_config_keeps_the_last_good_view_until_fixed() {
     );
     assert_eq!(broken.view.as_deref(), Some(&*good), "last good view kept");
 
-    // A Service added while the config is bad does not take effect either.
+    // A Service added while the config is bad does not take effect either. A later change
+    // (a second mistake in the config) shows up once the watcher has reloaded the directory
+    // with api.yaml in it; the view of that same state must still lack api.
     write(dir.path(), "api.yaml", &service("api"));
-    std::thread::sleep(Duration::from_millis(1500));
-    let still = receiver.borrow().clone();
-    assert!(!has_service(&still, "api"));
-    assert!(!still.errors.is_empty());
+    write(
+        dir.path(),
+        "config.yaml",
+        "address-pools: [{name: default}]\nsurprise: true\n",
+    );
+    let still = wait_for(&receiver, "the second config error", |s| {
+        s.errors.iter().any(|e| e.contains("surprise"))
+    });
+    assert!(!has_service(&still, "api"), "{still:?}");
+    assert_eq!(still.view.as_deref(), Some(&*good), "last good view kept");
 
     write(dir.path(), "config.yaml", CONFIG);
     let fixed = wait_for(&receiver, "the fix", |s| s.errors.is_empty());

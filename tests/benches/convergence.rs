@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 use herald_e2e::bench::{BenchArgs, Summary, print_header, print_row};
 use herald_e2e::capture::Capture;
 use herald_e2e::logs::{now_us, speaker_log_times};
-use herald_e2e::{Family, Lab, LabOptions, Policy, wait_until};
+use herald_e2e::{Family, Lab, LabOptions, Policy};
+use herald_testsupport::wait::wait_until;
 
 const SAFETY: Duration = Duration::from_secs(30);
 

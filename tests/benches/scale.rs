@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use herald_e2e::bench::BenchArgs;
 use herald_e2e::logs::{now_us, speaker_log_times};
-use herald_e2e::wait::wait_until;
 use herald_e2e::{Family, Lab, LabOptions, Policy};
+use herald_testsupport::wait::wait_until;
 
 /// Generous: the debug build on a loaded 2-core machine is slow at large N.
 const SAFETY: Duration = Duration::from_secs(300);

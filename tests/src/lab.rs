@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::frr;
 use crate::speaker_binary::{Profile, repo_root, speaker_binary};
-use crate::wait::wait_until;
+use herald_testsupport::wait::wait_until;
 
 /// The router's side of the node segment (FRR's sessions come from here).
 pub const ROUTER4: Ipv4Addr = Ipv4Addr::new(172, 30, 0, 1);

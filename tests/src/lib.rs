@@ -24,7 +24,5 @@ pub mod frr;
 pub mod lab;
 pub mod logs;
 pub mod speaker_binary;
-pub mod wait;
 
 pub use lab::{Family, Lab, LabOptions, Policy};
-pub use wait::wait_until;

@@ -4,33 +4,62 @@
 
 use std::time::Duration;
 
-use herald_e2e::wait::{ms, wait_until};
 use herald_e2e::{Family, Lab, LabOptions, Policy};
+use herald_testsupport::wait::{ms, wait_until};
+use serde_json::Value;
 
 const SAFETY: Duration = Duration::from_secs(30);
 
-/// Waits until every speaker's /status has `errors` non-empty (or empty); returns them.
-fn wait_errors(lab: &Lab, want_errors: bool) -> Vec<String> {
-    let mut all = Vec::new();
+/// Waits until every speaker's /status satisfies `done` on its `source_errors`; returns
+/// each node's /status (in `lab.all_nodes()` order) as it was when it did, so what else it
+/// says (the routes) comes from the same published state.
+fn wait_status(lab: &Lab, what: &str, done: impl Fn(&[String]) -> bool) -> Vec<Value> {
+    let mut statuses = Vec::new();
     for node in lab.all_nodes() {
-        let (errors, took) = wait_until(
+        let (status, took) = wait_until(
             SAFETY,
-            &format!("node{node} /status source_errors non-empty = {want_errors}"),
+            &format!("node{node} /status source_errors: {what}"),
             || {
                 let status = lab.status(node);
-                let errors: Vec<String> = status["source_errors"]
-                    .as_array()?
-                    .iter()
-                    .filter_map(|e| e.as_str().map(str::to_owned))
-                    .collect();
-                (errors.is_empty() != want_errors).then_some(errors)
+                done(&source_errors(&status)).then_some(status)
             },
             || lab.status(node).to_string(),
         );
-        println!("node{node}: source_errors after {}: {errors:?}", ms(took));
-        all.extend(errors);
+        println!(
+            "node{node}: source_errors after {}: {:?}",
+            ms(took),
+            source_errors(&status)
+        );
+        statuses.push(status);
     }
-    all
+    statuses
+}
+
+fn source_errors(status: &Value) -> Vec<String> {
+    status["source_errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Waits until every speaker's /status has `errors` non-empty (or empty); returns them.
+fn wait_errors(lab: &Lab, want_errors: bool) -> Vec<String> {
+    let what = if want_errors { "non-empty" } else { "empty" };
+    wait_status(lab, what, |errors| errors.is_empty() != want_errors)
+        .iter()
+        .flat_map(source_errors)
+        .collect()
+}
+
+/// Every node's /status now.
+fn statuses(lab: &Lab) -> Vec<Value> {
+    lab.all_nodes().iter().map(|&n| lab.status(n)).collect()
+}
+
+fn routes(statuses: &[Value]) -> Vec<Value> {
+    statuses.iter().map(|s| s["routes"].clone()).collect()
 }
 
 #[test]
@@ -43,11 +72,7 @@ fn bad_config_is_reported_and_the_announcements_stay() {
     let all = Lab::next_hops(&lab.all_nodes(), web);
     lab.wait_fib(web, &all, SAFETY);
     lab.wait_fib(api, &Lab::next_hops(&[2], api), SAFETY);
-    let routes_before: Vec<_> = lab
-        .all_nodes()
-        .iter()
-        .map(|&n| lab.status(n)["routes"].clone())
-        .collect();
+    let routes_before = routes(&statuses(&lab));
 
     // Two mistakes at once: a hold time below 3 s and an unknown key.
     let good = lab.read_file("config.yaml");
@@ -73,21 +98,22 @@ fn bad_config_is_reported_and_the_announcements_stay() {
         );
     }
 
-    // While the config is bad, a manifest change waits too: the last good view stays.
+    // While the config is bad, a manifest change waits too: the last good view stays. A
+    // later change (a third mistake in the config) shows up in /status once a speaker has
+    // reloaded the directory with the moved api in it; that same /status still has the old
+    // routes.
     lab.service("api", Policy::Local, Family::Ipv4, &[3]);
-    std::thread::sleep(Duration::from_millis(1500)); // three polls
+    lab.write_file("config.yaml", &(bad.clone() + "second-surprise: true\n"));
+    let statuses = wait_status(&lab, "the later mistake", |errors| {
+        errors.iter().any(|e| e.contains("second-surprise"))
+    });
+    assert_eq!(routes_before, routes(&statuses), "/status routes unchanged");
     assert_eq!(lab.fib_next_hops(web), all, "web unchanged");
     assert_eq!(
         lab.fib_next_hops(api),
         Lab::next_hops(&[2], api),
         "api unchanged"
     );
-    let routes_now: Vec<_> = lab
-        .all_nodes()
-        .iter()
-        .map(|&n| lab.status(n)["routes"].clone())
-        .collect();
-    assert_eq!(routes_before, routes_now, "/status routes unchanged");
     for (peer, session) in lab.sessions() {
         assert_eq!(session.state, "Established", "{peer}");
         assert_eq!(session.connections_established, 1, "{peer} was not reset");
@@ -110,17 +136,21 @@ fn broken_manifest_is_reported_and_the_announcements_stay() {
     let web = lab.address("web", Family::Ipv4);
     let all = Lab::next_hops(&lab.all_nodes(), web);
     lab.wait_fib(web, &all, SAFETY);
+    let routes_before = routes(&statuses(&lab));
 
     lab.write_file(
         "broken.yaml",
         "apiVersion: v1\nkind: Service\nmetadata: [not, a, map\n",
     );
-    let errors = wait_errors(&lab, true);
+    // The /status that reports the broken file is the speaker's state after reading it:
+    // its routes must be those from before.
+    let statuses = wait_status(&lab, "non-empty", |errors| !errors.is_empty());
+    let errors: Vec<String> = statuses.iter().flat_map(source_errors).collect();
     assert!(
         errors.iter().any(|e| e.contains("broken.yaml")),
         "names the file: {errors:?}"
     );
-    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(routes_before, routes(&statuses), "/status routes unchanged");
     assert_eq!(lab.fib_next_hops(web), all, "web unchanged");
 
     std::fs::remove_file(lab.standalone_dir().join("broken.yaml")).expect("remove broken.yaml");

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use herald_e2e::wait::ms;
 use herald_e2e::{Family, Lab, LabOptions, Policy};
+use herald_testsupport::wait::ms;
 
 const SAFETY: Duration = Duration::from_secs(30);
 

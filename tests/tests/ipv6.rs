@@ -5,8 +5,8 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use herald_e2e::lab::answering_node;
-use herald_e2e::wait::ms;
 use herald_e2e::{Family, Lab, LabOptions, Policy};
+use herald_testsupport::wait::ms;
 
 const SAFETY: Duration = Duration::from_secs(30);
 

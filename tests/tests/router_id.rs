@@ -8,8 +8,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use herald_e2e::frr::remote_router_id;
-use herald_e2e::wait::{ms, wait_until};
 use herald_e2e::{Family, Lab, LabOptions, Policy};
+use herald_testsupport::wait::{ms, wait_until};
 
 const SAFETY: Duration = Duration::from_secs(30);
 

@@ -5,8 +5,8 @@
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use herald_e2e::wait::{ms, wait_until};
 use herald_e2e::{Family, Lab, LabOptions, Policy};
+use herald_testsupport::wait::{ms, wait_until};
 
 const SAFETY: Duration = Duration::from_secs(30);
 

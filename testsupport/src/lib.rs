@@ -1,7 +1,21 @@
 //! `herald-testsupport`: what Herald's tests and benchmarks share, so no test crate copies
-//! another's helpers or includes its files by path. A dev-dependency only: nothing here
-//! is compiled into a binary.
+//! another's helpers or includes its files by path. A dev-dependency only (and a
+//! dependency of the end-to-end harness `herald-e2e`): nothing here is compiled into a
+//! binary.
 //!
 //! - [`fixtures`]: Kubernetes objects for unit and integration tests.
+//! - [`wait`]: waiting until a condition holds, with a deadline and a clear message
+//!   (blocking and async).
+//! - [`ports`]: free TCP ports on loopback.
+//! - [`http`]: a bare HTTP GET for the admin servers under test.
+//! - [`child`]: our binaries as child processes (log to a file, admin address, SIGTERM,
+//!   killed on drop).
+//! - [`apiserver`]: a real kube-apiserver shared by the test binaries, and a namespace per
+//!   test.
 
+pub mod apiserver;
+pub mod child;
 pub mod fixtures;
+pub mod http;
+pub mod ports;
+pub mod wait;

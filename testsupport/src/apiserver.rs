@@ -1,14 +1,12 @@
 //! A real kube-apiserver (v1.20.2, `scripts/kube-testenv.sh`) for tests, and a namespace
-//! per test. Used by the controller's tests (through `support`) and by the speaker's
-//! (`#[path]`-included from speaker/tests), so both crates share one apiserver under
-//! `target/tmp/kube-testenv`.
+//! per test. The controller's and the speaker's tests share one apiserver under
+//! `target/tmp/kube-testenv` (Cargo's `CARGO_TARGET_TMPDIR`, found at run time from the
+//! test binary's path).
 //!
 //! The apiserver is started once per test binary run and left running for the next one
 //! (`start` is idempotent and takes 0.2 s when it is up; stop it with
 //! `scripts/kube-testenv.sh stop target/tmp/kube-testenv`). If it cannot be built or
 //! started the tests fail; they never skip.
-
-#![allow(dead_code)] // each test binary uses a different part of the helper
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,14 +19,31 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::events::v1::Event;
 use kube::Client;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
+};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
-/// Where the test apiserver lives: `$HERALD_TESTENV_DIR`, or one under Cargo's target dir.
+use crate::wait::eventually;
+
+/// Where the test apiserver lives: `$HERALD_TESTENV_DIR`, or `kube-testenv` in
+/// [`target_tmp_dir`].
 fn testenv_dir() -> PathBuf {
     std::env::var_os("HERALD_TESTENV_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("kube-testenv"))
+        .unwrap_or_else(|| target_tmp_dir().join("kube-testenv"))
+}
+
+/// Cargo's `CARGO_TARGET_TMPDIR` (`<target dir>/tmp`), which only integration tests see at
+/// compile time: found from the running test binary, below the target dir (the first
+/// ancestor holding Cargo's `CACHEDIR.TAG`).
+pub fn target_tmp_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let target = exe
+        .ancestors()
+        .find(|dir| dir.join("CACHEDIR.TAG").is_file())
+        .unwrap_or_else(|| panic!("{} is not below a Cargo target dir", exe.display()));
+    target.join("tmp")
 }
 
 fn script() -> PathBuf {
@@ -297,21 +312,18 @@ impl TestNamespace {
     async fn cleanup(client: Client, name: String) {
         let lp = ListParams::default();
         let dp = DeleteParams::default();
-        let _ = Api::<Service>::namespaced(client.clone(), &name)
-            .delete_collection(&dp, &lp)
-            .await;
-        let _ = Api::<ConfigMap>::namespaced(client.clone(), &name)
-            .delete_collection(&dp, &lp)
-            .await;
-        let _ = Api::<Lease>::namespaced(client.clone(), &name)
-            .delete_collection(&dp, &lp)
-            .await;
-        let _ = Api::<Event>::namespaced(client.clone(), &name)
-            .delete_collection(&dp, &lp)
-            .await;
-        let _ = Api::<EndpointSlice>::namespaced(client.clone(), &name)
-            .delete_collection(&dp, &lp)
-            .await;
+        let kinds = [
+            ApiResource::erase::<Service>(&()),
+            ApiResource::erase::<ConfigMap>(&()),
+            ApiResource::erase::<Lease>(&()),
+            ApiResource::erase::<Event>(&()),
+            ApiResource::erase::<EndpointSlice>(&()),
+        ];
+        for kind in &kinds {
+            let _ = Api::<DynamicObject>::namespaced_with(client.clone(), &name, kind)
+                .delete_collection(&dp, &lp)
+                .await;
+        }
         let namespaces = Api::<Namespace>::all(client.clone());
         let _ = namespaces.delete(&name, &dp).await;
         // No namespace controller: clear the finalizer ourselves so it goes away.
@@ -322,6 +334,14 @@ impl TestNamespace {
         let _ = namespaces
             .replace_subresource("finalize", &name, &PostParams::default(), &finalized)
             .await;
+    }
+}
+
+impl std::fmt::Debug for TestNamespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestNamespace")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -351,21 +371,5 @@ impl Drop for TestNamespace {
             });
         });
         let _ = handle.join();
-    }
-}
-
-/// Polls `check` every 100 ms until it returns `Some`, for at most 30 s; panics with `what`.
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting until: {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

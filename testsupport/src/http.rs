@@ -1,4 +1,4 @@
-//! A bare HTTP/1.1 GET for the admin servers under test (shared with the speaker's tests).
+//! A bare HTTP/1.1 GET for the admin servers of our binaries under test.
 
 use std::net::SocketAddr;
 
