@@ -23,7 +23,7 @@ use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{WatchStreamExt, watcher};
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::cli::{RunArgs, default_identity};
 use crate::config_watch::{self, ConfigSource};
@@ -161,6 +161,11 @@ async fn watch_services(
         match event {
             None => return,
             Some(Ok(watcher::Event::Apply(service) | watcher::Event::InitApply(service))) => {
+                debug!(
+                    namespace = service.metadata.namespace.as_deref().unwrap_or(""),
+                    name = service.metadata.name.as_deref().unwrap_or(""),
+                    "Service changed"
+                );
                 ctx.state
                     .trigger(Trigger::Changed(ObjectRef::from_obj(&service)));
             }

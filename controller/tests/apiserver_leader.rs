@@ -116,6 +116,15 @@ async fn leader_whose_lease_is_taken_stops_writing_until_it_gets_it_back() {
     })
     .await;
     ns.create_lb("during", 80).await;
+    // The follower's Service watch has delivered "during" (it logs every change it sees).
+    eventually("stepdown-a sees the Service \"during\"", || async {
+        controller
+            .log()
+            .lines()
+            .any(|line| line.contains("Service changed") && line.contains("\"during\""))
+            .then_some(())
+    })
+    .await;
     // The follower goes on looking at the Lease (every second, and when it changes). Two
     // more looks that find it held by the intruder: the second began after the first had
     // ended, which was after "during" existed; the replica has been running, without the

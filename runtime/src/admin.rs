@@ -125,21 +125,8 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use herald_testsupport::http::http_get;
     use std::sync::atomic::{AtomicBool, Ordering};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    async fn get(addr: SocketAddr, path: &str) -> String {
-        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-        stream
-            .write_all(
-                format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
-            )
-            .await
-            .expect("send");
-        let mut reply = String::new();
-        stream.read_to_string(&mut reply).await.expect("read");
-        reply
-    }
 
     #[tokio::test]
     async fn serves_metrics_liveness_and_readiness() {
@@ -160,14 +147,14 @@ mod tests {
             shutdown.clone(),
         ));
 
-        let metrics_reply = get(addr, "/metrics").await;
-        assert!(metrics_reply.starts_with("HTTP/1.1 200"), "{metrics_reply}");
-        assert!(metrics_reply.contains("herald_config_loaded 1"));
-        assert!(get(addr, "/livez").await.starts_with("HTTP/1.1 200"));
-        assert!(get(addr, "/readyz").await.starts_with("HTTP/1.1 503"));
+        let (code, metrics) = http_get(addr, "/metrics").await;
+        assert_eq!(code, 200, "{metrics}");
+        assert!(metrics.contains("herald_config_loaded 1"), "{metrics}");
+        assert_eq!(http_get(addr, "/livez").await.0, 200);
+        assert_eq!(http_get(addr, "/readyz").await.0, 503);
         ready_flag.store(true, Ordering::SeqCst);
-        assert!(get(addr, "/readyz").await.starts_with("HTTP/1.1 200"));
-        assert!(get(addr, "/nope").await.starts_with("HTTP/1.1 404"));
+        assert_eq!(http_get(addr, "/readyz").await.0, 200);
+        assert_eq!(http_get(addr, "/nope").await.0, 404);
 
         shutdown.cancel();
         server.await.expect("server stops on shutdown");
