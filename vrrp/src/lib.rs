@@ -11,11 +11,15 @@
 //! - [`packet`]: the codec, pure. VRRPv3 adverts over IPv4 and IPv6 with the
 //!   pseudo-header checksum, VRRPv2 adverts decoded for the logs, and a typed
 //!   [`packet::DecodeError`] with a metric label for every refused packet;
+//! - [`fsm`]: the RFC 5798 section 6 state machine of one virtual router, sans-IO:
+//!   inputs in (Startup, Shutdown, a received advert, a fired timer), outputs out
+//!   (send an advert, become Master or Backup, set or cancel a timer).
 //!
-//! The state machine and the raw-socket driver that carries the outputs out come next; the driver owns sockets,
+//! The raw-socket driver that carries the outputs out comes next; it owns sockets,
 //! timers and addresses, and nothing in this crate does I/O.
 
 mod centiseconds;
+pub mod fsm;
 pub mod packet;
 
 pub use centiseconds::Centiseconds;
