@@ -4,7 +4,7 @@
 //! that ran out) and returns the [`Output`]s the driver carries out: send an advert,
 //! take or give up the addresses, set or cancel a timer, count a discarded advert. No
 //! clock, socket or runtime in here: timers are named by [`Timer`], set for a span of
-//! [`Centiseconds`](crate::Centiseconds), and the driver says when one fires. One `Fsm`
+//! [`Centiseconds`], and the driver says when one fires. One `Fsm`
 //! is one virtual router (one VRID, one address family, one interface).
 
 mod types;
@@ -120,20 +120,26 @@ impl Fsm {
     /// Feed one input; returns what to do, in order.
     pub fn handle(&mut self, input: Input) -> Vec<Output> {
         match (self.state, input) {
+            // Section 6.4.1: Startup leaves Initialize for Master (owner) or Backup.
             (State::Initialize, Input::Startup) => self.startup(),
             (_, Input::Startup) => {}
             (State::Initialize, Input::Shutdown) => {}
+            // Section 6.4.2, Backup: "If a Shutdown event is received".
             (State::Backup, Input::Shutdown) => self.backup_shutdown(),
+            // Section 6.4.3, Master: "If a Shutdown event is received".
             (State::Master, Input::Shutdown) => self.master_shutdown(),
+            // Section 7.1 checks, then 6.4.2 or 6.4.3 "If an ADVERTISEMENT is received".
             (_, Input::AdvertReceived { from, advert }) => self.advert_received(from, &advert),
+            // Section 6.4.2: "If the Master_Down_Timer fires".
             (State::Backup, Input::TimerFired(Timer::MasterDown)) => self.master_down(),
+            // Not in RFC 5798: the preempt delay is over, preemption may proceed.
             (State::Backup, Input::TimerFired(Timer::PreemptDelay)) => {
                 if self.hold == PreemptHold::Running {
                     self.hold = PreemptHold::Expired;
                 }
             }
+            // Section 6.4.3: "If the Adver_Timer fires": advert, rearm.
             (State::Master, Input::TimerFired(Timer::Advert)) => {
-                // Section 6.4.3, "If the Adver_Timer fires": advert, rearm.
                 self.send_advert(self.config.priority);
                 self.set_timer(Timer::Advert, self.config.advert_interval);
             }
