@@ -1,2 +1,25 @@
-//! VRRPv3 (RFC 5798) for IPv4 and IPv6: packet codec, sans-IO state machine and a
-//! raw-socket driver. Not yet built: see the project issues.
+//! `vrrp`: VRRPv3 (RFC 5798) for IPv4 and IPv6, interoperable with keepalived.
+//!
+//! Herald's speakers hold layer-2 pool addresses with it: the master of a virtual
+//! router adds the addresses to its interface and announces them with gratuitous ARP /
+//! unsolicited NA; a backup takes over within Master_Down_Interval when the master goes
+//! quiet, or after Skew_Time when it stops gracefully and sends priority 0.
+//!
+//! Modules, from the wire up; each uses only those before it:
+//! - [`Centiseconds`]: the unit of every interval and timer (VRRPv3 counts hundredths
+//!   of a second, so 10-100 ms adverts are exact);
+//! - [`packet`]: the codec, pure. VRRPv3 adverts over IPv4 and IPv6 with the
+//!   pseudo-header checksum, VRRPv2 adverts decoded for the logs, and a typed
+//!   [`packet::DecodeError`] with a metric label for every refused packet;
+//! - [`fsm`]: the RFC 5798 section 6 state machine of one virtual router, sans-IO:
+//!   inputs in (Startup, Shutdown, a received advert, a fired timer), outputs out
+//!   (send an advert, become Master or Backup, set or cancel a timer).
+//!
+//! The raw-socket driver that carries the outputs out comes next; it owns sockets,
+//! timers and addresses, and nothing in this crate does I/O.
+
+mod centiseconds;
+pub mod fsm;
+pub mod packet;
+
+pub use centiseconds::Centiseconds;
