@@ -4,8 +4,8 @@
 
 mod bin_support;
 
+use herald_testsupport::wait::eventually_showing;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 use bin_support::{BIN, Running};
 
@@ -81,18 +81,14 @@ async fn a_standalone_directory_that_does_not_load_at_start_is_reported_then_pic
     let mut running = Running::start(&["--node-name", "n1", "--standalone", &dir_arg]);
 
     // Running, not ready, every error listed.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
+    let status = eventually_showing("the config errors are reported", || async {
         let status = running.status().await;
-        if status["source_errors"]
+        let reported = status["source_errors"]
             .as_array()
-            .is_some_and(|e| !e.is_empty())
-        {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "errors not reported:\n{status}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+            .is_some_and(|e| !e.is_empty());
+        if reported { Ok(status) } else { Err(status) }
+    })
+    .await;
     let errors = status["source_errors"].to_string();
     assert!(errors.contains("peers[0].peer-address"), "{errors}");
     assert!(errors.contains("address-pools[0].addresses[0]"), "{errors}");
@@ -159,22 +155,15 @@ async fn standalone_run_serves_status_and_exits_zero_on_sigterm() {
 
     // A bad edit: reported, the last good state stays.
     std::fs::write(dir.path().join("config.yaml"), "address-pools: 7\n").expect("write");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    let status = eventually_showing("the bad edit is reported", || async {
         let status = running.status().await;
-        if status["source_errors"]
+        let reported = status["source_errors"]
             .as_array()
-            .is_some_and(|e| !e.is_empty())
-        {
-            assert_eq!(status["not_announced"][0]["service"], "default/web");
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "bad config not reported:\n{status}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+            .is_some_and(|e| !e.is_empty());
+        if reported { Ok(status) } else { Err(status) }
+    })
+    .await;
+    assert_eq!(status["not_announced"][0]["service"], "default/web");
     assert!(
         running
             .get("/metrics")
