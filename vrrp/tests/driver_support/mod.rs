@@ -140,6 +140,9 @@ impl Topology {
         for ns in [&self.a, &self.b] {
             run("ip", &["-n", ns, "link", "set", "lo", "up"]);
             // No duplicate address detection: the link-local address is usable at once.
+            // Gratuitous ARP and unsolicited NA create neighbour entries, so a test can
+            // see that the master's announcements arrived (an untracked NA only on a
+            // node that forwards IPv6).
             run(
                 "ip",
                 &[
@@ -149,7 +152,10 @@ impl Topology {
                     "sh",
                     "-c",
                     "echo 0 > /proc/sys/net/ipv6/conf/all/accept_dad; \
-                     echo 0 > /proc/sys/net/ipv6/conf/default/accept_dad",
+                     echo 0 > /proc/sys/net/ipv6/conf/default/accept_dad; \
+                     echo 1 > /proc/sys/net/ipv4/conf/default/arp_accept; \
+                     echo 1 > /proc/sys/net/ipv6/conf/default/accept_untracked_na; \
+                     echo 1 > /proc/sys/net/ipv6/conf/all/forwarding",
                 ],
             );
         }
@@ -218,6 +224,22 @@ pub fn has_address(ns: &str, address: &str) -> bool {
     run("ip", &["-n", ns, "-o", "addr", "show", "dev", "eth0"])
         .split_whitespace()
         .any(|word| word.split('/').next() == Some(address))
+}
+
+/// The MAC address of `eth0` in `ns`.
+pub fn mac(ns: &str) -> String {
+    let out = run("ip", &["-n", ns, "-o", "link", "show", "dev", "eth0"]);
+    let mut words = out.split_whitespace();
+    words
+        .find(|w| *w == "link/ether")
+        .and_then(|_| words.next())
+        .unwrap_or_else(|| panic!("no MAC in {out}"))
+        .to_owned()
+}
+
+/// Whether the neighbour table of `ns` maps `address` to `mac`.
+pub fn neighbour_is(ns: &str, address: &str, mac: &str) -> bool {
+    run("ip", &["-n", ns, "neigh", "show", "to", address]).contains(mac)
 }
 
 /// `ip -d addr` of `eth0` in `ns`, for failure messages and the marks.
@@ -379,15 +401,18 @@ impl Keepalived {
         lines[lines.len().saturating_sub(40)..].join("\n")
     }
 
-    /// SIGTERM (keepalived's graceful stop: priority 0, addresses removed) and wait
-    /// for it to exit.
-    pub fn stop(&mut self) {
+    /// SIGTERM: keepalived's graceful stop (priority 0, addresses removed).
+    pub fn terminate(&self) {
+        if let Some(pid) = self.child.as_ref().and_then(|c| i32::try_from(c.id()).ok()) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+        }
+    }
+
+    /// Waits (at most 10 s, then SIGKILL) for keepalived to exit.
+    pub fn wait_exit(&mut self) {
         let Some(mut child) = self.child.take() else {
             return;
         };
-        if let Ok(pid) = i32::try_from(child.id()) {
-            let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
-        }
         let deadline = Instant::now() + Duration::from_secs(10);
         while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
