@@ -14,11 +14,12 @@
 //! - [`fsm`]: the RFC 5798 section 6 state machine of one virtual router, sans-IO:
 //!   inputs in (Startup, Shutdown, a received advert, a fired timer), outputs out
 //!   (send an advert, become Master or Backup, set or cancel a timer).
-//!
-//! The raw-socket driver that carries the outputs out comes next; it owns sockets,
-//! timers and addresses, and nothing in this crate does I/O.
+//! - [`driver`]: the I/O: raw sockets for protocol 112, timers, the virtual addresses on
+//!   the interface (netlink), gratuitous ARP / unsolicited NA. One [`driver::Instance`]
+//!   task per virtual router owns one [`fsm::Fsm`]. Nothing before it does I/O.
 
 mod centiseconds;
+pub mod driver;
 pub mod fsm;
 pub mod packet;
 

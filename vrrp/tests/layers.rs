@@ -1,11 +1,16 @@
 //! The layer order that `lib.rs` describes holds in the sources: `centiseconds` <-
-//! `packet` <- `fsm`. A module never names one of a later layer.
+//! `packet` <- `fsm` <- `driver`. A module never names one of a later layer.
 #![allow(clippy::unwrap_used)] // a panic in a test or benchmark is the failure report
 
 use std::path::{Path, PathBuf};
 
 /// Top-level modules in layer order; each may use the modules of earlier ranks.
-const LAYERS: &[(&str, u8)] = &[("centiseconds", 0), ("packet", 1), ("fsm", 2)];
+const LAYERS: &[(&str, u8)] = &[
+    ("centiseconds", 0),
+    ("packet", 1),
+    ("fsm", 2),
+    ("driver", 3),
+];
 
 fn rank(module: &str) -> Option<u8> {
     LAYERS

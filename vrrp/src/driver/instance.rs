@@ -1,0 +1,458 @@
+//! One virtual router on one interface: the task that owns its [`Fsm`], its sockets,
+//! its timers and its addresses, and carries the state machine's outputs out.
+//!
+//! ```text
+//!   Instance (handle) --Command::Shutdown (mpsc)--> task ----> Fsm::handle(input)
+//!          ^                                          |  <---- outputs
+//!          +------------ Status (watch) --------------+
+//!   raw socket (proto 112) --datagram--> decode --AdvertReceived (this VRID)--> Fsm
+//!   deadlines (tokio::time) --TimerFired--> Fsm;  SendAdvert --> raw socket
+//!   BecomeMaster --> add addresses (netlink), announce (GARP / NA burst + repeats)
+//!   BecomeBackup / BecomeInitialize --> remove addresses
+//! ```
+//!
+//! Dropping the [`Instance`] aborts the task as a crash would: sockets close, timers go
+//! with it, and the addresses stay until the next start (which removes them as soon
+//! as it enters Backup) or [`super::remove_stale`]. [`Instance::shutdown`] is the
+//! graceful stop: priority 0, then the addresses are removed.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, sleep_until};
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use super::address::InterfaceAddresses;
+use super::announce::Announcer;
+use super::error::DriverError;
+use super::netlink::{IFA_F_TENTATIVE, Netlink, SCOPE_LINK};
+use super::socket::{AdvertSocket, Datagram};
+use crate::fsm::{Config, Fsm, Input, Output, State, Timer};
+use crate::packet::{Family, IPV4_MULTICAST, IPV6_MULTICAST, Packet, RejectCounts, decode};
+
+/// How the master announces its addresses: `burst` rounds at once when it takes
+/// over, then `repeats` more rounds `interval` apart (a round is one gratuitous ARP or
+/// unsolicited NA per address).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AnnounceSchedule {
+    pub burst: u8,
+    pub repeats: u8,
+    pub interval: Duration,
+}
+
+impl Default for AnnounceSchedule {
+    /// Two at once, then three more a second apart.
+    fn default() -> Self {
+        AnnounceSchedule {
+            burst: 2,
+            repeats: 3,
+            interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Driver settings beyond RFC 5798's.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Send adverts to these addresses instead of the multicast group (keepalived's
+    /// `unicast_peer`). Adverts from anyone are accepted either way.
+    pub unicast_peers: Vec<IpAddr>,
+    pub announce: AnnounceSchedule,
+}
+
+/// What an instance reports: its state (a change notifies the watchers) and counters
+/// (updated silently).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    pub state: State,
+    /// Us when Master, the router we obey when Backup.
+    pub master: Option<IpAddr>,
+    /// State changes since the start.
+    pub transitions: u64,
+    /// Received packets the codec refused, by [`crate::packet::DecodeError::label`].
+    pub rejects: RejectCounts,
+    /// Adverts the state machine ignored, by [`crate::fsm::Discard::label`].
+    pub discards: BTreeMap<&'static str, u64>,
+    /// VRRPv2 adverts seen (logged, not obeyed).
+    pub v2_adverts: u64,
+    /// Adverts listing other addresses than ours (counted, obeyed).
+    pub address_mismatches: u64,
+    /// Failed sends, announcements and address changes, by what failed.
+    pub errors: BTreeMap<&'static str, u64>,
+}
+
+impl Status {
+    fn new() -> Self {
+        Status {
+            state: State::Initialize,
+            master: None,
+            transitions: 0,
+            rejects: RejectCounts::default(),
+            discards: BTreeMap::new(),
+            v2_adverts: 0,
+            address_mismatches: 0,
+            errors: BTreeMap::new(),
+        }
+    }
+}
+
+/// The address adverts of `family` are sent from on interface `ifname`: its first
+/// IPv4 address not added by Herald, or its IPv6 link-local address (RFC 5798 section
+/// 5.1.2.1). Call it in the network namespace of the interface.
+pub fn primary_address(ifname: &str, family: Family) -> Result<IpAddr, DriverError> {
+    let netlink = Netlink::open().map_err(DriverError::netlink("open"))?;
+    let link = netlink
+        .link(ifname)
+        .map_err(|source| DriverError::Interface {
+            ifname: ifname.to_owned(),
+            source,
+        })?;
+    let addresses = InterfaceAddresses::new(netlink, ifname, link.index);
+    let label = format!("{ifname}{}", super::address::LABEL_SUFFIX);
+    addresses
+        .list()
+        .map_err(DriverError::netlink("list addresses"))?
+        .into_iter()
+        .filter(|a| !super::address::is_herald(a, Some(&label)))
+        .find(|a| match (family, a.address) {
+            (Family::Ipv4, IpAddr::V4(_)) => true,
+            (Family::Ipv6, IpAddr::V6(v6)) => {
+                a.scope == SCOPE_LINK
+                    && v6.is_unicast_link_local()
+                    && a.flags & IFA_F_TENTATIVE == 0
+            }
+            _ => false,
+        })
+        .map(|a| a.address)
+        .ok_or_else(|| DriverError::NoPrimaryAddress {
+            ifname: ifname.to_owned(),
+            family,
+        })
+}
+
+#[derive(Debug)]
+enum Command {
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// A running virtual router. Dropping it aborts the task (see the module
+/// documentation); call [`Instance::shutdown`] to stop gracefully.
+#[derive(Debug)]
+pub struct Instance {
+    commands: mpsc::Sender<Command>,
+    status: watch::Receiver<Status>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Instance {
+    /// Opens the sockets on `ifname` and starts the task (on the current tokio
+    /// runtime, whose thread must be in the interface's network namespace).
+    /// `config.primary_address` is usually [`primary_address`]'s answer.
+    pub fn start(ifname: &str, config: Config, options: Options) -> Result<Instance, DriverError> {
+        let vrid = config.vrid;
+        let family = config.addresses.family();
+        let primary = config.primary_address;
+        let fsm = Fsm::new(config).map_err(DriverError::Config)?;
+        let netlink = Netlink::open().map_err(DriverError::netlink("open"))?;
+        let link = netlink
+            .link(ifname)
+            .map_err(|source| DriverError::Interface {
+                ifname: ifname.to_owned(),
+                source,
+            })?;
+        let mac = link.mac.ok_or_else(|| DriverError::Interface {
+            ifname: ifname.to_owned(),
+            source: std::io::Error::new(std::io::ErrorKind::Unsupported, "no MAC address"),
+        })?;
+        let socket = AdvertSocket::open(ifname, link.index, primary)?;
+        let announcer = Announcer::open(ifname, link.index, mac, family == Family::Ipv6)?;
+        let destinations = if options.unicast_peers.is_empty() {
+            vec![match family {
+                Family::Ipv4 => IpAddr::V4(IPV4_MULTICAST),
+                Family::Ipv6 => IpAddr::V6(IPV6_MULTICAST),
+            }]
+        } else {
+            options.unicast_peers.clone()
+        };
+        let (status_tx, status) = watch::channel(Status::new());
+        let (commands, command_rx) = mpsc::channel(4);
+        let runner = Runner {
+            fsm,
+            socket,
+            announcer,
+            addresses: InterfaceAddresses::new(netlink, ifname, link.index),
+            destinations,
+            schedule: options.announce,
+            timers: BTreeMap::new(),
+            announce_at: None,
+            announces_left: 0,
+            status: status_tx,
+        };
+        let span = info_span!("vrrp", ifname, vrid, family = %family);
+        let task = tokio::spawn(runner.run(command_rx).instrument(span));
+        Ok(Instance {
+            commands,
+            status,
+            task: Some(task),
+        })
+    }
+
+    /// The status channel: `changed()` wakes on every state or master change.
+    pub fn status(&self) -> watch::Receiver<Status> {
+        self.status.clone()
+    }
+
+    /// The graceful stop: a master sends priority 0 so a backup takes over after
+    /// Skew_Time (RFC 5798 section 6.4.3), then the addresses are removed.
+    pub async fn shutdown(mut self) -> Result<(), DriverError> {
+        let (done, wait) = oneshot::channel();
+        self.commands
+            .send(Command::Shutdown(done))
+            .await
+            .map_err(|_| DriverError::Stopped)?;
+        wait.await.map_err(|_| DriverError::Stopped)?;
+        if let Some(task) = self.task.take() {
+            task.await.map_err(|_| DriverError::Stopped)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// The task's state.
+struct Runner {
+    fsm: Fsm,
+    socket: AdvertSocket,
+    announcer: Announcer,
+    addresses: InterfaceAddresses,
+    destinations: Vec<IpAddr>,
+    schedule: AnnounceSchedule,
+    /// The state machine's running timers and when each fires.
+    timers: BTreeMap<Timer, Instant>,
+    /// The next round of repeated announcements, while Master.
+    announce_at: Option<Instant>,
+    announces_left: u8,
+    status: watch::Sender<Status>,
+}
+
+impl Runner {
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        self.apply(Input::Startup);
+        loop {
+            let next = self.next_deadline();
+            tokio::select! {
+                command = commands.recv() => {
+                    let reply = command.map(|Command::Shutdown(reply)| reply);
+                    self.apply(Input::Shutdown);
+                    info!("stopped");
+                    if let Some(reply) = reply {
+                        let _ = reply.send(());
+                    }
+                    return;
+                }
+                received = self.socket.recv() => match received {
+                    Ok(datagram) => self.received(datagram),
+                    Err(error) => {
+                        warn!(%error, "receiving adverts");
+                        self.count_error("receive");
+                    }
+                },
+                () = sleep_until(next.unwrap_or_else(Instant::now)), if next.is_some() => {
+                    self.fire_due();
+                }
+            }
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.timers.values().copied().chain(self.announce_at).min()
+    }
+
+    fn fire_due(&mut self) {
+        let now = Instant::now();
+        let due: Vec<Timer> = self
+            .timers
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(timer, _)| *timer)
+            .collect();
+        for timer in due {
+            self.timers.remove(&timer);
+            self.apply(Input::TimerFired(timer));
+        }
+        if self.announce_at.is_some_and(|at| at <= now) {
+            self.announce_round();
+            self.announces_left = self.announces_left.saturating_sub(1);
+            self.announce_at = (self.announces_left > 0).then(|| now + self.schedule.interval);
+        }
+    }
+
+    fn received(&mut self, datagram: Datagram) {
+        match decode(&datagram.payload, &datagram.header, datagram.hop_limit) {
+            Ok(Packet::V3(advert)) if advert.vrid == self.fsm.config().vrid => {
+                let from = datagram.header.source();
+                self.apply(Input::AdvertReceived { from, advert });
+            }
+            // Another virtual router on the segment.
+            Ok(Packet::V3(_)) => {}
+            Ok(Packet::V2(advert)) => {
+                if advert.vrid == self.fsm.config().vrid {
+                    debug!(from = %datagram.header.source(), "VRRPv2 advert ignored");
+                    self.status.send_if_modified(|s| {
+                        s.v2_adverts += 1;
+                        false
+                    });
+                }
+            }
+            Err(error) => {
+                debug!(from = %datagram.header.source(), %error, "advert refused");
+                self.status.send_if_modified(|s| {
+                    s.rejects.record(&error);
+                    false
+                });
+            }
+        }
+    }
+
+    /// Feeds one input to the state machine and carries out its outputs, in order.
+    fn apply(&mut self, input: Input) {
+        for output in self.fsm.handle(input) {
+            match output {
+                Output::SendAdvert { priority } => self.send_advert(priority),
+                Output::BecomeMaster { from, reason, .. } => {
+                    info!(%from, %reason, "became Master");
+                    self.take_addresses();
+                    self.report_state();
+                }
+                Output::BecomeBackup { from, reason } => {
+                    info!(%from, %reason, "became Backup");
+                    self.release_addresses();
+                    self.report_state();
+                }
+                Output::BecomeInitialize { from } => {
+                    info!(%from, "became Initialize");
+                    self.release_addresses();
+                    self.report_state();
+                }
+                Output::SetTimer { timer, after } => {
+                    self.timers
+                        .insert(timer, Instant::now() + after.as_duration());
+                }
+                Output::CancelTimer(timer) => {
+                    self.timers.remove(&timer);
+                }
+                Output::Discarded(reason) => {
+                    self.status.send_if_modified(|s| {
+                        *s.discards.entry(reason.label()).or_default() += 1;
+                        false
+                    });
+                }
+                Output::AddressMismatch { from } => {
+                    debug!(%from, "advert lists other addresses than ours");
+                    self.status.send_if_modified(|s| {
+                        s.address_mismatches += 1;
+                        false
+                    });
+                }
+            }
+        }
+        // A backup follows a new master without changing state.
+        let master = self.fsm.master();
+        self.status.send_if_modified(|s| {
+            let changed = s.master != master;
+            s.master = master;
+            changed
+        });
+    }
+
+    fn send_advert(&mut self, priority: u8) {
+        let advert = self.fsm.advertisement(priority);
+        for destination in self.destinations.clone() {
+            let Some(header) = self.socket.header_to(destination) else {
+                self.count_error("send");
+                continue;
+            };
+            let sent = advert
+                .encode(&header)
+                .map_err(|e| e.to_string())
+                .and_then(|payload| {
+                    self.socket
+                        .send(&payload, destination)
+                        .map_err(|e| e.to_string())
+                });
+            if let Err(error) = sent {
+                warn!(%destination, %error, "sending an advert");
+                self.count_error("send");
+            }
+        }
+    }
+
+    fn take_addresses(&mut self) {
+        let addresses = &self.fsm.config().addresses;
+        match self.addresses.add(addresses.iter()) {
+            Ok(added) => debug!(added, "addresses added"),
+            Err(error) => {
+                warn!(%error, "adding the virtual addresses");
+                self.count_error("add_address");
+            }
+        }
+        for _ in 0..self.schedule.burst {
+            self.announce_round();
+        }
+        self.announces_left = self.schedule.repeats;
+        self.announce_at =
+            (self.announces_left > 0).then(|| Instant::now() + self.schedule.interval);
+    }
+
+    fn release_addresses(&mut self) {
+        self.announce_at = None;
+        self.announces_left = 0;
+        let addresses = &self.fsm.config().addresses;
+        match self.addresses.remove(addresses.iter()) {
+            Ok(0) => {}
+            Ok(removed) => debug!(removed, "addresses removed"),
+            Err(error) => {
+                warn!(%error, "removing the virtual addresses");
+                self.count_error("remove_address");
+            }
+        }
+    }
+
+    fn announce_round(&mut self) {
+        let mut failed = false;
+        for address in self.fsm.config().addresses.iter() {
+            if let Err(error) = self.announcer.announce(address) {
+                debug!(%address, %error, "announcing");
+                failed = true;
+            }
+        }
+        if failed {
+            self.count_error("announce");
+        }
+    }
+
+    fn report_state(&mut self) {
+        let state = self.fsm.state();
+        self.status.send_modify(|s| {
+            s.state = state;
+            s.transitions += 1;
+        });
+    }
+
+    fn count_error(&mut self, what: &'static str) {
+        self.status.send_if_modified(|s| {
+            *s.errors.entry(what).or_default() += 1;
+            false
+        });
+    }
+}

@@ -1,0 +1,450 @@
+//! Harness for the driver tests: real VRRP routers in network namespaces.
+//!
+//! ```text
+//!   vd-<N>-a (Herald on a thread that           vd-<N>-b (Herald, or keepalived
+//!   entered the namespace: setns)                started with `ip netns exec`)
+//!   eth0 172.30.0.1/24 fd00:30::1/64 <--veth--> eth0 172.30.0.2/24 fd00:30::2/64
+//! ```
+//!
+//! Every test builds its own pair of namespaces under names nothing else uses, and
+//! deletes exactly those when the [`Topology`] drops (also when the test panics).
+//! Declare the topology first: locals drop in reverse, so runtimes and daemons go
+//! before the namespaces they live in. Nothing leaves the namespaces: the root
+//! namespace gets no link, address or route.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::collections::hash_map::DefaultHasher;
+use std::fs::File;
+use std::future::Future;
+use std::hash::{Hash, Hasher};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc as std_mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use nix::sched::{CloneFlags, setns};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tokio::sync::mpsc;
+
+pub const A4: &str = "172.30.0.1";
+pub const B4: &str = "172.30.0.2";
+pub const A6: &str = "fd00:30::1";
+pub const B6: &str = "fd00:30::2";
+pub const VIP4: &str = "172.30.0.100";
+pub const VIP6: &str = "fd00:30::100";
+
+/// Logs of the instances under test, shown by the test harness on failure.
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_ansi(false)
+        .with_max_level(tracing::Level::DEBUG)
+        .try_init();
+}
+
+/// Panics unless root: network namespaces need it.
+pub fn require_root() {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let effective = status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(2));
+    assert!(
+        effective == Some("0"),
+        "the driver tests create network namespaces and raw sockets: run them as root"
+    );
+}
+
+/// Panics with an install hint unless `program` is on the PATH.
+pub fn require_program(program: &str, package: &str) {
+    let found = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+        .unwrap_or(false);
+    assert!(
+        found,
+        "{program} is missing: install the Debian package `{package}` (the driver tests \
+         need the real daemon and run as root)"
+    );
+}
+
+/// Runs a command; a failure fails the test with its stderr. Returns stdout.
+pub fn run(program: &str, args: &[&str]) -> String {
+    try_run(program, args).unwrap_or_else(|e| panic!("{e}"))
+}
+
+pub fn try_run(program: &str, args: &[&str]) -> Result<String, String> {
+    let output = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        Err(format!(
+            "`{program} {}` failed ({}): {}",
+            args.join(" "),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    }
+}
+
+/// Two namespaces joined by a veth pair, `eth0` in each.
+#[derive(Debug)]
+pub struct Topology {
+    pub a: String,
+    pub b: String,
+    created: Vec<String>,
+}
+
+impl Topology {
+    pub fn new(test: &str) -> Topology {
+        require_root();
+        require_program("ip", "iproute2");
+        let mut topology = Topology {
+            a: String::new(),
+            b: String::new(),
+            created: vec![],
+        };
+        for attempt in 0u32..100 {
+            let mut hasher = DefaultHasher::new();
+            (test, std::process::id(), attempt).hash(&mut hasher);
+            let n = hasher.finish() % 1_000_000;
+            let (a, b) = (format!("vd-{n}-a"), format!("vd-{n}-b"));
+            if namespace_exists(&a) || namespace_exists(&b) {
+                continue;
+            }
+            if try_run("ip", &["netns", "add", &a]).is_err() {
+                continue;
+            }
+            topology.created.push(a.clone());
+            if try_run("ip", &["netns", "add", &b]).is_err() {
+                continue;
+            }
+            topology.created.push(b.clone());
+            topology.a = a;
+            topology.b = b;
+            break;
+        }
+        assert!(!topology.b.is_empty(), "no free namespace names for {test}");
+        topology.build();
+        topology
+    }
+
+    fn build(&self) {
+        for ns in [&self.a, &self.b] {
+            run("ip", &["-n", ns, "link", "set", "lo", "up"]);
+            // No duplicate address detection: the link-local address is usable at once.
+            // Gratuitous ARP and unsolicited NA create neighbour entries, so a test can
+            // see that the master's announcements arrived (an untracked NA only on a
+            // node that forwards IPv6).
+            run(
+                "ip",
+                &[
+                    "netns",
+                    "exec",
+                    ns,
+                    "sh",
+                    "-c",
+                    "echo 0 > /proc/sys/net/ipv6/conf/all/accept_dad; \
+                     echo 0 > /proc/sys/net/ipv6/conf/default/accept_dad; \
+                     echo 1 > /proc/sys/net/ipv4/conf/default/arp_accept; \
+                     echo 1 > /proc/sys/net/ipv6/conf/default/accept_untracked_na; \
+                     echo 1 > /proc/sys/net/ipv6/conf/all/forwarding",
+                ],
+            );
+        }
+        run(
+            "ip",
+            &[
+                "link", "add", "eth0", "netns", &self.a, "type", "veth", "peer", "name", "eth0",
+                "netns", &self.b,
+            ],
+        );
+        for (ns, v4, v6) in [(&self.a, A4, A6), (&self.b, B4, B6)] {
+            run(
+                "ip",
+                &["-n", ns, "addr", "add", &format!("{v4}/24"), "dev", "eth0"],
+            );
+            run(
+                "ip",
+                &[
+                    "-n",
+                    ns,
+                    "addr",
+                    "add",
+                    &format!("{v6}/64"),
+                    "dev",
+                    "eth0",
+                    "nodad",
+                ],
+            );
+            run("ip", &["-n", ns, "link", "set", "eth0", "up"]);
+        }
+        // IPv6 adverts go out from the link-local address the kernel adds on link up.
+        for ns in [&self.a, &self.b] {
+            wait_until(
+                Duration::from_secs(5),
+                "eth0 has a link-local address",
+                || {
+                    let out = run(
+                        "ip",
+                        &[
+                            "-n", ns, "-6", "addr", "show", "dev", "eth0", "scope", "link",
+                        ],
+                    );
+                    out.contains("fe80::") && !out.contains("tentative")
+                },
+            );
+        }
+    }
+}
+
+impl Drop for Topology {
+    fn drop(&mut self) {
+        for ns in self.created.iter().rev() {
+            if let Err(e) = try_run("ip", &["netns", "del", ns]) {
+                eprintln!("teardown: {e}");
+            }
+        }
+    }
+}
+
+fn namespace_exists(name: &str) -> bool {
+    Path::new("/run/netns").join(name).exists()
+}
+
+/// Whether `eth0` in namespace `ns` has `address` (any prefix length).
+pub fn has_address(ns: &str, address: &str) -> bool {
+    run("ip", &["-n", ns, "-o", "addr", "show", "dev", "eth0"])
+        .split_whitespace()
+        .any(|word| word.split('/').next() == Some(address))
+}
+
+/// The MAC address of `eth0` in `ns`.
+pub fn mac(ns: &str) -> String {
+    let out = run("ip", &["-n", ns, "-o", "link", "show", "dev", "eth0"]);
+    let mut words = out.split_whitespace();
+    words
+        .find(|w| *w == "link/ether")
+        .and_then(|_| words.next())
+        .unwrap_or_else(|| panic!("no MAC in {out}"))
+        .to_owned()
+}
+
+/// Whether the neighbour table of `ns` maps `address` to `mac`.
+pub fn neighbour_is(ns: &str, address: &str, mac: &str) -> bool {
+    run("ip", &["-n", ns, "neigh", "show", "to", address]).contains(mac)
+}
+
+/// `ip -d addr` of `eth0` in `ns`, for failure messages and the marks.
+pub fn addresses(ns: &str) -> String {
+    run("ip", &["-n", ns, "-d", "addr", "show", "dev", "eth0"])
+}
+
+/// Polls `probe` every 10 ms until it holds; a timeout (a safety net, not a timing
+/// assertion) fails the test with `what`.
+pub fn wait_until(timeout: Duration, what: &str, mut probe: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !probe() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting until {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+type Job = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A current-thread tokio runtime on a thread that entered a namespace: every socket
+/// its tasks open is in that namespace. Dropping it stops the tasks and joins.
+#[derive(Debug)]
+pub struct NsRuntime {
+    namespace: String,
+    jobs: Option<mpsc::UnboundedSender<Job>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl NsRuntime {
+    pub fn start(ns: &str) -> NsRuntime {
+        let (jobs, mut queue) = mpsc::unbounded_channel::<Job>();
+        let (ready_tx, ready_rx) = std_mpsc::channel::<Result<(), String>>();
+        let path = format!("/run/netns/{ns}");
+        let thread = std::thread::Builder::new()
+            .name(format!("ns-{ns}"))
+            .spawn(move || {
+                let runtime = File::open(&path)
+                    .map_err(|e| format!("open {path}: {e}"))
+                    .and_then(|f| {
+                        setns(&f, CloneFlags::CLONE_NEWNET)
+                            .map_err(|e| format!("setns {path}: {e}"))
+                    })
+                    .and_then(|()| {
+                        tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()
+                            .map_err(|e| format!("tokio runtime: {e}"))
+                    });
+                let runtime = match runtime {
+                    Ok(runtime) => {
+                        let _ = ready_tx.send(Ok(()));
+                        runtime
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    while let Some(job) = queue.recv().await {
+                        tokio::spawn(job);
+                    }
+                });
+            })
+            .expect("spawn namespace thread");
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => panic!("cannot run in namespace {ns}: {e}"),
+            Err(_) => panic!("namespace thread for {ns} died"),
+        }
+        NsRuntime {
+            namespace: ns.to_owned(),
+            jobs: Some(jobs),
+            thread: Some(thread),
+        }
+    }
+
+    /// Runs `future` as a task in the namespace and waits (at most 60 s) for it.
+    pub fn block_on<F, T>(&self, future: F) -> T
+    where
+        F: Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (tx, rx) = std_mpsc::channel();
+        let job: Job = Box::pin(async move {
+            let _ = tx.send(future.await);
+        });
+        let jobs = self.jobs.as_ref().expect("runtime is running");
+        assert!(
+            jobs.send(job).is_ok(),
+            "runtime of {} stopped",
+            self.namespace
+        );
+        rx.recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("task in namespace {} gave no result: {e}", self.namespace))
+    }
+}
+
+impl Drop for NsRuntime {
+    fn drop(&mut self) {
+        self.jobs.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// keepalived (VRRP only, foreground) in a namespace, with one VRRPv3 instance.
+/// Only the processes it started are ever signalled.
+#[derive(Debug)]
+pub struct Keepalived {
+    child: Option<Child>,
+    dir: PathBuf,
+}
+
+impl Keepalived {
+    /// Starts keepalived in `ns` for `vip` (IPv4 or IPv6) with VRID `vrid`.
+    pub fn start(ns: &str, dir: &Path, vrid: u8, priority: u8, vip: IpAddr) -> Keepalived {
+        require_program("keepalived", "keepalived");
+        let prefix = if vip.is_ipv4() { 32 } else { 128 };
+        let config = format!(
+            "global_defs {{\n    router_id {ns}\n    vrrp_version 3\n}}\n\n\
+             vrrp_instance VI {{\n    state BACKUP\n    interface eth0\n    \
+             virtual_router_id {vrid}\n    priority {priority}\n    advert_int 0.1\n    \
+             virtual_ipaddress {{\n        {vip}/{prefix} dev eth0\n    }}\n}}\n"
+        );
+        std::fs::write(dir.join("keepalived.conf"), config).expect("write keepalived.conf");
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(dir.join("keepalived.log"))
+            .expect("open keepalived.log");
+        let log_err = log.try_clone().expect("clone log handle");
+        let arg = |name: &str| dir.join(name).to_string_lossy().into_owned();
+        // `ip netns exec` execs keepalived, so the child's pid is keepalived's parent
+        // process; -n keeps it in the foreground, -P runs VRRP only.
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns, "keepalived", "-n", "-l", "-D", "-P"])
+            .args(["-f", &arg("keepalived.conf")])
+            .args(["-p", &arg("keepalived.pid"), "-r", &arg("vrrp.pid")])
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
+            .spawn()
+            .expect("start keepalived");
+        Keepalived {
+            child: Some(child),
+            dir: dir.to_owned(),
+        }
+    }
+
+    /// The last lines of its log.
+    pub fn log(&self) -> String {
+        let text = std::fs::read_to_string(self.dir.join("keepalived.log")).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// SIGTERM: keepalived's graceful stop (priority 0, addresses removed).
+    pub fn terminate(&self) {
+        if let Some(pid) = self.child.as_ref().and_then(|c| i32::try_from(c.id()).ok()) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+        }
+    }
+
+    /// Waits (at most 10 s, then SIGKILL) for keepalived to exit.
+    pub fn wait_exit(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if matches!(child.try_wait(), Ok(None)) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.kill_vrrp_child();
+    }
+
+    /// The VRRP child, if it outlived its parent.
+    fn kill_vrrp_child(&self) {
+        let Ok(text) = std::fs::read_to_string(self.dir.join("vrrp.pid")) else {
+            return;
+        };
+        let Ok(pid) = text.trim().parse::<i32>() else {
+            return;
+        };
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if comm.trim() == "keepalived" {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+}
+
+impl Drop for Keepalived {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+            self.kill_vrrp_child();
+        }
+    }
+}
