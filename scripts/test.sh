@@ -17,7 +17,7 @@ log() { printf '[test] %s\n' "$*" >&2; }
 # namespace; the tests run their own daemons in namespaces. So what this run's install
 # started or enabled is stopped or disabled again, and nothing else: a service that was
 # running or enabled before this script started is the host's and is left as it was.
-declare -A service_of=([frr]=frr [bird2]=bird [gobgpd]=gobgpd)   # package -> its service
+declare -A service_of=([frr]=frr [bird2]=bird [gobgpd]=gobgpd [keepalived]=keepalived)   # package -> its service
 svc_active() { systemctl is-active --quiet "$1" >/dev/null 2>&1; }
 svc_enabled() { systemctl is-enabled --quiet "$1" >/dev/null 2>&1; }
 
@@ -29,6 +29,7 @@ command -v bird >/dev/null      || need+=(bird2)
 command -v curl >/dev/null      || need+=(curl)
 command -v python3 >/dev/null   || need+=(python3)
 command -v tcpdump >/dev/null   || need+=(tcpdump)   # herald-e2e convergence benchmark
+command -v keepalived >/dev/null || need+=(keepalived) # vrrp interop tests
 if ((${#need[@]})); then
     # the services of the packages about to be installed, and how they were before
     services=() was_active=() was_enabled=()
