@@ -5,7 +5,7 @@
 //! The main loop [`AdminState::publish`]es after every decision; BGP counters are read
 //! from the speaker when `/metrics` or `/status` is asked for.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::announce::Decision;
 use crate::bgp_driver::PeerProblem;
+use crate::bgp_plan::RouterIdOrigin;
 use crate::metrics::Metrics;
 
 /// What the main loop last published.
@@ -35,6 +36,8 @@ pub struct Published {
     pub decision: Decision,
     /// Peers of the decision that could not be configured.
     pub peer_problems: Vec<PeerProblem>,
+    /// The speaker's own BGP identifier for sessions that set none, once one was chosen.
+    pub speaker_id: Option<(Ipv4Addr, RouterIdOrigin)>,
 }
 
 /// Everything the admin handlers read.
@@ -122,10 +125,19 @@ pub struct StatusReport {
     pub ready: bool,
     pub source_errors: Vec<String>,
     pub service_problems: Vec<String>,
+    /// The BGP identifier of sessions that set none, and where it came from.
+    pub router_id: Option<RouterIdReport>,
     pub peers: Vec<PeerReport>,
     pub routes: Vec<RouteReport>,
     pub announced: Vec<AnnouncedReport>,
     pub not_announced: Vec<NotAnnouncedReport>,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct RouterIdReport {
+    pub id: Ipv4Addr,
+    /// `flag`, `node_address`, `ipv4_session`, `node_object`, `host_address`, `node_name`.
+    pub origin: &'static str,
 }
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -221,6 +233,10 @@ pub fn status_report(
         ready: published.source_ready,
         source_errors: published.source_errors.clone(),
         service_problems: published.service_problems.clone(),
+        router_id: published.speaker_id.map(|(id, origin)| RouterIdReport {
+            id,
+            origin: origin.label(),
+        }),
         peers,
         routes: decision
             .routes
@@ -283,6 +299,7 @@ mod tests {
             source_ready: true,
             source_errors: vec!["config.yaml: peers[0].peer-asn: missing".into()],
             service_problems: vec!["default/odd: spec.ports has port 0, outside 1-65535".into()],
+            speaker_id: Some((Ipv4Addr::new(172, 30, 0, 11), RouterIdOrigin::Ipv4Session)),
             decision,
             peer_problems: vec![PeerProblem {
                 address: "2001:db8::1".parse().expect("ip"),
@@ -333,6 +350,8 @@ mod tests {
             json["source_errors"][0],
             "config.yaml: peers[0].peer-asn: missing"
         );
+        assert_eq!(json["router_id"]["id"], "172.30.0.11");
+        assert_eq!(json["router_id"]["origin"], "ipv4_session");
         assert_eq!(
             json["service_problems"][0],
             "default/odd: spec.ports has port 0, outside 1-65535"

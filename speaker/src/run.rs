@@ -165,6 +165,7 @@ async fn drive(
                     source_errors: state.errors.clone(),
                     service_problems,
                     peer_problems: driver.problems().to_vec(),
+                    speaker_id: driver.speaker_id(),
                     decision,
                 });
             }

@@ -51,6 +51,9 @@ fn readme_command_on_dual_stack_nodes_announces_both_families() {
             "node{node}'s IPv4 session uses its source address"
         );
         assert_eq!(v6, v4, "node{node}: one BGP identifier per speaker");
+        let status = lab.status(node);
+        assert_eq!(status["router_id"]["id"], v4.to_string(), "{status}");
+        assert_eq!(status["router_id"]["origin"], "ipv4_session", "{status}");
     }
 
     lab.service("web", Policy::Cluster, Family::Dual, &[1, 2]);
@@ -88,6 +91,9 @@ fn ipv6_only_node_derives_a_stable_router_id_from_its_name() {
             herald_speaker_name_id(&format!("node{node}")),
             "node{node}: FNV-1a of its name"
         );
+        let status = lab.status(node);
+        assert_eq!(status["router_id"]["id"], id.to_string(), "{status}");
+        assert_eq!(status["router_id"]["origin"], "node_name", "{status}");
     }
     let log = lab.speaker_log(1);
     assert_eq!(
