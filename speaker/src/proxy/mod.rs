@@ -5,5 +5,7 @@
 //! - [`select`] decides which (address, port) listeners this node runs, TLS or not, the
 //!   certificate source and the backends, and why everything else is not proxied.
 
+pub mod balance;
+pub mod health;
 pub mod select;
 pub mod service;
