@@ -195,3 +195,130 @@ pub fn slice_backends(slices: &[EndpointSlice]) -> BTreeMap<ServiceKey, Vec<Slic
     }
     by_service
 }
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::core::v1::{ServicePort as K8sPort, ServiceSpec};
+    use k8s_openapi::api::discovery::v1::EndpointPort;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    use super::*;
+    use crate::view::SERVICE_NAME_LABEL;
+
+    fn k8s_port(name: &str, protocol: &str, port: i32, target: Option<IntOrString>) -> K8sPort {
+        K8sPort {
+            name: Some(name.into()),
+            protocol: Some(protocol.into()),
+            port,
+            target_port: target,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn annotations_and_ports_are_read_and_bad_ports_left_to_the_view_to_report() {
+        let service = Service {
+            metadata: ObjectMeta {
+                annotations: Some(
+                    [
+                        ("herald.dev/proxy", "true"),
+                        ("loadbalancer/ssl", "false"),
+                        ("herald.dev/tls-secret", " web-cert "),
+                    ]
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                ),
+                ..Default::default()
+            },
+            spec: Some(ServiceSpec {
+                ports: Some(vec![
+                    k8s_port("", "TCP", 80, Some(IntOrString::String("8080".into()))),
+                    k8s_port("https", "TCP", 443, Some(IntOrString::String("web".into()))),
+                    k8s_port("dns", "UDP", 53, None),
+                    k8s_port("bad", "TCP", 70000, None),
+                    k8s_port("odd", "QUIC", 9, None),
+                ]),
+                ..Default::default()
+            }),
+            status: None,
+        };
+        let spec = proxy_service_spec(&service);
+        assert_eq!(
+            spec.annotations,
+            ProxyAnnotations {
+                proxy: Some(true),
+                tls: Some(false),
+                tls_secret: Some("web-cert".into()),
+            }
+        );
+        assert_eq!(
+            spec.ports,
+            [
+                PortSpec {
+                    name: None,
+                    port: ServicePort::tcp(80),
+                    target: TargetPort::Number(8080)
+                },
+                PortSpec {
+                    name: Some("https".into()),
+                    port: ServicePort::tcp(443),
+                    target: TargetPort::Named("web".into())
+                },
+                PortSpec {
+                    name: Some("dns".into()),
+                    port: ServicePort::udp(53),
+                    target: TargetPort::Number(53)
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn slices_keep_their_tcp_ports_and_group_by_service() {
+        let slice = |service: &str, ports: Vec<EndpointPort>| EndpointSlice {
+            metadata: ObjectMeta {
+                namespace: Some("ns".into()),
+                labels: Some([(SERVICE_NAME_LABEL.to_owned(), service.to_owned())].into()),
+                ..Default::default()
+            },
+            address_type: "IPv4".into(),
+            endpoints: Some(vec![]),
+            ports: Some(ports),
+        };
+        let port = |name: &str, protocol: &str, number: Option<i32>| EndpointPort {
+            name: Some(name.into()),
+            protocol: Some(protocol.into()),
+            port: number,
+            ..Default::default()
+        };
+        let slices = slice_backends(&[
+            slice(
+                "web",
+                vec![
+                    port("http", "TCP", Some(8080)),
+                    port("dns", "UDP", Some(53)),
+                    port("all", "TCP", None),
+                ],
+            ),
+            slice("web", vec![port("", "TCP", Some(9000))]),
+            slice("api", vec![]),
+        ]);
+        let web = &slices[&ServiceKey::new("ns", "web")];
+        assert_eq!(
+            web[0].ports,
+            [SlicePort {
+                name: Some("http".into()),
+                port: 8080
+            }]
+        );
+        assert_eq!(
+            web[1].ports,
+            [SlicePort {
+                name: None,
+                port: 9000
+            }]
+        );
+        assert_eq!(slices[&ServiceKey::new("ns", "api")].len(), 1);
+    }
+}
