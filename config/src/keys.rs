@@ -37,6 +37,9 @@ pub const SSL: &str = "loadbalancer/ssl";
 pub const TLS: &str = "herald.dev/tls";
 /// Service annotation: name of a `kubernetes.io/tls` Secret in the Service's namespace.
 pub const TLS_SECRET: &str = "herald.dev/tls-secret";
+/// Service annotation: `"true"` asks the speaker's proxy to serve the Service, `"false"`
+/// keeps it out of the proxy of a pool with `proxy.enabled`.
+pub const PROXY: &str = "herald.dev/proxy";
 
 /// Node label: a node carrying it (any value) never announces Service addresses.
 pub const EXCLUDE_FROM_EXTERNAL_LOAD_BALANCERS: &str =
@@ -134,6 +137,31 @@ pub fn tls_requested(annotations: &BTreeMap<String, String>) -> bool {
             .get(*k)
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
     })
+}
+
+/// A `"true"`/`"false"` annotation (any case, trimmed): `None` when absent or set to
+/// anything else.
+pub fn switch(annotations: &BTreeMap<String, String>, key: &str, aliases: &[&str]) -> Option<bool> {
+    let found = lookup(annotations, key, aliases)?;
+    let value = found.value.trim();
+    if value.eq_ignore_ascii_case("true") {
+        Some(true)
+    } else if value.eq_ignore_ascii_case("false") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// TLS termination asked for (`Some(true)`) or turned off (`Some(false)`) by annotation:
+/// `herald.dev/tls`, else its alias `loadbalancer/ssl`.
+pub fn tls_switch(annotations: &BTreeMap<String, String>) -> Option<bool> {
+    switch(annotations, TLS, &[SSL])
+}
+
+/// The proxy asked for (`Some(true)`) or refused (`Some(false)`) by `herald.dev/proxy`.
+pub fn proxy_switch(annotations: &BTreeMap<String, String>) -> Option<bool> {
+    switch(annotations, PROXY, &[])
 }
 
 /// The TLS Secret name (`herald.dev/tls-secret`), trimmed.
@@ -236,6 +264,36 @@ mod tests {
             tls_secret(&map(&[("herald.dev/tls-secret", "web-cert")])),
             Some("web-cert")
         );
+    }
+
+    #[test]
+    fn switches_read_true_and_false_and_herald_key_wins_over_the_seed_alias() {
+        assert_eq!(
+            tls_switch(&map(&[("loadbalancer/ssl", " TRUE ")])),
+            Some(true)
+        );
+        assert_eq!(
+            tls_switch(&map(&[("herald.dev/tls", "false")])),
+            Some(false)
+        );
+        assert_eq!(
+            tls_switch(&map(&[
+                ("loadbalancer/ssl", "true"),
+                ("herald.dev/tls", "false")
+            ])),
+            Some(false)
+        );
+        assert_eq!(tls_switch(&map(&[("herald.dev/tls", "yes")])), None);
+        assert_eq!(tls_switch(&map(&[])), None);
+        assert_eq!(
+            proxy_switch(&map(&[("herald.dev/proxy", "true")])),
+            Some(true)
+        );
+        assert_eq!(
+            proxy_switch(&map(&[("herald.dev/proxy", "False")])),
+            Some(false)
+        );
+        assert_eq!(proxy_switch(&map(&[("herald.dev/tls", "true")])), None);
     }
 
     #[test]

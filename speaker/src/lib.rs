@@ -24,6 +24,7 @@ pub mod bgp_plan;
 pub mod cli;
 pub mod events;
 pub mod metrics;
+pub mod proxy;
 pub mod run;
 pub mod source;
 pub mod view;
