@@ -129,16 +129,6 @@ pub fn load_balancer_ips(
     Ok(ips)
 }
 
-/// True when the Service asks for TLS termination by annotation (`herald.dev/tls` or
-/// `loadbalancer/ssl` set to `true`, any case).
-pub fn tls_requested(annotations: &BTreeMap<String, String>) -> bool {
-    [TLS, SSL].iter().any(|k| {
-        annotations
-            .get(*k)
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
-    })
-}
-
 /// A `"true"`/`"false"` annotation (any case, trimmed): `None` when absent or set to
 /// anything else.
 pub fn switch(annotations: &BTreeMap<String, String>, key: &str, aliases: &[&str]) -> Option<bool> {
@@ -162,6 +152,14 @@ pub fn tls_switch(annotations: &BTreeMap<String, String>) -> Option<bool> {
 /// The proxy asked for (`Some(true)`) or refused (`Some(false)`) by `herald.dev/proxy`.
 pub fn proxy_switch(annotations: &BTreeMap<String, String>) -> Option<bool> {
     switch(annotations, PROXY, &[])
+}
+
+/// Whether Herald's proxy serves a Service: the one rule the controller (`ipMode: Proxy`)
+/// and the speaker (its listeners) share. `herald.dev/proxy` decides when set (`proxy`);
+/// otherwise the pool's `proxy.enabled` (`pool_enabled`), or TLS asked for by annotation
+/// (`tls`, see [`tls_switch`]), since only the proxy terminates TLS.
+pub fn proxy_wanted(pool_enabled: bool, proxy: Option<bool>, tls: Option<bool>) -> bool {
+    proxy.unwrap_or(pool_enabled || tls == Some(true))
 }
 
 /// The TLS Secret name (`herald.dev/tls-secret`), trimmed.
@@ -255,11 +253,22 @@ mod tests {
     }
 
     #[test]
-    fn tls_is_requested_by_either_annotation() {
-        assert!(tls_requested(&map(&[("loadbalancer/ssl", "true")])));
-        assert!(tls_requested(&map(&[("herald.dev/tls", "True")])));
-        assert!(!tls_requested(&map(&[("herald.dev/tls", "false")])));
-        assert!(!tls_requested(&map(&[])));
+    fn proxy_is_wanted_by_the_pool_the_annotation_or_tls_and_refused_by_the_annotation() {
+        assert!(proxy_wanted(true, None, None), "pool");
+        assert!(proxy_wanted(false, Some(true), None), "herald.dev/proxy");
+        assert!(proxy_wanted(false, None, Some(true)), "TLS needs the proxy");
+        assert!(!proxy_wanted(false, None, Some(false)));
+        assert!(!proxy_wanted(false, None, None));
+        assert!(!proxy_wanted(true, Some(false), Some(true)), "refused wins");
+        let tls = |pairs: &[(&str, &str)]| tls_switch(&map(pairs));
+        assert_eq!(tls(&[("loadbalancer/ssl", "true")]), Some(true));
+        assert_eq!(tls(&[("herald.dev/tls", "True")]), Some(true));
+        assert_eq!(
+            tls(&[("herald.dev/tls", "false"), ("loadbalancer/ssl", "true")]),
+            Some(false),
+            "Herald's key wins"
+        );
+        assert_eq!(tls(&[]), None);
         assert_eq!(
             tls_secret(&map(&[("herald.dev/tls-secret", "web-cert")])),
             Some("web-cert")

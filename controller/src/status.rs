@@ -56,18 +56,22 @@ pub fn is_unknown_ip_mode_error(message: &str) -> bool {
     message.contains("ipMode") && message.contains("not declared in schema")
 }
 
-/// The mode of a pool's addresses: `Proxy` when the pool's proxy is enabled or the Service
-/// asks for TLS termination (which only the proxy does), `VIP` otherwise.
+/// The mode of a Service's addresses: `Proxy` when Herald's proxy serves it
+/// ([`herald_config::keys::proxy_wanted`], the rule the speaker's listeners follow too),
+/// `VIP` otherwise.
 pub fn ip_mode_for(pool: Option<&herald_config::Pool>, service: &Service) -> IpMode {
-    let proxy_pool = pool
+    use herald_config::keys;
+    let pool_enabled = pool
         .and_then(|p| p.proxy.as_ref())
         .is_some_and(|p| p.enabled);
-    let tls = service
-        .metadata
-        .annotations
-        .as_ref()
-        .is_some_and(herald_config::keys::tls_requested);
-    if proxy_pool || tls {
+    let (proxy, tls) = match service.metadata.annotations.as_ref() {
+        Some(annotations) => (
+            keys::proxy_switch(annotations),
+            keys::tls_switch(annotations),
+        ),
+        None => (None, None),
+    };
+    if keys::proxy_wanted(pool_enabled, proxy, tls) {
         IpMode::Proxy
     } else {
         IpMode::Vip
@@ -192,6 +196,12 @@ mod tests {
         let mut tls = Service::default();
         tls.metadata.annotations = Some([("loadbalancer/ssl".into(), "true".into())].into());
         assert_eq!(ip_mode_for(Some(&config.pools[0]), &tls), IpMode::Proxy);
+        let mut asks = Service::default();
+        asks.metadata.annotations = Some([("herald.dev/proxy".into(), "true".into())].into());
+        assert_eq!(ip_mode_for(Some(&config.pools[0]), &asks), IpMode::Proxy);
+        let mut refuses = Service::default();
+        refuses.metadata.annotations = Some([("herald.dev/proxy".into(), "false".into())].into());
+        assert_eq!(ip_mode_for(Some(&config.pools[1]), &refuses), IpMode::Vip);
     }
 
     #[test]

@@ -3,8 +3,10 @@
 //! proxy's reading of the Services and their EndpointSlices, and the node's name in; the
 //! listeners to run and why every other address or port is not proxied out.
 //!
-//! A Service address is proxied when its pool has `proxy.enabled` or the Service carries
-//! `herald.dev/proxy: "true"`; `"false"` keeps it out even of an enabled pool. Only TCP
+//! A Service address is proxied when its pool has `proxy.enabled`, the Service carries
+//! `herald.dev/proxy: "true"`, or it asks for TLS by annotation (only the proxy terminates
+//! TLS); `herald.dev/proxy: "false"` keeps it out even of an enabled pool. The rule is
+//! `herald_config::keys::proxy_wanted`, which the controller's `ipMode` follows too. Only TCP
 //! ports are proxied. TLS is terminated on a port when the Service says
 //! `herald.dev/tls`/`loadbalancer/ssl: "true"` (every port), or, without that annotation,
 //! on port 443 and on ports whose name starts with `https`; `"false"` turns it off on
@@ -16,7 +18,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use herald_config::{Balance, Pool, Proxy, ProxyProtocol};
+use herald_config::{Balance, Pool, Proxy, ProxyProtocol, keys};
 use herald_core::{ServiceKey, ServicePort, TrafficPolicy, TransportProtocol};
 
 use super::service::{PortSpec, ProxyServiceSpec, SliceBackends, TargetPort};
@@ -134,7 +136,8 @@ impl fmt::Display for NotProxiedReason {
         match self {
             Self::NotInAnyPool => f.write_str("the address is in no configured pool"),
             Self::NotRequested => f.write_str(
-                "the pool's proxy is not enabled and the Service has no herald.dev/proxy: \"true\"",
+                "the pool's proxy is not enabled and the Service asks neither for the proxy \
+                 (herald.dev/proxy) nor for TLS",
             ),
             Self::RefusedByAnnotation => f.write_str("the Service has herald.dev/proxy: \"false\""),
             Self::PortsUnreadable => f.write_str("spec.ports cannot be read"),
@@ -216,10 +219,13 @@ pub fn select(
 /// The proxy settings for a Service address in `pool`, or why it is not proxied.
 fn proxy_settings(pool: &Pool, spec: &ProxyServiceSpec) -> Result<Proxy, NotProxiedReason> {
     let pool_proxies = pool.proxy.as_ref().is_some_and(|p| p.enabled);
-    match (spec.annotations.proxy, pool_proxies) {
-        (Some(false), _) => Err(NotProxiedReason::RefusedByAnnotation),
-        (Some(true), _) | (None, true) => Ok(pool.proxy.clone().unwrap_or_default()),
-        (None, false) => Err(NotProxiedReason::NotRequested),
+    let annotations = &spec.annotations;
+    if annotations.proxy == Some(false) {
+        Err(NotProxiedReason::RefusedByAnnotation)
+    } else if keys::proxy_wanted(pool_proxies, annotations.proxy, annotations.tls) {
+        Ok(pool.proxy.clone().unwrap_or_default())
+    } else {
+        Err(NotProxiedReason::NotRequested)
     }
 }
 
@@ -442,6 +448,12 @@ address-pools:
                 ),
                 service("silent", "192.168.20.2", &[], &[tcp(80)]),
                 service(
+                    "tls-only",
+                    "192.168.20.3",
+                    &[("loadbalancer/ssl", "true")],
+                    &[tcp(80)],
+                ),
+                service(
                     "refuses",
                     "192.168.10.2",
                     &[("herald.dev/proxy", "false")],
@@ -466,7 +478,8 @@ address-pools:
             proxied,
             [
                 ("asks", "plain", Balance::RoundRobin),
-                ("in-pool", "proxied", Balance::LeastConnections)
+                ("in-pool", "proxied", Balance::LeastConnections),
+                ("tls-only", "plain", Balance::RoundRobin),
             ]
         );
         assert_eq!(selection.listeners[1].max_connections, Some(100));
