@@ -12,10 +12,13 @@
 //!   killed on drop).
 //! - [`apiserver`]: a real kube-apiserver shared by the test binaries, and a namespace per
 //!   test.
+//! - [`netns`]: a tokio runtime inside a network namespace, commands, and the root and
+//!   program checks of tests that run daemons in namespaces (bgp, vrrp).
 
 pub mod apiserver;
 pub mod child;
 pub mod fixtures;
 pub mod http;
+pub mod netns;
 pub mod ports;
 pub mod wait;

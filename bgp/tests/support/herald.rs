@@ -1,6 +1,6 @@
 //! Herald's [`bgp::Speaker`] running in the node namespace.
 
-use super::runtime::NsRuntime;
+use super::NsRuntime;
 use super::wait::wait_until;
 use super::{NODE_AS, NODE4, ROUTER_AS, Topology, router_addr};
 use bgp::{

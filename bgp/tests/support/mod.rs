@@ -25,11 +25,10 @@ pub mod frr;
 pub mod gobgp;
 pub mod herald;
 pub mod netns;
-pub mod runtime;
 pub mod wait;
 
+pub use herald_testsupport::netns::{NsRuntime, require_program, require_root, run, try_run};
 pub use netns::Topology;
-pub use runtime::NsRuntime;
 pub use wait::{holds_for, wait_until};
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -82,36 +81,6 @@ pub fn lab_file(relative: &str) -> String {
         .unwrap_or_else(|e| panic!("cannot read lab template {}: {e}", path.display()))
 }
 
-/// Panics with an install hint unless `program` exists: a missing router fails the test.
-pub fn require_program(program: &str, package: &str) {
-    let found = if program.contains('/') {
-        Path::new(program).is_file()
-    } else {
-        std::env::var_os("PATH")
-            .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
-            .unwrap_or(false)
-    };
-    assert!(
-        found,
-        "{program} is missing: install the Debian package `{package}` (the interop tests need \
-         the real daemon and run as root)"
-    );
-}
-
-/// Panics unless the tests run as root (network namespaces need it).
-pub fn require_root() {
-    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
-    let uid_line = status
-        .lines()
-        .find(|l| l.starts_with("Uid:"))
-        .expect("Uid line in /proc/self/status");
-    let effective = uid_line.split_whitespace().nth(2).expect("effective uid");
-    assert_eq!(
-        effective, "0",
-        "the interop tests create network namespaces and start routers: run them as root"
-    );
-}
-
 /// The last `lines` lines of a log file, for failure reports.
 pub fn tail(path: &Path, lines: usize) -> String {
     match std::fs::read_to_string(path) {
@@ -120,31 +89,5 @@ pub fn tail(path: &Path, lines: usize) -> String {
             all[all.len().saturating_sub(lines)..].join("\n")
         }
         Err(e) => format!("(cannot read {}: {e})", path.display()),
-    }
-}
-
-/// Runs a command to completion; a failure (cannot start, non-zero exit) fails the test
-/// with the command line and its stderr. Returns stdout.
-pub fn run(program: &str, args: &[&str]) -> String {
-    try_run(program, args).unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// Runs a command to completion; `Err` carries the command line and its stderr.
-pub fn try_run(program: &str, args: &[&str]) -> Result<String, String> {
-    let output = std::process::Command::new(program)
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run {program}: {e}"))?;
-    if output.status.success() {
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-    } else {
-        Err(format!(
-            "`{program} {}` failed ({}): {}{}",
-            args.join(" "),
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim(),
-            String::from_utf8_lossy(&output.stdout).trim()
-        ))
     }
 }

@@ -15,20 +15,16 @@
 
 use std::collections::hash_map::DefaultHasher;
 use std::fs::File;
-use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc as std_mpsc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use nix::sched::{CloneFlags, setns};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use tokio::sync::mpsc;
+
+pub use herald_testsupport::netns::{NsRuntime, require_program, require_root, run, try_run};
 
 pub const A4: &str = "172.30.0.1";
 pub const B4: &str = "172.30.0.2";
@@ -44,54 +40,6 @@ pub fn init_tracing() {
         .with_ansi(false)
         .with_max_level(tracing::Level::DEBUG)
         .try_init();
-}
-
-/// Panics unless root: network namespaces need it.
-pub fn require_root() {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let effective = status
-        .lines()
-        .find(|l| l.starts_with("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(2));
-    assert!(
-        effective == Some("0"),
-        "the driver tests create network namespaces and raw sockets: run them as root"
-    );
-}
-
-/// Panics with an install hint unless `program` is on the PATH.
-pub fn require_program(program: &str, package: &str) {
-    let found = std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
-        .unwrap_or(false);
-    assert!(
-        found,
-        "{program} is missing: install the Debian package `{package}` (the driver tests \
-         need the real daemon and run as root)"
-    );
-}
-
-/// Runs a command; a failure fails the test with its stderr. Returns stdout.
-pub fn run(program: &str, args: &[&str]) -> String {
-    try_run(program, args).unwrap_or_else(|e| panic!("{e}"))
-}
-
-pub fn try_run(program: &str, args: &[&str]) -> Result<String, String> {
-    let output = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run {program}: {e}"))?;
-    if output.status.success() {
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-    } else {
-        Err(format!(
-            "`{program} {}` failed ({}): {}",
-            args.join(" "),
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        ))
-    }
 }
 
 /// Two namespaces joined by a veth pair, `eth0` in each.
@@ -257,96 +205,6 @@ pub fn wait_until(timeout: Duration, what: &str, mut probe: impl FnMut() -> bool
             "timed out after {timeout:?} waiting until {what}"
         );
         std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-type Job = Pin<Box<dyn Future<Output = ()> + Send>>;
-
-/// A current-thread tokio runtime on a thread that entered a namespace: every socket
-/// its tasks open is in that namespace. Dropping it stops the tasks and joins.
-#[derive(Debug)]
-pub struct NsRuntime {
-    namespace: String,
-    jobs: Option<mpsc::UnboundedSender<Job>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl NsRuntime {
-    pub fn start(ns: &str) -> NsRuntime {
-        let (jobs, mut queue) = mpsc::unbounded_channel::<Job>();
-        let (ready_tx, ready_rx) = std_mpsc::channel::<Result<(), String>>();
-        let path = format!("/run/netns/{ns}");
-        let thread = std::thread::Builder::new()
-            .name(format!("ns-{ns}"))
-            .spawn(move || {
-                let runtime = File::open(&path)
-                    .map_err(|e| format!("open {path}: {e}"))
-                    .and_then(|f| {
-                        setns(&f, CloneFlags::CLONE_NEWNET)
-                            .map_err(|e| format!("setns {path}: {e}"))
-                    })
-                    .and_then(|()| {
-                        tokio::runtime::Builder::new_current_thread()
-                            .enable_all()
-                            .build()
-                            .map_err(|e| format!("tokio runtime: {e}"))
-                    });
-                let runtime = match runtime {
-                    Ok(runtime) => {
-                        let _ = ready_tx.send(Ok(()));
-                        runtime
-                    }
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                        return;
-                    }
-                };
-                runtime.block_on(async move {
-                    while let Some(job) = queue.recv().await {
-                        tokio::spawn(job);
-                    }
-                });
-            })
-            .expect("spawn namespace thread");
-        match ready_rx.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => panic!("cannot run in namespace {ns}: {e}"),
-            Err(_) => panic!("namespace thread for {ns} died"),
-        }
-        NsRuntime {
-            namespace: ns.to_owned(),
-            jobs: Some(jobs),
-            thread: Some(thread),
-        }
-    }
-
-    /// Runs `future` as a task in the namespace and waits (at most 60 s) for it.
-    pub fn block_on<F, T>(&self, future: F) -> T
-    where
-        F: Future<Output = T> + Send + 'static,
-        T: Send + 'static,
-    {
-        let (tx, rx) = std_mpsc::channel();
-        let job: Job = Box::pin(async move {
-            let _ = tx.send(future.await);
-        });
-        let jobs = self.jobs.as_ref().expect("runtime is running");
-        assert!(
-            jobs.send(job).is_ok(),
-            "runtime of {} stopped",
-            self.namespace
-        );
-        rx.recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|e| panic!("task in namespace {} gave no result: {e}", self.namespace))
-    }
-}
-
-impl Drop for NsRuntime {
-    fn drop(&mut self) {
-        self.jobs.take();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

@@ -1,4 +1,8 @@
-//! A tokio runtime on a thread that lives in the node namespace.
+//! Tests in network namespaces: a tokio runtime on a thread that lives in a namespace
+//! ([`NsRuntime`]), running the commands that build them ([`run`], [`try_run`]), and the
+//! checks that fail such a test clearly when it cannot run ([`require_root`],
+//! [`require_program`]). Used by bgp's interop tests and vrrp's driver tests.
+//!
 //!
 //! ```text
 //!  test thread (root namespace)            "ns-<node>" thread (setns into the node netns)
@@ -8,7 +12,7 @@
 //!
 //! Network namespaces are per thread: `setns` switches only the calling thread, and a
 //! current-thread runtime polls every task on that thread, so every socket the Speaker
-//! opens (connect, listen) is created inside the node namespace.
+//! opens (connect, listen, raw sockets) is created inside the namespace.
 
 use nix::sched::{CloneFlags, setns};
 use std::fs::File;
@@ -126,5 +130,60 @@ impl Drop for NsRuntime {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+/// Panics unless the test runs as root: network namespaces and raw sockets need it.
+pub fn require_root() {
+    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    let effective = status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(2));
+    assert_eq!(
+        effective,
+        Some("0"),
+        "this test creates network namespaces and starts daemons in them: run it as root"
+    );
+}
+
+/// Panics with an install hint unless `program` (a name on the PATH, or a path) exists.
+pub fn require_program(program: &str, package: &str) {
+    let found = if program.contains('/') {
+        std::path::Path::new(program).is_file()
+    } else {
+        std::env::var_os("PATH")
+            .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+            .unwrap_or(false)
+    };
+    assert!(
+        found,
+        "{program} is missing: install the Debian package `{package}` (this test needs the \
+         real daemon and runs as root)"
+    );
+}
+
+/// Runs a command to completion; a failure fails the test with its output. Returns stdout.
+pub fn run(program: &str, args: &[&str]) -> String {
+    try_run(program, args).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Runs a command to completion; `Err` carries the command line, its stderr and stdout.
+pub fn try_run(program: &str, args: &[&str]) -> Result<String, String> {
+    let output = std::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        Err(format!(
+            "`{program} {}` failed ({}): {}{}",
+            args.join(" "),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim(),
+            String::from_utf8_lossy(&output.stdout).trim()
+        ))
     }
 }
