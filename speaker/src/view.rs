@@ -159,7 +159,8 @@ pub fn slice_service(slice: &EndpointSlice) -> Option<ServiceKey> {
     Some(ServiceKey::new(namespace, name))
 }
 
-fn endpoint_view(endpoint: &k8s_openapi::api::discovery::v1::Endpoint) -> EndpointView {
+/// One EndpointSlice endpoint as the speaker reads it.
+pub fn endpoint_view(endpoint: &k8s_openapi::api::discovery::v1::Endpoint) -> EndpointView {
     let conditions = endpoint.conditions.as_ref();
     EndpointView {
         addresses: endpoint

@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use crate::view::{EndpointView, slice_service};
+use crate::view::{EndpointView, endpoint_view, slice_service};
 
 /// A Service's proxy-related annotations and ports.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -173,20 +173,7 @@ pub fn slice_backends(slices: &[EndpointSlice]) -> BTreeMap<ServiceKey, Vec<Slic
             .endpoints
             .iter()
             .flatten()
-            .map(|endpoint| {
-                let conditions = endpoint.conditions.as_ref();
-                EndpointView {
-                    addresses: endpoint
-                        .addresses
-                        .iter()
-                        .filter_map(|a| a.parse().ok())
-                        .collect(),
-                    node_name: endpoint.node_name.clone(),
-                    ready: conditions.and_then(|c| c.ready),
-                    serving: conditions.and_then(|c| c.serving),
-                    terminating: conditions.and_then(|c| c.terminating),
-                }
-            })
+            .map(endpoint_view)
             .collect();
         by_service
             .entry(key)
