@@ -7,6 +7,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use herald_testsupport::source::{production_code, rust_files};
+
 /// Top-level modules in layer order; each may use the modules of its own and earlier ranks.
 const LAYERS: &[(&str, u8)] = &[
     ("sockopt", 0),
@@ -29,17 +31,6 @@ fn rank(module: &str) -> Option<u8> {
 
 fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
-}
-
-/// The code of a file without comments and without its `#[cfg(test)]` module.
-fn code(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap();
-    let production = text.split("#[cfg(test)]").next().unwrap_or_default();
-    production
-        .lines()
-        .filter(|line| !line.trim_start().starts_with("//"))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// Every identifier that follows `prefix` in `code` (`crate::fsm::Fsm` gives `fsm`).
@@ -66,20 +57,6 @@ fn top_module(src: &Path, file: &Path) -> String {
         .to_string()
 }
 
-fn rust_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files.extend(rust_files(&path));
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            files.push(path);
-        }
-    }
-    files.sort();
-    files
-}
-
 #[test]
 fn no_module_uses_a_module_of_a_later_layer() {
     let src = src();
@@ -91,7 +68,7 @@ fn no_module_uses_a_module_of_a_later_layer() {
         }
         let own = rank(&module)
             .unwrap_or_else(|| panic!("{module} is not in LAYERS: give it a place in the order"));
-        for used in names_after(&code(&file), "crate::") {
+        for used in names_after(&production_code(&file), "crate::") {
             match rank(&used) {
                 Some(theirs) if theirs > own => {
                     violations.push(format!("{} uses crate::{used}", file.display()));
@@ -114,7 +91,7 @@ fn files_of_one_module_do_not_import_each_other_in_a_cycle() {
             .collect();
         let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for name in &siblings {
-            let code = code(&dir.join(format!("{name}.rs")));
+            let code = production_code(&dir.join(format!("{name}.rs")));
             let mut used = names_after(&code, "super::");
             used.extend(names_after(&code, &format!("crate::{module}::")));
             used.retain(|other| other != name && siblings.contains(other));

@@ -8,7 +8,7 @@ use std::net::Ipv4Addr;
 
 use bgp::packet::iana::{cease_subcode, error_code};
 use bgp::packet::*;
-use packet_support::{FOUR, TWO, hex};
+use packet_support::{FOUR, TWO, hex, hex_string};
 
 fn net4(s: &str) -> ipnet::Ipv4Net {
     s.parse().unwrap()
@@ -28,10 +28,6 @@ fn assert_encodes(message: &Message, cx: &CodecContext, expected: &str) {
 fn assert_decodes(bytes: &str, cx: &CodecContext, expected: &Message) {
     let decoded = Message::decode(&hex(bytes), cx).expect("decodes");
     assert_eq!(&decoded, expected);
-}
-
-fn hex_string(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 // ---------------------------------------------------------------- OPEN ---

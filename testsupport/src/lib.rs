@@ -12,13 +12,17 @@
 //!   killed on drop).
 //! - [`apiserver`]: a real kube-apiserver shared by the test binaries, and a namespace per
 //!   test.
+//! - [`hex`]: byte-vector fixtures written as commented hex.
+//! - [`source`]: a crate's own source files, for the tests that check its layers.
 //! - [`netns`]: a tokio runtime inside a network namespace, commands, and the root and
 //!   program checks of tests that run daemons in namespaces (bgp, vrrp).
 
 pub mod apiserver;
 pub mod child;
 pub mod fixtures;
+pub mod hex;
 pub mod http;
 pub mod netns;
 pub mod ports;
+pub mod source;
 pub mod wait;

@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use herald_testsupport::source::{production_code, rust_files};
+
 /// Top-level modules in layer order; each may use the modules of earlier ranks.
 const LAYERS: &[(&str, u8)] = &[
     ("centiseconds", 0),
@@ -21,31 +23,6 @@ fn rank(module: &str) -> Option<u8> {
 
 fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
-}
-
-/// The code of a file without comments and without its `#[cfg(test)]` module.
-fn code(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap();
-    let production = text.split("#[cfg(test)]").next().unwrap_or_default();
-    production
-        .lines()
-        .filter(|line| !line.trim_start().starts_with("//"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-fn rust_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files.extend(rust_files(&path));
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            files.push(path);
-        }
-    }
-    files.sort();
-    files
 }
 
 #[test]
@@ -66,7 +43,7 @@ fn no_module_uses_a_later_layer() {
             assert_eq!(top, "lib", "{} is not in LAYERS", relative.display());
             continue;
         };
-        let code = code(&file);
+        let code = production_code(&file);
         for (module, other) in LAYERS {
             // `crate::Centiseconds` is the root re-export of layer 0.
             let named = code.contains(&format!("crate::{module}"))

@@ -3,6 +3,9 @@
 
 use std::path::PathBuf;
 
+#[allow(unused_imports)] // each test binary uses a different part
+pub use herald_testsupport::hex::{hex, hex_string};
+
 use bgp::packet::CodecContext;
 
 pub const FOUR: CodecContext = CodecContext {
@@ -11,24 +14,6 @@ pub const FOUR: CodecContext = CodecContext {
 pub const TWO: CodecContext = CodecContext {
     four_octet_as: false,
 };
-
-/// Bytes from hex text; whitespace is ignored and `#` starts a comment to end of line.
-pub fn hex(text: &str) -> Vec<u8> {
-    let digits: String = text
-        .lines()
-        .map(|line| line.split('#').next().unwrap_or(""))
-        .flat_map(|line| line.chars())
-        .filter(|c| !c.is_whitespace())
-        .collect();
-    assert!(
-        digits.len().is_multiple_of(2),
-        "odd number of hex digits in fixture"
-    );
-    (0..digits.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&digits[i..i + 2], 16).expect("hex digit"))
-        .collect()
-}
 
 /// The messages of a capture file under tests/fixtures: one hex message per line,
 /// `#` lines are comments.

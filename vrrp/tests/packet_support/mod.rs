@@ -4,29 +4,10 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+#[allow(unused_imports)] // each test binary uses a different part
+pub use herald_testsupport::hex::{hex, hex_string};
+
 use vrrp::packet::PseudoHeader;
-
-/// Bytes from hex text; whitespace is ignored and `#` starts a comment to end of line.
-pub fn hex(text: &str) -> Vec<u8> {
-    let digits: String = text
-        .lines()
-        .map(|line| line.split('#').next().unwrap_or(""))
-        .flat_map(|line| line.chars())
-        .filter(|c| !c.is_whitespace())
-        .collect();
-    assert!(
-        digits.len().is_multiple_of(2),
-        "odd number of hex digits in fixture"
-    );
-    (0..digits.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&digits[i..i + 2], 16).expect("hex digit"))
-        .collect()
-}
-
-pub fn hex_string(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// The pseudo-header of a packet from `source` to `destination` (one family).
 pub fn pseudo(source: &str, destination: &str) -> PseudoHeader {
