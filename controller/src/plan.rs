@@ -44,6 +44,10 @@ pub enum Outcome {
     Allocated {
         assignment: Assignment,
         previous: Vec<IpAddr>,
+        /// Herald's proxy should serve it, but the server has no `ipMode`: kube-proxy on
+        /// every node intercepts traffic to the address before the proxy sees it
+        /// (`ProxyBypassed` Warning).
+        proxy_bypassed: bool,
     },
     /// It stopped being Herald's (type or class changed): addresses released and the
     /// status cleared (`IPReleased`).
@@ -123,15 +127,16 @@ pub fn plan(
             });
         }
     };
+    let mode_of = |assignment: &Assignment| {
+        let pool = inputs
+            .config
+            .pools
+            .iter()
+            .find(|p| p.name == assignment.pool);
+        status::ip_mode_for(pool, service)
+    };
     let ingress_of = |assignment: &Assignment| {
-        let mode = inputs.write_ip_mode.then(|| {
-            let pool = inputs
-                .config
-                .pools
-                .iter()
-                .find(|p| p.name == assignment.pool);
-            status::ip_mode_for(pool, service)
-        });
+        let mode = inputs.write_ip_mode.then(|| mode_of(assignment));
         status::ingress_for(&assignment.addresses, mode)
     };
     let write_unless_shown = |desired: Vec<LoadBalancerIngress>| {
@@ -143,6 +148,8 @@ pub fn plan(
             let write = write_unless_shown(ingress_of(&assignment));
             let outcome = if write.is_some() {
                 Outcome::Allocated {
+                    proxy_bypassed: !inputs.write_ip_mode
+                        && mode_of(&assignment) == status::IpMode::Proxy,
                     assignment,
                     previous: service::status_addresses(service),
                 }
@@ -219,6 +226,7 @@ mod tests {
         let Outcome::Allocated {
             assignment,
             previous,
+            ..
         } = planned.outcome
         else {
             panic!("allocated: {:?}", planned.outcome);
@@ -255,6 +263,50 @@ mod tests {
         let proxied_plan = plan(&proxied, &mut allocator, inputs(&config, true)).expect("named");
         let written = proxied_plan.write.expect("new address");
         assert_eq!(written[0].ip_mode.as_deref(), Some("Proxy"));
+        assert!(
+            matches!(
+                proxied_plan.outcome,
+                Outcome::Allocated {
+                    proxy_bypassed: false,
+                    ..
+                }
+            ),
+            "a server with ipMode does not bypass the proxy"
+        );
+    }
+
+    #[test]
+    fn a_proxied_service_on_a_server_without_ip_mode_is_flagged_as_bypassed() {
+        let config = config();
+        let mut allocator = allocator(&config);
+        let mut proxied = lb("tls");
+        proxied.metadata.annotations =
+            Some([("herald.dev/address-pool".into(), "proxied".into())].into());
+        let planned = plan(&proxied, &mut allocator, inputs(&config, false)).expect("named");
+        assert_eq!(
+            planned.write.expect("new address")[0].ip_mode,
+            None,
+            "no ipMode written to a server that lacks it"
+        );
+        assert!(matches!(
+            planned.outcome,
+            Outcome::Allocated {
+                proxy_bypassed: true,
+                ..
+            }
+        ));
+
+        let plain = plan(&lb("web"), &mut allocator, inputs(&config, false)).expect("named");
+        assert!(
+            matches!(
+                plain.outcome,
+                Outcome::Allocated {
+                    proxy_bypassed: false,
+                    ..
+                }
+            ),
+            "a Service the proxy does not serve is not flagged"
+        );
     }
 
     #[test]

@@ -102,9 +102,27 @@ async fn reconcile_service(
         Outcome::Allocated {
             assignment,
             previous,
+            proxy_bypassed,
         } => {
             let addresses = join(&assignment.addresses);
             info!(%addresses, pool = %assignment.pool, "allocated");
+            // Before IPAllocated: once that Event is out, so is this one.
+            if proxy_bypassed {
+                warn!(%addresses, "proxied, but the API server has no ingress ipMode: kube-proxy intercepts the traffic");
+                ctx.publish(
+                    &regarding,
+                    EventType::Warning,
+                    reasons::PROXY_BYPASSED,
+                    "Allocate",
+                    format!(
+                        "Herald's proxy should serve [{addresses}], but the API server has no \
+                         status.loadBalancer.ingress[].ipMode (Kubernetes < 1.29): kube-proxy on \
+                         every node intercepts traffic to the address and sends it to the \
+                         endpoints directly (no TLS termination by Herald)"
+                    ),
+                )
+                .await;
+            }
             ctx.publish(
                 &regarding,
                 EventType::Normal,

@@ -204,3 +204,44 @@ async fn type_change_away_from_load_balancer_releases_and_clears_the_status() {
     ns.create_lb("next", 80).await;
     assert_eq!(ns.wait_for_ingress("next").await, ["10.60.0.10"]);
 }
+
+/// kube-apiserver 1.20 has no `ingress[].ipMode`: a Service Herald's proxy should serve gets
+/// its address without the field and a `ProxyBypassed` Warning saying kube-proxy will
+/// intercept its traffic; a plain Service gets no such Warning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxied_service_on_a_server_without_ip_mode_gets_a_proxy_bypassed_warning() {
+    let ns = TestNamespace::create("bypass").await;
+    ns.set_config(CONFIG).await;
+    let _controller = Controller::start(&ns.name, "bypass-a");
+
+    ns.create_service(
+        "tls",
+        &[("herald.dev/tls", "true")],
+        serde_json::json!({"type": "LoadBalancer", "ports": [{"port": 443, "protocol": "TCP"}]}),
+    )
+    .await;
+    ns.create_lb("plain", 80).await;
+    let tls_address = ns.wait_for_ingress("tls").await;
+    ns.wait_for_ingress("plain").await;
+
+    let note = ns.wait_for_event("Service", "tls", "ProxyBypassed").await;
+    assert!(
+        note.contains(&tls_address[0]) && note.contains("ipMode") && note.contains("kube-proxy"),
+        "{note}"
+    );
+    let warning = ns
+        .events_about("Service", "tls", "ProxyBypassed")
+        .await
+        .into_iter()
+        .next()
+        .expect("event");
+    assert_eq!(warning.type_.as_deref(), Some("Warning"));
+    // The controller publishes ProxyBypassed before IPAllocated: once "plain"'s
+    // IPAllocated is out, a Warning for it would be too, and there is none.
+    ns.wait_for_event("Service", "plain", "IPAllocated").await;
+    assert!(
+        ns.events_about("Service", "plain", "ProxyBypassed")
+            .await
+            .is_empty()
+    );
+}
