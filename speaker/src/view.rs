@@ -14,6 +14,8 @@ use herald_core::{ServiceKey, ServicePort, TrafficPolicy};
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
+use crate::proxy::service::ProxyInputs;
+
 /// The label an EndpointSlice carries naming the Service it belongs to (same namespace).
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
@@ -29,6 +31,9 @@ pub struct ClusterView {
     pub services: BTreeMap<ServiceKey, ServiceView>,
     /// Every node, by name.
     pub nodes: BTreeMap<String, NodeView>,
+    /// The proxy's reading of the same Services and EndpointSlices (annotations, port
+    /// names, target ports).
+    pub proxy: ProxyInputs,
 }
 
 /// One LoadBalancer Service of our class.
@@ -132,10 +137,12 @@ impl ClusterView {
             .map(|node| (node.name.clone(), node))
             .collect();
 
+        let proxy = ProxyInputs::new(services, slices, |key| service_views.contains_key(key));
         ClusterView {
             config,
             services: service_views,
             nodes,
+            proxy,
         }
     }
 

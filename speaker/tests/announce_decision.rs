@@ -96,6 +96,7 @@ fn view(config: Arc<Config>, services: Vec<ServiceView>, nodes: Vec<NodeView>) -
         config,
         services: services.into_iter().map(|s| (s.key.clone(), s)).collect(),
         nodes: nodes.into_iter().map(|n| (n.name.clone(), n)).collect(),
+        proxy: Default::default(),
     }
 }
 

@@ -117,6 +117,32 @@ pub fn proxy_service_specs(services: &[Service]) -> BTreeMap<ServiceKey, ProxySe
         .collect()
 }
 
+/// What the proxy's selection reads beyond the Service views, for the Services a
+/// [`crate::view::ClusterView`] holds: built with the view, so both sources (API server,
+/// standalone directory) provide it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProxyInputs {
+    pub specs: BTreeMap<ServiceKey, ProxyServiceSpec>,
+    pub slices: BTreeMap<ServiceKey, Vec<SliceBackends>>,
+}
+
+impl ProxyInputs {
+    /// The specs and slice backends of the Services `keep` accepts.
+    pub fn new(
+        services: &[Service],
+        slices: &[EndpointSlice],
+        keep: impl Fn(&ServiceKey) -> bool,
+    ) -> Self {
+        let mut inputs = ProxyInputs {
+            specs: proxy_service_specs(services),
+            slices: slice_backends(slices),
+        };
+        inputs.specs.retain(|key, _| keep(key));
+        inputs.slices.retain(|key, _| keep(key));
+        inputs
+    }
+}
+
 /// One EndpointSlice's `ports[]` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SlicePort {
