@@ -212,6 +212,12 @@ pub enum ConfigErrorKind {
     /// A path that must be absolute.
     #[error("\"{value}\" is not an absolute path")]
     NotAbsolutePath { value: String },
+    /// An ALPN protocol id that is empty or longer than 255 bytes (RFC 7301).
+    #[error("invalid ALPN protocol \"{value}\": 1-255 bytes")]
+    InvalidAlpn { value: String },
+    /// A duration shorter than its minimum.
+    #[error("{} is too short: at least {}", format_duration(*.value), format_duration(*.min))]
+    DurationTooShort { value: Duration, min: Duration },
     /// A Kubernetes label key that is not a qualified name.
     #[error("invalid label key \"{value}\"")]
     InvalidLabelKey { value: String },
@@ -284,6 +290,8 @@ impl ConfigErrorKind {
             Self::NotWholeCentiseconds { .. } => "not_whole_centiseconds",
             Self::InvalidInterfaceName { .. } => "invalid_interface_name",
             Self::NotAbsolutePath { .. } => "not_absolute_path",
+            Self::InvalidAlpn { .. } => "invalid_alpn",
+            Self::DurationTooShort { .. } => "duration_too_short",
             Self::InvalidLabelKey { .. } => "invalid_label_key",
             Self::InvalidLabelValue { .. } => "invalid_label_value",
             Self::SelectorValuesRequired { .. } => "selector_values_required",

@@ -47,8 +47,9 @@ pub use community::{Community, WELL_KNOWN as WELL_KNOWN_COMMUNITIES};
 pub use duration::{format_duration, parse_duration};
 pub use error::{CommunityFault, ConfigError, ConfigErrorKind, ConfigErrors, DurationFault};
 pub use model::{
-    Balance, BfdProfile, BfdSettings, BgpAdvertisement, Config, GracefulRestart, Peer, PeerBfd,
-    Pool, Protocol, Proxy, ProxyProtocol, Tls, VridRange, Vrrp, is_buggy,
+    Balance, BfdProfile, BfdSettings, BgpAdvertisement, Config, GracefulRestart,
+    HealthCheckSettings, Peer, PeerBfd, Pool, Protocol, Proxy, ProxyProtocol, Tls, VridRange, Vrrp,
+    is_buggy,
 };
 pub use selector::{
     LabelRequirement, NodeSelector, SelectorOperator, any_matches, is_valid_label_key,

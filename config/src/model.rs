@@ -380,11 +380,48 @@ pub struct Proxy {
     pub idle_timeout: Duration,
     /// Cap on concurrent connections per listener; `None` = no cap.
     pub max_connections: Option<u32>,
+    /// How long connecting to backends may take, retries included, default 5s.
+    pub connect_timeout: Duration,
+    /// How long a client may take to complete its TLS handshake, default 10s.
+    pub handshake_timeout: Duration,
+    /// How long connections to a removed backend, and all connections at shutdown, may
+    /// live on before they are closed, default 30s.
+    pub drain_timeout: Duration,
+    /// Active TCP health checks; `None` = passive only (a failed connect tries the next
+    /// backend).
+    pub health_check: Option<HealthCheckSettings>,
 }
 
 impl Proxy {
     /// Default `idle-timeout`.
     pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+    /// Default `connect-timeout` (HAProxy's usual `timeout connect 5s`).
+    pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+    /// Default `handshake-timeout`.
+    pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+    /// Default `drain-timeout` (Kubernetes' default termination grace period).
+    pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+}
+
+/// Active TCP health checks of a pool's backends (HAProxy's `check inter rise fall`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthCheckSettings {
+    /// Time between two checks of one backend, default 2s.
+    pub interval: Duration,
+    /// Consecutive successes that bring a down backend up, default 2.
+    pub rise: u32,
+    /// Consecutive failures that take an up backend down, default 3.
+    pub fall: u32,
+}
+
+impl Default for HealthCheckSettings {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(2),
+            rise: 2,
+            fall: 3,
+        }
+    }
 }
 
 impl Default for Proxy {
@@ -395,6 +432,10 @@ impl Default for Proxy {
             proxy_protocol: ProxyProtocol::None,
             idle_timeout: Self::DEFAULT_IDLE_TIMEOUT,
             max_connections: None,
+            connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
+            handshake_timeout: Self::DEFAULT_HANDSHAKE_TIMEOUT,
+            drain_timeout: Self::DEFAULT_DRAIN_TIMEOUT,
+            health_check: None,
         }
     }
 }
@@ -404,6 +445,9 @@ impl Default for Proxy {
 pub struct Tls {
     /// PEM bundle, chain then key (HAProxy's format); default `/etc/certs/<pool>.pem`.
     pub bundle: PathBuf,
+    /// ALPN protocols offered to clients, in preference order (e.g. `h2`, `http/1.1`);
+    /// empty = no ALPN.
+    pub alpn: Vec<String>,
 }
 
 impl Tls {
@@ -411,6 +455,7 @@ impl Tls {
     pub fn default_for(pool: &str) -> Self {
         Self {
             bundle: PathBuf::from(format!("/etc/certs/{pool}.pem")),
+            alpn: Vec::new(),
         }
     }
 }

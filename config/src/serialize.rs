@@ -146,11 +146,25 @@ struct RawProxy {
     idle_timeout: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     max_connections: Option<u32>,
+    connect_timeout: String,
+    handshake_timeout: String,
+    drain_timeout: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    health_check: Option<RawHealthCheck>,
+}
+
+#[derive(Serialize)]
+struct RawHealthCheck {
+    interval: String,
+    rise: u32,
+    fall: u32,
 }
 
 #[derive(Serialize)]
 struct RawTls {
     bundle: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    alpn: Vec<String>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -271,6 +285,7 @@ fn raw_pool(p: &Pool) -> RawPool<'_> {
         proxy: p.proxy.as_ref().map(raw_proxy),
         tls: (p.tls != Tls::default_for(&p.name)).then(|| RawTls {
             bundle: p.tls.bundle.to_string_lossy().into_owned(),
+            alpn: p.tls.alpn.clone(),
         }),
     }
 }
@@ -299,5 +314,13 @@ fn raw_proxy(p: &Proxy) -> RawProxy {
         proxy_protocol: p.proxy_protocol.name(),
         idle_timeout: format_duration(p.idle_timeout),
         max_connections: p.max_connections,
+        connect_timeout: format_duration(p.connect_timeout),
+        handshake_timeout: format_duration(p.handshake_timeout),
+        drain_timeout: format_duration(p.drain_timeout),
+        health_check: p.health_check.map(|h| RawHealthCheck {
+            interval: format_duration(h.interval),
+            rise: h.rise,
+            fall: h.fall,
+        }),
     }
 }

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use common::{testdata, valid};
 use herald_config::{
-    AddressBlock, Balance, BgpAdvertisement, Community, Config, IpFamily, Protocol, ProxyProtocol,
-    SelectorOperator, Tls, VridRange, validate_file_contents,
+    AddressBlock, Balance, BgpAdvertisement, Community, Config, HealthCheckSettings, IpFamily,
+    Protocol, ProxyProtocol, SelectorOperator, Tls, VridRange, validate_file_contents,
 };
 
 fn ip(s: &str) -> IpAddr {
@@ -268,10 +268,22 @@ fn herald_extensions_are_accepted() {
     assert_eq!(proxy.proxy_protocol, ProxyProtocol::V2);
     assert_eq!(proxy.idle_timeout, Duration::from_secs(120));
     assert_eq!(proxy.max_connections, Some(10_000));
+    assert_eq!(proxy.connect_timeout, Duration::from_secs(2));
+    assert_eq!(proxy.handshake_timeout, Duration::from_secs(5));
+    assert_eq!(proxy.drain_timeout, Duration::from_secs(60));
+    assert_eq!(
+        proxy.health_check,
+        Some(HealthCheckSettings {
+            interval: Duration::from_millis(500),
+            rise: 1,
+            fall: 2
+        })
+    );
     assert_eq!(
         default.tls.bundle,
         PathBuf::from("/etc/herald/tls/default.pem")
     );
+    assert_eq!(default.tls.alpn, ["h2", "http/1.1"]);
 
     let office = config.pool("office").unwrap();
     let vrrp = office.vrrp.as_ref().unwrap();

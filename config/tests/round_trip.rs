@@ -14,8 +14,8 @@ use std::time::Duration;
 use common::{testdata, valid};
 use herald_config::{
     AddressBlock, Balance, BfdProfile, BfdSettings, BgpAdvertisement, Community, Config,
-    GracefulRestart, IpFamily, IpRange, LabelRequirement, NodeSelector, Peer, PeerBfd, Pool,
-    Protocol, Proxy, ProxyProtocol, SelectorOperator, Tls, VridRange, Vrrp,
+    GracefulRestart, HealthCheckSettings, IpFamily, IpRange, LabelRequirement, NodeSelector, Peer,
+    PeerBfd, Pool, Protocol, Proxy, ProxyProtocol, SelectorOperator, Tls, VridRange, Vrrp,
 };
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use proptest::prelude::*;
@@ -371,8 +371,14 @@ fn arb_advertisement(blocks: Vec<AddressBlock>) -> impl Strategy<Value = BgpAdve
         )
 }
 
-fn arb_extensions()
--> impl Strategy<Value = (Option<String>, Option<Vrrp>, Option<Proxy>, Option<PathBuf>)> {
+fn arb_extensions() -> impl Strategy<
+    Value = (
+        Option<String>,
+        Option<Vrrp>,
+        Option<Proxy>,
+        Option<(PathBuf, Vec<String>)>,
+    ),
+> {
     let vrrp = (
         1u8..=255,
         1u8..=255,
@@ -396,25 +402,40 @@ fn arb_extensions()
         0usize..3,
         0u64..100_000,
         prop::option::of(1u32..=u32::MAX),
+        (10u64..100_000, 10u64..100_000, 0u64..100_000),
+        prop::option::of((10u64..100_000, 1u32..=1000, 1u32..=1000)),
     )
-        .prop_map(|(enabled, least, pp, idle, max)| Proxy {
-            enabled,
-            balance: if least {
-                Balance::LeastConnections
-            } else {
-                Balance::RoundRobin
+        .prop_map(
+            |(enabled, least, pp, idle, max, (connect, handshake, drain), check)| Proxy {
+                enabled,
+                balance: if least {
+                    Balance::LeastConnections
+                } else {
+                    Balance::RoundRobin
+                },
+                proxy_protocol: [ProxyProtocol::None, ProxyProtocol::V1, ProxyProtocol::V2][pp],
+                idle_timeout: Duration::from_millis(idle),
+                max_connections: max,
+                connect_timeout: Duration::from_millis(connect),
+                handshake_timeout: Duration::from_millis(handshake),
+                drain_timeout: Duration::from_millis(drain),
+                health_check: check.map(|(interval, rise, fall)| HealthCheckSettings {
+                    interval: Duration::from_millis(interval),
+                    rise,
+                    fall,
+                }),
             },
-            proxy_protocol: [ProxyProtocol::None, ProxyProtocol::V1, ProxyProtocol::V2][pp],
-            idle_timeout: Duration::from_millis(idle),
-            max_connections: max,
-        });
+        );
     (
         prop::option::of(
             "[a-z][a-z0-9.-]{0,14}".prop_filter("not . or ..", |s| s != "." && s != ".."),
         ),
         prop::option::of(vrrp),
         prop::option::of(proxy),
-        prop::option::of("/[a-z]{1,8}/[a-z]{1,8}\\.pem".prop_map(PathBuf::from)),
+        prop::option::of((
+            "/[a-z]{1,8}/[a-z]{1,8}\\.pem".prop_map(PathBuf::from),
+            prop::collection::vec("[a-z0-9/.]{1,12}", 0..3),
+        )),
     )
 }
 
@@ -465,7 +486,10 @@ fn arb_pool(index: u8) -> impl Strategy<Value = Pool> {
                 let name = format!("pool-{index}");
                 let (interface, vrrp, proxy, bundle) = ext;
                 Pool {
-                    tls: bundle.map_or_else(|| Tls::default_for(&name), |bundle| Tls { bundle }),
+                    tls: bundle.map_or_else(
+                        || Tls::default_for(&name),
+                        |(bundle, alpn)| Tls { bundle, alpn },
+                    ),
                     name,
                     protocol: if bgp { Protocol::Bgp } else { Protocol::Layer2 },
                     addresses,

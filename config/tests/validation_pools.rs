@@ -367,6 +367,26 @@ fn herald_pool_extension_rules_report_path_and_reason() {
             "address-pools[0].proxy.idle-timeout: invalid duration \"30\": missing unit (write e.g. \"90s\")",
         ),
         (
+            "zero connect timeout",
+            &l2("  proxy: {connect-timeout: 0s}"),
+            "address-pools[0].proxy.connect-timeout: 0s is too short: at least 10ms",
+        ),
+        (
+            "health check with a zero rise",
+            &l2("  proxy: {health-check: {rise: 0}}"),
+            "address-pools[0].proxy.health-check.rise: 0 is out of range 1-1000",
+        ),
+        (
+            "health check with an unknown key",
+            &l2("  proxy: {health-check: {timeout: 1s}}"),
+            "address-pools[0].proxy.health-check.timeout: unknown key",
+        ),
+        (
+            "empty alpn protocol",
+            &l2("  tls: {alpn: [h2, \"\"]}"),
+            "address-pools[0].tls.alpn[1]: invalid ALPN protocol \"\": 1-255 bytes",
+        ),
+        (
             "proxy enabled not a boolean",
             &l2("  proxy: {enabled: on}"),
             "address-pools[0].proxy.enabled: expected boolean, found string",

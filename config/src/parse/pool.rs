@@ -8,7 +8,8 @@ use serde_yaml::Value;
 use crate::address::{AddressBlock, BlockFault, IpFamily, RangeFault};
 use crate::error::ConfigErrorKind;
 use crate::model::{
-    Balance, BgpAdvertisement, Pool, Protocol, Proxy, ProxyProtocol, Tls, VridRange, Vrrp,
+    Balance, BgpAdvertisement, HealthCheckSettings, Pool, Protocol, Proxy, ProxyProtocol, Tls,
+    VridRange, Vrrp,
 };
 use crate::walk::{Errors, Map, Path, as_nonempty_str, as_str, integer};
 
@@ -41,8 +42,15 @@ const PROXY_KEYS: &[&str] = &[
     "proxy-protocol",
     "idle-timeout",
     "max-connections",
+    "connect-timeout",
+    "handshake-timeout",
+    "drain-timeout",
+    "health-check",
 ];
-const TLS_KEYS: &[&str] = &["bundle"];
+const HEALTH_CHECK_KEYS: &[&str] = &["interval", "rise", "fall"];
+const TLS_KEYS: &[&str] = &["bundle", "alpn"];
+/// The shortest `connect-timeout`, `handshake-timeout` and health-check `interval`.
+const MIN_PROXY_TIMER: Duration = Duration::from_millis(10);
 
 const MIN_ADVERT_INTERVAL: Duration = Duration::from_millis(10);
 const MAX_ADVERT_INTERVAL: Duration = Duration::from_millis(40_950);
@@ -179,7 +187,13 @@ pub(super) fn parse_pool(
             interface: interface.map(str::to_string),
             vrrp,
             proxy,
-            tls: tls.unwrap_or_else(|| Tls::default_for(name)),
+            tls: match tls {
+                Some((bundle, alpn)) => Tls {
+                    bundle: bundle.unwrap_or_else(|| Tls::default_for(name).bundle),
+                    alpn,
+                },
+                None => Tls::default_for(name),
+            },
         });
     }
     parsed
@@ -529,11 +543,55 @@ fn proxy(value: &Value, path: &Path, errors: &mut Errors) -> Option<Proxy> {
         max_connections: map
             .int("max-connections", 1, u64::from(u32::MAX), errors)
             .and_then(|n| u32::try_from(n).ok()),
+        connect_timeout: positive_duration(&map, "connect-timeout", errors)
+            .unwrap_or(defaults.connect_timeout),
+        handshake_timeout: positive_duration(&map, "handshake-timeout", errors)
+            .unwrap_or(defaults.handshake_timeout),
+        drain_timeout: map
+            .duration("drain-timeout", errors)
+            .unwrap_or(defaults.drain_timeout),
+        health_check: map
+            .get("health-check")
+            .and_then(|v| health_check(v, &map.path_of("health-check"), errors)),
     };
     (errors.0.len() == before).then_some(proxy)
 }
 
-fn tls(value: &Value, path: &Path, errors: &mut Errors) -> Option<Tls> {
+/// A duration of at least [`MIN_PROXY_TIMER`] (a zero timeout would refuse everything).
+fn positive_duration(map: &Map<'_>, key: &str, errors: &mut Errors) -> Option<Duration> {
+    let d = map.duration(key, errors)?;
+    if d < MIN_PROXY_TIMER {
+        errors.push(
+            &map.path_of(key),
+            ConfigErrorKind::DurationTooShort {
+                value: d,
+                min: MIN_PROXY_TIMER,
+            },
+        );
+        return None;
+    }
+    Some(d)
+}
+
+fn health_check(value: &Value, path: &Path, errors: &mut Errors) -> Option<HealthCheckSettings> {
+    let before = errors.0.len();
+    let map = Map::read(value, path, errors)?;
+    map.deny_unknown(HEALTH_CHECK_KEYS, errors);
+    let defaults = HealthCheckSettings::default();
+    let count = |key: &str, errors: &mut Errors| {
+        map.int(key, 1, 1000, errors)
+            .and_then(|n| u32::try_from(n).ok())
+    };
+    let check = HealthCheckSettings {
+        interval: positive_duration(&map, "interval", errors).unwrap_or(defaults.interval),
+        rise: count("rise", errors).unwrap_or(defaults.rise),
+        fall: count("fall", errors).unwrap_or(defaults.fall),
+    };
+    (errors.0.len() == before).then_some(check)
+}
+
+/// The `tls` mapping: its bundle (`None`: the pool's default) and ALPN protocols.
+fn tls(value: &Value, path: &Path, errors: &mut Errors) -> Option<(Option<PathBuf>, Vec<String>)> {
     let before = errors.0.len();
     let map = Map::read(value, path, errors)?;
     map.deny_unknown(TLS_KEYS, errors);
@@ -551,11 +609,25 @@ fn tls(value: &Value, path: &Path, errors: &mut Errors) -> Option<Tls> {
             },
         );
     }
+    let mut alpn = Vec::new();
+    if let Some(v) = map.get("alpn") {
+        for (text, item_path) in string_list(v, &map.path_of("alpn"), errors) {
+            // RFC 7301: a protocol id is 1-255 bytes.
+            if text.is_empty() || text.len() > 255 {
+                errors.push(
+                    &item_path,
+                    ConfigErrorKind::InvalidAlpn {
+                        value: text.to_string(),
+                    },
+                );
+            } else {
+                alpn.push(text.to_string());
+            }
+        }
+    }
     if errors.0.len() != before {
         return None;
     }
     // `tls: {}` keeps the default bundle; the caller fills it in from the pool name.
-    bundle.map(|b| Tls {
-        bundle: PathBuf::from(b),
-    })
+    Some((bundle.map(PathBuf::from), alpn))
 }
