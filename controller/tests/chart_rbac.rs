@@ -758,8 +758,34 @@ async fn chart_rbac_lets_the_speaker_watch_and_report_and_nothing_more() {
         .await
         .expect("create a core/v1 Event as the speaker");
 
-    // Nothing else: the speaker never writes a Service, a Node or an EndpointSlice, and
-    // reads no other ConfigMap, no Lease, no Secret.
+    // TLS Secrets for herald.dev/tls-secret, watched as the speaker does (type selector).
+    let secrets_admin = Api::<Secret>::namespaced(system.client.clone(), &team.name);
+    let tls_secret: Secret = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+        "metadata": {"name": "web-cert", "namespace": team.name},
+        "stringData": {"tls.crt": "chain", "tls.key": "key"},
+    }))
+    .expect("secret");
+    secrets_admin
+        .create(&PostParams::default(), &tls_secret)
+        .await
+        .expect("create Secret");
+    list_then_watch(
+        "Secret watch",
+        Api::<Secret>::all(client.clone()),
+        watcher::Config::default().fields("type=kubernetes.io/tls"),
+        "web-cert",
+        async {
+            secrets_admin
+                .patch("web-cert", &pp, &label("1"))
+                .await
+                .expect("patch Secret");
+        },
+    )
+    .await;
+
+    // Nothing else: the speaker never writes a Service, a Node, an EndpointSlice or a
+    // Secret, and reads no other ConfigMap and no Lease.
     let services = Api::<Service>::namespaced(client.clone(), &team.name);
     assert_forbidden(
         "patch a Service status",
@@ -807,9 +833,9 @@ async fn chart_rbac_lets_the_speaker_watch_and_report_and_nothing_more() {
             .await,
     );
     assert_forbidden(
-        "list Secrets",
-        Api::<Secret>::all(client.clone())
-            .list(&ListParams::default())
+        "patch a Secret",
+        Api::<Secret>::namespaced(client.clone(), &team.name)
+            .patch("web-cert", &pp, &label("2"))
             .await,
     );
 }

@@ -52,6 +52,13 @@ pub struct Cli {
     /// `[::]:179` (both families). Default: only connect out.
     #[arg(long, env = "HERALD_BGP_LISTEN", value_name = "ADDR")]
     pub bgp_listen: Option<SocketAddr>,
+
+    /// Watch `kubernetes.io/tls` Secrets (in --namespace, else all namespaces) so that a
+    /// proxied Service can name its certificate with `herald.dev/tls-secret`. Set to
+    /// `false` when the speaker is not allowed to read Secrets (the chart's
+    /// `speaker.tlsSecrets: false`): such Services then get no certificate.
+    #[arg(long, env = "HERALD_TLS_SECRETS", value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub tls_secrets: bool,
 }
 
 impl Cli {
@@ -100,6 +107,7 @@ mod tests {
         assert_eq!(cli.common.log_format, LogFormat::Json);
         assert_eq!(cli.bgp_listen, None);
         assert_eq!(cli.router_id(), None);
+        assert!(cli.tls_secrets, "Secrets are watched unless switched off");
     }
 
     #[test]

@@ -74,6 +74,7 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> Result<(), RunError> 
                 config_name: cli.common.config_name.clone(),
                 config_key: cli.common.config_key.clone(),
                 lb_class,
+                tls_secrets: cli.tls_secrets,
             };
             info!(node = %node, namespace = source.namespace.as_deref().unwrap_or("<all>"), "Kubernetes mode");
             let events = EventPublisher::spawn(client.clone(), &node);

@@ -11,7 +11,7 @@ use herald_core::service::{
     ServiceError, handles, service_key, service_ports, status_addresses, traffic_policy,
 };
 use herald_core::{ServiceKey, ServicePort, TrafficPolicy};
-use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::core::v1::{Node, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
 use crate::proxy::service::ProxyInputs;
@@ -32,7 +32,7 @@ pub struct ClusterView {
     /// Every node, by name.
     pub nodes: BTreeMap<String, NodeView>,
     /// The proxy's reading of the same Services and EndpointSlices (annotations, port
-    /// names, target ports).
+    /// names, target ports) and of the TLS Secrets they name ([`ClusterView::with_secrets`]).
     pub proxy: ProxyInputs,
 }
 
@@ -92,6 +92,13 @@ pub struct NodeView {
 }
 
 impl ClusterView {
+    /// The view with the `kubernetes.io/tls` Secrets its Services name (`herald.dev/tls-secret`)
+    /// read from `secrets`; other Secrets are not kept.
+    pub fn with_secrets(mut self, secrets: &[Secret]) -> Self {
+        self.proxy.secrets = crate::proxy::service::tls_secrets(&self.proxy.specs, secrets);
+        self
+    }
+
     /// Builds the view from Kubernetes objects: only `type: LoadBalancer` Services Herald
     /// handles under `lb_class` are kept; each gets the endpoints of the EndpointSlices in
     /// its namespace labelled `kubernetes.io/service-name: <name>`. Objects without a name

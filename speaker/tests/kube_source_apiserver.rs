@@ -202,6 +202,7 @@ async fn kubernetes_source_decides_like_standalone_mode_and_follows_changes() {
         config_name: "herald".into(),
         config_key: "config".into(),
         lb_class: herald_config::keys::LOAD_BALANCER_CLASS.into(),
+        tls_secrets: true,
     }
     .watch(ns.client.clone(), shutdown.clone());
 
@@ -272,4 +273,101 @@ async fn kubernetes_source_decides_like_standalone_mode_and_follows_changes() {
 
     shutdown.cancel();
     guard.delete().await;
+}
+
+/// The TLS Secret a Service names with `herald.dev/tls-secret` reaches the view (its key
+/// never shown by `Debug`); a Secret of another type with the same name does not count,
+/// and a Secret created later arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_secrets_named_by_services_reach_the_view() {
+    use herald_core::ServiceKey;
+    use herald_speaker::proxy::service::SecretProblem;
+    use k8s_openapi::api::core::v1::Secret;
+
+    let ns = TestNamespace::create("sec").await;
+    ns.set_config(CONFIG).await;
+    for (service, secret) in [("web", "web-cert"), ("api", "api-cert")] {
+        ns.create_service(
+            service,
+            &[("herald.dev/tls-secret", secret)],
+            serde_json::json!({"type": "LoadBalancer", "ports": [{"port": 443, "protocol": "TCP"}]}),
+        )
+        .await;
+    }
+    let secrets: Api<Secret> = Api::namespaced(ns.client.clone(), &ns.name);
+    let secret = |name: &str, type_: &str| -> Secret {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Secret", "type": type_,
+            "metadata": {"name": name, "namespace": ns.name},
+            "stringData": {"tls.crt": "CHAIN-PEM", "tls.key": "KEY-PEM-SECRET"},
+        }))
+        .expect("secret")
+    };
+    secrets
+        .create(
+            &PostParams::default(),
+            &secret("web-cert", "kubernetes.io/tls"),
+        )
+        .await
+        .expect("create web-cert");
+    // Same shape, wrong type: the speaker's field selector never sees it.
+    secrets
+        .create(&PostParams::default(), &secret("api-cert", "Opaque"))
+        .await
+        .expect("create api-cert");
+
+    let shutdown = CancellationToken::new();
+    let source = KubeSource {
+        namespace: Some(ns.name.clone()),
+        config_namespace: ns.name.clone(),
+        config_name: "herald".into(),
+        config_key: "config".into(),
+        lb_class: herald_config::keys::LOAD_BALANCER_CLASS.into(),
+        tls_secrets: true,
+    }
+    .watch(ns.client.clone(), shutdown.clone());
+    let web = ServiceKey::new(ns.name.clone(), "web-cert");
+    let api = ServiceKey::new(ns.name.clone(), "api-cert");
+    let view = eventually("both named Secrets judged", || {
+        let state = source.borrow().clone();
+        async move {
+            let view = state.view.clone()?;
+            (view.proxy.secrets.len() == 2).then_some(view)
+        }
+    })
+    .await;
+    let read = view.proxy.secrets[&web].as_ref().expect("web-cert read");
+    assert_eq!(read.chain_pem, b"CHAIN-PEM");
+    assert_eq!(read.key_pem, b"KEY-PEM-SECRET");
+    assert!(
+        !format!("{view:?}").contains("KEY-PEM-SECRET"),
+        "Debug shows no key"
+    );
+    assert_eq!(
+        view.proxy.secrets[&api],
+        Err(SecretProblem::Missing(api.clone()))
+    );
+
+    // The Opaque one replaced by a TLS one: it arrives.
+    secrets
+        .delete("api-cert", &DeleteParams::default())
+        .await
+        .expect("delete api-cert");
+    secrets
+        .create(
+            &PostParams::default(),
+            &secret("api-cert", "kubernetes.io/tls"),
+        )
+        .await
+        .expect("create api-cert as TLS");
+    eventually("the new TLS Secret arrives", || {
+        let state = source.borrow().clone();
+        let api = api.clone();
+        async move {
+            let view = state.view.clone()?;
+            view.proxy.secrets.get(&api)?.as_ref().ok().map(|_| ())
+        }
+    })
+    .await;
+    shutdown.cancel();
 }

@@ -450,3 +450,33 @@ fn cached_loads_see_every_change_to_a_file_and_forget_removed_files() {
     assert_eq!(last.view.services.len(), 1);
     assert!(last.view.services.contains_key(&key("web")));
 }
+
+#[test]
+fn tls_secret_manifests_named_by_services_reach_the_view_with_string_data_merged() {
+    let web = "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  annotations: {herald.dev/tls-secret: web-cert}\nspec:\n  type: LoadBalancer\n  ports: [{port: 443}]\n";
+    let secret = "apiVersion: v1\nkind: Secret\ntype: kubernetes.io/tls\nmetadata: {name: web-cert}\nstringData:\n  tls.crt: CHAIN\n  tls.key: THE-KEY\n";
+    let dir = dir_with(&[
+        ("config.yaml", CONFIG),
+        ("web.yaml", web),
+        ("cert.yaml", secret),
+    ]);
+    let snapshot = load(dir.path());
+    let read = snapshot.view.proxy.secrets[&ServiceKey::new("default", "web-cert")]
+        .as_ref()
+        .expect("read");
+    assert_eq!(read.chain_pem, b"CHAIN");
+    assert_eq!(read.key_pem, b"THE-KEY");
+    assert!(!format!("{:?}", snapshot.view).contains("THE-KEY"));
+}
+
+#[test]
+fn a_secret_that_does_not_parse_is_reported_without_its_content() {
+    // `data` values must be base64: this one is not, and it is the key.
+    let secret = "apiVersion: v1\nkind: Secret\ntype: kubernetes.io/tls\nmetadata: {name: bad}\ndata:\n  tls.key: '%%THE-KEY%%'\n";
+    let dir = dir_with(&[("config.yaml", CONFIG), ("cert.yaml", secret)]);
+    let errors = Standalone::load(dir.path(), CLASS).unwrap_err();
+    let text = errors.to_string();
+    assert!(text.contains("invalid Secret"), "{text}");
+    assert!(!text.contains("THE-KEY"), "{text}");
+    assert!(!format!("{errors:?}").contains("THE-KEY"));
+}

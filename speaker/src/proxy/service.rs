@@ -4,10 +4,11 @@
 //! kube-proxy reads them). Pure functions of the objects.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use herald_config::keys;
 use herald_core::{ServiceKey, ServicePort, TransportProtocol};
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
@@ -124,6 +125,90 @@ pub fn proxy_service_specs(services: &[Service]) -> BTreeMap<ServiceKey, ProxySe
 pub struct ProxyInputs {
     pub specs: BTreeMap<ServiceKey, ProxyServiceSpec>,
     pub slices: BTreeMap<ServiceKey, Vec<SliceBackends>>,
+    /// The `kubernetes.io/tls` Secrets that `herald.dev/tls-secret` annotations of these
+    /// Services name, by namespace and name, or why one cannot be used.
+    pub secrets: BTreeMap<SecretKey, Result<TlsSecret, SecretProblem>>,
+}
+
+/// A Secret's namespace and name (the Service's namespace, the annotation's name).
+pub type SecretKey = ServiceKey;
+
+/// The certificate chain and key of a `kubernetes.io/tls` Secret, as PEM. Its `Debug`
+/// never shows the key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TlsSecret {
+    /// `data["tls.crt"]`.
+    pub chain_pem: Vec<u8>,
+    /// `data["tls.key"]`.
+    pub key_pem: Vec<u8>,
+}
+
+impl fmt::Debug for TlsSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsSecret")
+            .field(
+                "chain_pem",
+                &format_args!("<{} bytes>", self.chain_pem.len()),
+            )
+            .field("key_pem", &format_args!("<redacted>"))
+            .finish()
+    }
+}
+
+/// Why a named Secret gives no certificate.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretProblem {
+    #[error("Secret {0} not found (or not of type kubernetes.io/tls)")]
+    Missing(SecretKey),
+    #[error("Secret {key} has no data[\"{field}\"]")]
+    NoField { key: SecretKey, field: &'static str },
+}
+
+/// The type of Secret the proxy reads.
+pub const TLS_SECRET_TYPE: &str = "kubernetes.io/tls";
+
+/// The TLS Secrets `specs` name, read from `secrets` (other types are not looked at).
+pub fn tls_secrets(
+    specs: &BTreeMap<ServiceKey, ProxyServiceSpec>,
+    secrets: &[Secret],
+) -> BTreeMap<SecretKey, Result<TlsSecret, SecretProblem>> {
+    let wanted = specs.iter().filter_map(|(service, spec)| {
+        let name = spec.annotations.tls_secret.as_deref()?;
+        Some(SecretKey::new(service.namespace.clone(), name))
+    });
+    wanted
+        .map(|key| {
+            let found = secrets.iter().find(|s| {
+                s.type_.as_deref() == Some(TLS_SECRET_TYPE)
+                    && s.metadata.namespace.as_deref() == Some(key.namespace.as_str())
+                    && s.metadata.name.as_deref() == Some(key.name.as_str())
+            });
+            let read = match found {
+                None => Err(SecretProblem::Missing(key.clone())),
+                Some(secret) => {
+                    let field = |field: &'static str| {
+                        secret
+                            .data
+                            .as_ref()
+                            .and_then(|d| d.get(field))
+                            .map(|b| b.0.clone())
+                            .filter(|b| !b.is_empty())
+                            .ok_or_else(|| SecretProblem::NoField {
+                                key: key.clone(),
+                                field,
+                            })
+                    };
+                    field("tls.crt").and_then(|chain_pem| {
+                        Ok(TlsSecret {
+                            chain_pem,
+                            key_pem: field("tls.key")?,
+                        })
+                    })
+                }
+            };
+            (key, read)
+        })
+        .collect()
 }
 
 impl ProxyInputs {
@@ -136,6 +221,7 @@ impl ProxyInputs {
         let mut inputs = ProxyInputs {
             specs: proxy_service_specs(services),
             slices: slice_backends(slices),
+            secrets: BTreeMap::new(),
         };
         inputs.specs.retain(|key, _| keep(key));
         inputs.slices.retain(|key, _| keep(key));

@@ -6,7 +6,8 @@
 //!   Service watcher ───────reflector──▶ Store<Service>  ──┐
 //!   EndpointSlice watcher ─reflector──▶ Store<Slice>    ──┤ each change bumps
 //!   Node watcher ──────────reflector──▶ Store<Node>     ──┤ `generation`
-//!   ConfigMap watcher ─────reflector──▶ Store<ConfigMap>──┘
+//!   ConfigMap watcher ─────reflector──▶ Store<ConfigMap>──┤
+//!   Secret watcher (type kubernetes.io/tls, --tls-secrets) ─┘
 //!                                                          ▼
 //!   rebuild task: waits for every store, then per change (debounced 50 ms):
 //!     ConfigMap -> config (reload::decide: last good kept) ; ClusterView::build
@@ -27,7 +28,7 @@ use herald_config::Config;
 use herald_core::reload::{self, ReloadDecision};
 use herald_core::service::partition_holders;
 use k8s_openapi::NamespaceResourceScope;
-use k8s_openapi::api::core::v1::{ConfigMap, Node, NodeStatus, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Node, NodeStatus, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::Api;
 use kube::runtime::reflector::{self, Store};
@@ -39,6 +40,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::SourceState;
+use crate::proxy::service::TLS_SECRET_TYPE;
 use crate::view::{ClusterView, SERVICE_NAME_LABEL};
 
 /// How long the rebuild waits after a change for more changes to arrive.
@@ -55,6 +57,8 @@ pub struct KubeSource {
     pub config_key: String,
     /// The `spec.loadBalancerClass` Herald handles besides class-less Services.
     pub lb_class: String,
+    /// Watch `kubernetes.io/tls` Secrets for `herald.dev/tls-secret`.
+    pub tls_secrets: bool,
 }
 
 /// The stores the rebuild reads.
@@ -64,6 +68,8 @@ struct Stores {
     slices: Store<EndpointSlice>,
     nodes: Store<Node>,
     config_maps: Store<ConfigMap>,
+    /// `kubernetes.io/tls` Secrets only (field selector), when [`KubeSource::tls_secrets`].
+    secrets: Option<Store<Secret>>,
 }
 
 impl KubeSource {
@@ -78,6 +84,15 @@ impl KubeSource {
         let generation = Arc::new(generation);
         let services_api: Api<Service> = self.namespaced(&client);
         let slices_api: Api<EndpointSlice> = self.namespaced(&client);
+        let secrets = self.tls_secrets.then(|| {
+            spawn_reflector(
+                self.namespaced::<Secret>(&client),
+                watcher::Config::default().fields(&format!("type={TLS_SECRET_TYPE}")),
+                strip_meta,
+                generation.clone(),
+                shutdown.clone(),
+            )
+        });
         let stores = Stores {
             services: spawn_reflector(
                 services_api,
@@ -107,6 +122,7 @@ impl KubeSource {
                 generation,
                 shutdown.clone(),
             ),
+            secrets,
         };
         let (state, receiver) = watch::channel(Arc::new(SourceState::default()));
         tokio::spawn(rebuild_loop(self, stores, changes, state, shutdown));
@@ -248,13 +264,16 @@ fn build_state(source: &KubeSource, stores: &Stores, config: &mut ConfigTracker)
             .iter()
             .map(|n| Node::clone(n))
             .collect();
-        Arc::new(ClusterView::build(
-            config,
-            &services,
-            &slices,
-            &nodes,
-            &source.lb_class,
-        ))
+        let secrets: Vec<Secret> = stores
+            .secrets
+            .iter()
+            .flat_map(|store| store.state())
+            .map(|s| Secret::clone(&s))
+            .collect();
+        Arc::new(
+            ClusterView::build(config, &services, &slices, &nodes, &source.lb_class)
+                .with_secrets(&secrets),
+        )
     });
     SourceState {
         view,
@@ -274,6 +293,9 @@ async fn rebuild_loop(
         stores.services.wait_until_ready().await?;
         stores.slices.wait_until_ready().await?;
         stores.nodes.wait_until_ready().await?;
+        if let Some(secrets) = &stores.secrets {
+            secrets.wait_until_ready().await?;
+        }
         stores.config_maps.wait_until_ready().await
     };
     tokio::select! {

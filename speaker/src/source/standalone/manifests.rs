@@ -1,12 +1,14 @@
 //! Reading a standalone directory: `config.yaml`, and Kubernetes manifests (multi-document
-//! YAML or JSON, `kind: List` too) of Services, EndpointSlices and Nodes in every other
-//! `*.yaml`, `*.yml` and `*.json` file directly in the directory.
+//! YAML or JSON, `kind: List` too) of Services, EndpointSlices, Nodes and Secrets (the
+//! `kubernetes.io/tls` ones that `herald.dev/tls-secret` names) in every other `*.yaml`,
+//! `*.yml` and `*.json` file directly in the directory.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{Node, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use serde::Deserialize;
 use serde_yaml::Value;
@@ -28,8 +30,22 @@ pub(crate) struct Manifests {
     pub services: Vec<Service>,
     pub slices: Vec<EndpointSlice>,
     pub nodes: Vec<Node>,
+    pub secrets: Secrets,
     /// Documents of other kinds, one line each.
     pub warnings: Vec<String>,
+}
+
+/// The Secrets of the manifests, `stringData` merged into `data` as the API server does.
+/// `Debug` shows their names only.
+#[derive(Default, Clone)]
+pub(crate) struct Secrets(pub Vec<Secret>);
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|s| &s.metadata.name))
+            .finish()
+    }
 }
 
 /// The files in `dir` that hold manifests (not the config, not hidden), sorted by name.
@@ -137,6 +153,7 @@ impl Manifests {
         self.services.extend(other.services);
         self.slices.extend(other.slices);
         self.nodes.extend(other.nodes);
+        self.secrets.0.extend(other.secrets.0);
         self.warnings.extend(other.warnings);
     }
 }
@@ -215,6 +232,20 @@ fn add_object(
             Ok(node) => out.nodes.push(node),
             Err(source) => errors.push(location.error(&kind, source)),
         },
+        "Secret" => match serde_yaml::from_value::<Secret>(value) {
+            Ok(mut secret) => {
+                default_namespace(&mut secret.metadata);
+                let data = secret.data.get_or_insert_with(Default::default);
+                for (key, text) in secret.string_data.take().into_iter().flatten() {
+                    data.insert(key, ByteString(text.into_bytes()));
+                }
+                out.secrets.0.push(secret);
+            }
+            Err(_) => errors.push(StandaloneError::Secret {
+                path: location.path.to_owned(),
+                document: location.document,
+            }),
+        },
         // `kind: List` (what `kubectl get -o yaml` prints) and typed lists such as
         // `ServiceList`: every item is a document of its own.
         list if list.ends_with("List") => match value.get("items") {
@@ -230,7 +261,7 @@ fn add_object(
             }),
         },
         other => out.warnings.push(format!(
-            "{} document {}: kind {other} ignored (only Service, EndpointSlice and Node are read)",
+            "{} document {}: kind {other} ignored (only Service, EndpointSlice, Node and Secret are read)",
             location.path.display(),
             location.document
         )),
@@ -255,7 +286,8 @@ fn check_unique(manifests: &Manifests, errors: &mut Vec<StandaloneError>) {
                 .iter()
                 .map(|s| ("EndpointSlice", &s.metadata)),
         )
-        .chain(manifests.nodes.iter().map(|n| ("Node", &n.metadata)));
+        .chain(manifests.nodes.iter().map(|n| ("Node", &n.metadata)))
+        .chain(manifests.secrets.0.iter().map(|s| ("Secret", &s.metadata)));
     let mut seen = BTreeSet::new();
     for (kind, meta) in metas {
         let namespace = meta.namespace.clone().unwrap_or_default();

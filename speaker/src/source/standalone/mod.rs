@@ -98,6 +98,10 @@ pub enum StandaloneError {
         #[source]
         source: serde_yaml::Error,
     },
+    /// A Secret that does not parse. The parser's message is left out: it may quote the
+    /// key.
+    #[error("{} document {document}: invalid Secret (its content is not shown)", path.display())]
+    Secret { path: PathBuf, document: usize },
     #[error("a {kind}{} has no metadata.name", in_namespace(namespace))]
     MissingName {
         kind: &'static str,
@@ -142,6 +146,7 @@ impl StandaloneError {
             StandaloneError::MissingKind { .. } => "missing_kind",
             StandaloneError::ListItems { .. } => "invalid_list",
             StandaloneError::Manifest { .. } => "invalid_manifest",
+            StandaloneError::Secret { .. } => "invalid_secret",
             StandaloneError::MissingName { .. } => "missing_name",
             StandaloneError::Duplicate { .. } => "duplicate_object",
             StandaloneError::Pools(_) => "invalid_pools",
@@ -222,7 +227,8 @@ impl Standalone {
             &manifests.slices,
             &manifests.nodes,
             lb_class,
-        );
+        )
+        .with_secrets(&manifests.secrets.0);
         for (key, service) in &mut view.services {
             service.addresses = match allocations.get(key) {
                 Some(Ok(assignment)) => assignment.addresses.clone(),
