@@ -371,14 +371,11 @@ fn arb_advertisement(blocks: Vec<AddressBlock>) -> impl Strategy<Value = BgpAdve
         )
 }
 
-fn arb_extensions() -> impl Strategy<
-    Value = (
-        Option<String>,
-        Option<Vrrp>,
-        Option<Proxy>,
-        Option<(PathBuf, Vec<String>)>,
-    ),
-> {
+/// A pool's `tls`: bundle path and ALPN protocols.
+type ArbTls = (PathBuf, Vec<String>);
+
+fn arb_extensions()
+-> impl Strategy<Value = (Option<String>, Option<Vrrp>, Option<Proxy>, Option<ArbTls>)> {
     let vrrp = (
         1u8..=255,
         1u8..=255,
