@@ -36,3 +36,22 @@ pub mod terminator;
 pub use bundle::{BundleError, CertificateInfo, LoadedCertificate};
 pub use store::{CertificateStore, SourceStatus, spawn_file_poller};
 pub use terminator::{HandshakeStats, TlsSettings, TlsTerminator};
+
+#[cfg(test)]
+mod tests {
+    use rustls::crypto::CryptoProvider;
+
+    /// kube's client builds its rustls config with the process default provider, which
+    /// rustls picks from its crate features only when exactly one provider is compiled in:
+    /// a second one (ring coming back through a dependency's features) makes this panic.
+    #[test]
+    fn the_process_default_provider_is_found_without_installing_one() {
+        let _config = rustls::ClientConfig::builder();
+        let provider = CryptoProvider::get_default().expect("a default provider");
+        assert_eq!(format!("{:?}", provider.key_provider), "AwsLcRs");
+        assert_eq!(
+            format!("{:?}", super::bundle::provider().key_provider),
+            "AwsLcRs"
+        );
+    }
+}
