@@ -167,8 +167,15 @@ impl Drop for Server {
 
 impl Server {
     async fn start(store: Arc<CertificateStore>, handshake_timeout: Duration) -> Self {
-        let terminator =
-            Arc::new(TlsTerminator::new(store, &TlsSettings::default()).expect("TLS config"));
+        Self::start_with(store, handshake_timeout, &TlsSettings::default()).await
+    }
+
+    async fn start_with(
+        store: Arc<CertificateStore>,
+        handshake_timeout: Duration,
+        settings: &TlsSettings,
+    ) -> Self {
+        let terminator = Arc::new(TlsTerminator::new(store, settings).expect("TLS config"));
         let v4 = TcpListener::bind("127.0.0.1:0").await.expect("bind v4");
         let v6 = TcpListener::bind((Ipv6Addr::LOCALHOST, 0))
             .await
@@ -509,8 +516,11 @@ async fn tls_1_2_and_1_3_handshakes_over_ipv4_and_ipv6() {
             assert_eq!(body, HTTP_BODY, "{addr} {version:?}");
         }
     }
-    let stats = server.stats();
-    assert_eq!(stats.completed, 8, "{stats:?}");
+    let stats = eventually("the server counts 8 handshakes", || {
+        let stats = server.stats();
+        async move { (stats.completed == 8).then_some(stats) }
+    })
+    .await;
     assert_eq!(stats.failures(), 0, "{stats:?}");
 }
 
@@ -737,6 +747,104 @@ async fn sessions_resume_with_tls_1_2_and_1_3() {
         );
         assert_eq!(server.stats().resumed, resumed_before + 1);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_1_2_clients_without_tickets_resume_from_the_session_cache() {
+    require_tools();
+    let pki = Pki::new();
+    let (store, _) = pool_store(&pki);
+    let server = Server::start(store, HANDSHAKE_TIMEOUT).await;
+    let session_file = pki.path("session-id.pem");
+    let hello = Hello {
+        addr: server.v6,
+        server_name: Some("a.test"),
+        version: Version::Tls12,
+    };
+    let first = handshake(&pki, hello, &["-no_ticket", "-sess_out", &session_file]).await;
+    assert!(first.session_line().starts_with("New, TLSv1.2"));
+    assert!(
+        !first.output.contains("TLS session ticket:"),
+        "{}",
+        first.output
+    );
+    let second = handshake(&pki, hello, &["-no_ticket", "-sess_in", &session_file]).await;
+    assert!(
+        second.session_line().starts_with("Reused, TLSv1.2"),
+        "{}",
+        second.output
+    );
+    eventually("the server counts the resumption", || {
+        let resumed = server.stats().resumed;
+        async move { (resumed == 1).then_some(()) }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alpn_is_negotiated_only_when_configured() {
+    require_tools();
+    let pki = Pki::new();
+    let (store, _) = pool_store(&pki);
+    let plain = Server::start(store.clone(), HANDSHAKE_TIMEOUT).await;
+    let configured = Server::start_with(
+        store,
+        HANDSHAKE_TIMEOUT,
+        &TlsSettings {
+            alpn: vec![b"http/1.1".to_vec()],
+            ..TlsSettings::default()
+        },
+    )
+    .await;
+    let hello = |addr| Hello {
+        addr,
+        server_name: Some("a.test"),
+        version: Version::Tls13,
+    };
+    let offer = ["-alpn", "h2,http/1.1"];
+    let seen = handshake(&pki, hello(plain.v4), &offer).await;
+    assert!(
+        seen.output.contains("No ALPN negotiated"),
+        "{}",
+        seen.output
+    );
+    let seen = handshake(&pki, hello(configured.v4), &offer).await;
+    assert!(
+        seen.output.contains("ALPN protocol: http/1.1"),
+        "{}",
+        seen.output
+    );
+    // an offer without a configured protocol is refused (RFC 7301 section 3.2)
+    let refused = s_client(&pki, hello(configured.v4), &["-alpn", "h2"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output();
+    let refused = tokio::time::timeout(CLIENT_TIMEOUT, refused)
+        .await
+        .expect("s_client finishes")
+        .expect("run s_client");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("no application protocol"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    eventually("the refused handshake is counted", || {
+        let failed = configured.stats().failed;
+        async move { (failed == 1).then_some(()) }
+    })
+    .await;
+    // curl offers h2 and http/1.1 and gets HTTP/1.1
+    let port = configured.v4.port();
+    let body = curl(&[
+        "--cacert",
+        &pki.ca(),
+        "--resolve",
+        &format!("a.test:{port}:127.0.0.1"),
+        &format!("https://a.test:{port}/"),
+    ])
+    .await;
+    assert_eq!(body, HTTP_BODY);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
