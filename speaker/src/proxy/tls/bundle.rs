@@ -10,7 +10,10 @@
 //!
 //! Key material never leaves this module in a readable form: errors name the section and
 //! the kind of problem, never its bytes, and [`LoadedCertificate`]'s `Debug` shows the
-//! certificate's public facts only ([`CertificateInfo`]).
+//! certificate's public facts only ([`CertificateInfo`]). The file's bytes and the key's
+//! DER are zeroed once the key is loaded (aws-lc-rs zeroes its own copy when the key is
+//! dropped); the PEM parser's scratch buffer and a Secret's bytes held by the caller are
+//! not this module's to clear.
 
 use std::fmt;
 use std::io;
@@ -28,6 +31,7 @@ use rustls::sign::CertifiedKey;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::FromDer;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::sni::DnsPattern;
 
@@ -191,10 +195,12 @@ impl LoadedCertificate {
 
     /// Loads the bundle file at `path`.
     pub fn from_file(path: &Path) -> Result<Self, BundleError> {
-        let pem = std::fs::read(path).map_err(|source| BundleError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let pem = std::fs::read(path)
+            .map(Zeroizing::new)
+            .map_err(|source| BundleError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
         Self::from_pem(&pem)
     }
 
@@ -250,14 +256,14 @@ impl Sections {
         Ok(())
     }
 
-    fn load(mut self) -> Result<LoadedCertificate, BundleError> {
+    fn load(self) -> Result<LoadedCertificate, BundleError> {
         if self.certificates.is_empty() {
             return Err(BundleError::NoCertificate);
         }
-        let (key_kind, key) = match self.keys.len() {
-            0 => return Err(BundleError::NoKey),
-            1 => self.keys.remove(0),
-            count => return Err(BundleError::SeveralKeys { count }),
+        let (key_kind, key) = match self.keys.as_slice() {
+            [] => return Err(BundleError::NoKey),
+            [(kind, key)] => (*kind, key),
+            keys => return Err(BundleError::SeveralKeys { count: keys.len() }),
         };
         let parsed = self
             .certificates
@@ -272,9 +278,9 @@ impl Sections {
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let signing_key = provider()
-            .key_provider
-            .load_private_key(key)
+        // what the aws-lc-rs key provider does, with the DER borrowed so that it can be
+        // zeroed afterwards
+        let signing_key = rustls::crypto::aws_lc_rs::sign::any_supported_type(key)
             .map_err(|_| BundleError::UnusableKey { kind: key_kind })?;
         let algorithm = signing_key.algorithm();
         let public_key = signing_key.public_key().map(|spki| spki.into_owned());
@@ -311,6 +317,14 @@ impl Sections {
             key: Arc::new(key),
             info,
         })
+    }
+}
+
+impl Drop for Sections {
+    fn drop(&mut self) {
+        for (_, key) in &mut self.keys {
+            key.zeroize();
+        }
     }
 }
 
