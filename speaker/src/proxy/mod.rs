@@ -33,3 +33,4 @@ pub mod health;
 pub mod select;
 pub mod service;
 pub mod serving;
+pub mod tls;
