@@ -262,7 +262,8 @@ impl RunningListener {
         let shared = &self.shared;
         let bound = lock(&shared.bound).is_ok();
         let certificate = certificate_state(&lock(&shared.settings));
-        PortState::new(shared.port, bound, certificate, &lock(&shared.set))
+        let set = lock(&shared.set);
+        PortState::new(shared.port, bound, certificate, &set)
     }
 
     pub(crate) fn snapshot(&self) -> ListenerSnapshot {
@@ -278,6 +279,10 @@ impl RunningListener {
                 open: b.open(),
             })
             .collect();
+        // Each lock in its own statement: a guard in the struct expression below would
+        // live to its end, and `port_state` takes the same locks.
+        let bound = lock(&shared.bound).clone();
+        let state = self.port_state();
         let counters = &shared.counters;
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         ListenerSnapshot {
@@ -286,7 +291,7 @@ impl RunningListener {
             address: shared.address,
             port: shared.port,
             tls: settings.tls,
-            bound: lock(&shared.bound).clone(),
+            bound,
             backends,
             active: load(&counters.active),
             total: load(&counters.total),
@@ -297,7 +302,7 @@ impl RunningListener {
             idle_timeouts: load(&counters.idle_timeouts),
             bytes_to_backend: load(&counters.traffic.to_backend),
             bytes_to_client: load(&counters.traffic.to_client),
-            state: self.port_state(),
+            state,
         }
     }
 }

@@ -95,3 +95,219 @@ impl Drop for Program {
         self.kill();
     }
 }
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use herald_config::{Balance, ProxyProtocol};
+use herald_core::ServiceKey;
+use herald_speaker::local_addr::LocalAddresses;
+use herald_speaker::proxy::driver::{ProxyDriver, ServingMap};
+use herald_speaker::proxy::listener::{ListenerSnapshot, ProxyOptions};
+use herald_speaker::proxy::select::{Listener, Selection};
+use herald_testsupport::wait::wait_until;
+
+/// The Service addresses of the proxy tests, made local by `local_addr`.
+pub const VIP4: &str = "10.99.0.1";
+pub const VIP6: &str = "fd00:99::1";
+
+pub fn ip(text: &str) -> IpAddr {
+    text.parse().expect("address")
+}
+
+pub fn sock(text: &str) -> SocketAddr {
+    text.parse().expect("socket address")
+}
+
+/// `http://ADDRESS:PORT/`, brackets around IPv6.
+pub fn url(address: SocketAddr) -> String {
+    format!("http://{address}/")
+}
+
+/// A listener of Service `ns/web` with the pool defaults: round robin, no PROXY header,
+/// idle timeout 5 minutes, no cap, plain TCP.
+pub fn listener(address: &str, port: u16, backends: &[SocketAddr]) -> Listener {
+    Listener {
+        service: ServiceKey::new("ns", "web"),
+        address: ip(address),
+        port,
+        pool: "default".into(),
+        tls: None,
+        balance: Balance::RoundRobin,
+        proxy_protocol: ProxyProtocol::None,
+        idle_timeout: Duration::from_secs(300),
+        max_connections: None,
+        backends: backends.to_vec(),
+    }
+}
+
+/// A namespace with the proxy running in it, the Service addresses local, and backends.
+/// Fields drop in order: the driver, the backends, the runtime, then the namespace.
+pub struct ProxyLab {
+    pub driver: Arc<Mutex<ProxyDriver>>,
+    backends: Vec<(SocketAddr, Program)>,
+    pub runtime: NsRuntime,
+    pub ns: Namespace,
+}
+
+impl ProxyLab {
+    pub fn new(test: &str, options: ProxyOptions) -> ProxyLab {
+        init_tracing();
+        require_program("curl", "curl");
+        require_program("python3", "python3");
+        let ns = Namespace::new(test);
+        let runtime = NsRuntime::start(&ns.name);
+        runtime.block_on(async {
+            let local = LocalAddresses::connect().await.expect("netlink");
+            local
+                .ensure(&[ip(VIP4), ip(VIP6)])
+                .await
+                .expect("make the Service addresses local");
+        });
+        let driver = runtime.block_on(async move { ProxyDriver::new(options, None) });
+        ProxyLab {
+            driver: Arc::new(Mutex::new(driver)),
+            backends: Vec::new(),
+            runtime,
+            ns,
+        }
+    }
+
+    fn script() -> String {
+        format!(
+            "{}/tests/proxy_support/backend.py",
+            env!("CARGO_MANIFEST_DIR")
+        )
+    }
+
+    /// Starts an HTTP backend answering `name` on `address` and waits until it accepts.
+    pub fn http_backend(&mut self, name: &str, address: SocketAddr) {
+        let program = self.ns.spawn(
+            "python3",
+            &[
+                &Self::script(),
+                "http",
+                name,
+                &address.ip().to_string(),
+                &address.port().to_string(),
+            ],
+        );
+        self.backends.push((address, program));
+        self.wait_connectable(address);
+    }
+
+    /// Starts a backend that echoes the PROXY header it receives.
+    pub fn proxy_protocol_backend(&mut self, address: SocketAddr) {
+        let program = self.ns.spawn(
+            "python3",
+            &[
+                &Self::script(),
+                "proxy",
+                &address.ip().to_string(),
+                &address.port().to_string(),
+            ],
+        );
+        self.backends.push((address, program));
+        self.wait_connectable(address);
+    }
+
+    /// Kills the backend on `address` (SIGKILL) and waits until it refuses connections.
+    pub fn kill_backend(&mut self, address: SocketAddr) {
+        for (backend, program) in &mut self.backends {
+            if *backend == address {
+                program.kill();
+            }
+        }
+        wait_until(
+            Duration::from_secs(10),
+            &format!("{address} to refuse connections"),
+            || (!self.connectable(address)).then_some(()),
+            String::new,
+        );
+    }
+
+    pub fn connectable(&self, address: SocketAddr) -> bool {
+        self.runtime
+            .block_on(async move { tokio::net::TcpStream::connect(address).await.is_ok() })
+    }
+
+    pub fn wait_connectable(&self, address: SocketAddr) {
+        wait_until(
+            Duration::from_secs(20),
+            &format!("{address} to accept connections"),
+            || self.connectable(address).then_some(()),
+            String::new,
+        );
+    }
+
+    pub fn apply(&self, listeners: Vec<Listener>) {
+        let driver = self.driver.clone();
+        self.runtime.block_on(async move {
+            let selection = Selection {
+                listeners,
+                not_proxied: vec![],
+            };
+            driver.lock().expect("driver").apply(&selection);
+        });
+    }
+
+    /// The snapshot of the listener on `address`.
+    pub fn snapshot(&self, address: SocketAddr) -> ListenerSnapshot {
+        self.driver
+            .lock()
+            .expect("driver")
+            .snapshot()
+            .into_iter()
+            .find(|l| SocketAddr::new(l.address, l.port) == address)
+            .unwrap_or_else(|| panic!("no listener on {address}"))
+    }
+
+    pub fn serving(&self) -> ServingMap {
+        self.driver.lock().expect("driver").serving_now()
+    }
+
+    /// Waits until the listener on `address` is bound.
+    pub fn wait_bound(&self, address: SocketAddr) {
+        wait_until(
+            Duration::from_secs(10),
+            &format!("the listener on {address} to bind"),
+            || self.snapshot(address).bound.ok(),
+            || format!("{:?}", self.snapshot(address).bound),
+        );
+    }
+
+    /// `curl -sS URL ARGS` in the namespace: its output, or its error.
+    pub fn curl(&self, url: &str, args: &[&str]) -> Result<String, String> {
+        let output = self
+            .ns
+            .command("curl")
+            .args(["-sS", "--max-time", "10"])
+            .args(args)
+            .arg(url)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run curl");
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+        } else {
+            Err(format!(
+                "curl {url} failed ({}): {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            ))
+        }
+    }
+}
+
+/// The proxy's logs, shown by the test harness on failure.
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_ansi(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .try_init();
+}
