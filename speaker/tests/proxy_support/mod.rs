@@ -97,7 +97,7 @@ impl Drop for Program {
 }
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use herald_config::{Balance, ProxyProtocol};
@@ -145,7 +145,7 @@ pub fn listener(address: &str, port: u16, backends: &[SocketAddr]) -> Listener {
 /// A namespace with the proxy running in it, the Service addresses local, and backends.
 /// Fields drop in order: the driver, the backends, the runtime, then the namespace.
 pub struct ProxyLab {
-    pub driver: Arc<Mutex<ProxyDriver>>,
+    pub driver: Arc<tokio::sync::Mutex<ProxyDriver>>,
     backends: Vec<(SocketAddr, Program)>,
     pub runtime: NsRuntime,
     pub ns: Namespace,
@@ -167,7 +167,7 @@ impl ProxyLab {
         });
         let driver = runtime.block_on(async move { ProxyDriver::new(options, None) });
         ProxyLab {
-            driver: Arc::new(Mutex::new(driver)),
+            driver: Arc::new(tokio::sync::Mutex::new(driver)),
             backends: Vec::new(),
             runtime,
             ns,
@@ -248,15 +248,14 @@ impl ProxyLab {
                 listeners,
                 not_proxied: vec![],
             };
-            driver.lock().expect("driver").apply(&selection);
+            driver.lock().await.apply(&selection);
         });
     }
 
     /// The snapshot of the listener on `address`.
     pub fn snapshot(&self, address: SocketAddr) -> ListenerSnapshot {
         self.driver
-            .lock()
-            .expect("driver")
+            .blocking_lock()
             .snapshot()
             .into_iter()
             .find(|l| SocketAddr::new(l.address, l.port) == address)
@@ -264,7 +263,7 @@ impl ProxyLab {
     }
 
     pub fn serving(&self) -> ServingMap {
-        self.driver.lock().expect("driver").serving_now()
+        self.driver.blocking_lock().serving_now()
     }
 
     /// Waits until the listener on `address` is bound.
