@@ -134,3 +134,41 @@ fn the_serving_watch_fires_on_each_change() {
         Some(Serving::Withdraw(WithdrawReason::NoBackend { port: 80 }))
     );
 }
+
+#[test]
+fn an_unbound_listener_withdraws_its_address_until_the_port_is_free() {
+    let mut lab = ProxyLab::new(
+        "bind",
+        ProxyOptions {
+            bind_retry: Duration::from_millis(50),
+            ..ProxyOptions::default()
+        },
+    );
+    let a = sock("127.0.0.1:8001");
+    lab.http_backend("a", a);
+    let front = sock("10.99.0.1:80");
+    // Another program holds the port (without SO_REUSEPORT).
+    let blocker = lab
+        .runtime
+        .block_on(async move { std::net::TcpListener::bind(front).expect("bind the blocker") });
+    lab.apply(vec![listener(VIP4, 80, &[a])]);
+    wait_until(
+        Duration::from_secs(10),
+        "the listener to report its bind error",
+        || {
+            let bound = lab.snapshot(front).bound;
+            bound.is_err_and(|e| e.contains("in use")).then_some(())
+        },
+        || format!("{:?}", lab.snapshot(front).bound),
+    );
+    assert_eq!(
+        serving_of(&lab, VIP4),
+        Some(Serving::Withdraw(WithdrawReason::ListenerNotBound {
+            port: 80
+        }))
+    );
+    drop(blocker);
+    wait_serving(&lab, VIP4, Serving::Announce);
+    assert_eq!(lab.snapshot(front).bound, Ok(front));
+    assert_eq!(lab.curl(&url(front), &[]).as_deref(), Ok("a"));
+}

@@ -154,7 +154,8 @@ pub(crate) struct Shared {
     address: IpAddr,
     port: u16,
     options: ProxyOptions,
-    settings: Mutex<Settings>,
+    /// Shared with the connections, which clone the `Arc` only.
+    settings: Mutex<Arc<Settings>>,
     set: Mutex<BackendSet>,
     /// Per backend, cancels its connections when its drain expires.
     backend_connections: Mutex<HashMap<SocketAddr, CancellationToken>>,
@@ -205,7 +206,7 @@ impl RunningListener {
             address: listener.address,
             port: listener.port,
             options,
-            settings: Mutex::new(Settings::from(listener, terminate)),
+            settings: Mutex::new(Arc::new(Settings::from(listener, terminate))),
             set: Mutex::new(set),
             backend_connections: Mutex::new(HashMap::new()),
             bound: Mutex::new(Err("not bound yet".to_owned())),
@@ -222,7 +223,7 @@ impl RunningListener {
     /// Takes a new selection of the same `address:port`: settings, algorithm and
     /// backends (removed ones drain). The caller republishes the serving state.
     pub(crate) fn update(&self, listener: &Listener, terminate: Option<Arc<dyn Terminate>>) {
-        *lock(&self.shared.settings) = Settings::from(listener, terminate);
+        *lock(&self.shared.settings) = Arc::new(Settings::from(listener, terminate));
         {
             let mut set = lock(&self.shared.set);
             set.set_algorithm(listener.balance);
@@ -261,7 +262,7 @@ impl RunningListener {
     pub(crate) fn port_state(&self) -> PortState {
         let shared = &self.shared;
         let bound = lock(&shared.bound).is_ok();
-        let certificate = certificate_state(&lock(&shared.settings));
+        let certificate = certificate_state(&lock(&shared.settings).clone());
         let set = lock(&shared.set);
         PortState::new(shared.port, bound, certificate, &set)
     }
