@@ -165,6 +165,8 @@ pub(crate) struct Shared {
     stop_accepting: CancellationToken,
     /// Closes every connection and stops the maintenance task.
     close: CancellationToken,
+    /// Wakes the maintenance task after an update (a drain may have started).
+    updated: tokio::sync::Notify,
     changed: Changed,
 }
 
@@ -213,6 +215,7 @@ impl RunningListener {
             counters: Counters::default(),
             stop_accepting: CancellationToken::new(),
             close: CancellationToken::new(),
+            updated: tokio::sync::Notify::new(),
             changed,
         });
         tokio::spawn(accept_loop(shared.clone()));
@@ -233,6 +236,7 @@ impl RunningListener {
                 self.shared.options.drain_grace,
             );
         }
+        self.shared.updated.notify_one();
     }
 
     pub(crate) fn service(&self) -> ServiceKey {
@@ -554,7 +558,8 @@ async fn connect_backend(shared: &Arc<Shared>) -> Option<(SocketAddr, TcpStream)
     }
 }
 
-/// Active health checks and drain sweeps until the listener closes.
+/// Active health checks and drain sweeps (every `sweep_interval` while a backend drains)
+/// until the listener closes.
 async fn maintenance(shared: Arc<Shared>) {
     let check = shared.options.health_check;
     let mut checks = tokio::time::interval(check.map_or(Duration::from_secs(3600), |c| {
@@ -564,6 +569,11 @@ async fn maintenance(shared: Arc<Shared>) {
     let mut sweeps = tokio::time::interval(shared.options.sweep_interval);
     sweeps.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        // Sweeps only while something drains: an idle listener without checks sleeps.
+        let draining = lock(&shared.set)
+            .backends()
+            .iter()
+            .any(|b| b.drain().is_some());
         tokio::select! {
             () = shared.close.cancelled() => return,
             _ = checks.tick(), if check.is_some() => {
@@ -571,7 +581,8 @@ async fn maintenance(shared: Arc<Shared>) {
                     run_checks(&shared, &check).await;
                 }
             }
-            _ = sweeps.tick() => sweep(&shared),
+            _ = sweeps.tick(), if draining => sweep(&shared),
+            () = shared.updated.notified(), if !draining => {}
         }
     }
 }
