@@ -12,6 +12,15 @@
 //! (`shutdown(SHUT_WR)`, or TLS `close_notify`), and the other direction goes on until its
 //! own end. The connection ends when both directions have ended, on an error, or when
 //! nothing moved either way for the idle timeout.
+//!
+//! Why not splice(2): measured on loopback with `examples/forward_measure.rs` (1 GiB
+//! through one proxy thread, release build, shared 2-core machine), this loop moved
+//! 500-680 MiB/s, a splice loop through a pipe per direction 465-645 MiB/s and
+//! `copy_bidirectional` 330-585 MiB/s; splice also holds two pipes (four descriptors)
+//! per connection unless pipes are pooled. The user-space copy with lent buffers wins
+//! here and serves TLS streams too; splice stays an option for plain TCP if it measures
+//! faster on other hardware. Memory per idle connection (user space, proxy and both test
+//! peers): 18 KiB with this loop, 34 KiB with `copy_bidirectional`.
 
 use std::future::poll_fn;
 use std::io;
