@@ -7,6 +7,7 @@ mod proxy_support;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use futures::FutureExt;
 use herald_core::ServiceKey;
 use herald_speaker::proxy::listener::ProxyOptions;
 use herald_speaker::proxy::serving::{Serving, WithdrawReason};
@@ -208,19 +209,27 @@ fn shutdown_withdraws_first_stops_accepting_and_closes_what_outlives_the_grace()
     });
     let driver = lab.driver.clone();
     let mut serving = driver.blocking_lock().serving();
-    let (report, withdrawn_first, refused, closed) = lab.runtime.block_on(async move {
+    let (report, withdrawn_first, still_open, refused, closed) = lab.runtime.block_on(async move {
         let mut live = live;
         let shutdown = tokio::spawn(async move {
             let mut driver = driver.lock().await;
             driver.shutdown(Duration::from_millis(500)).await
         });
-        serving.changed().await.expect("serving published");
-        let withdrawn_first = serving.borrow_and_update().clone();
+        // Withdrawn for the shutdown while the live connection still runs.
+        let key = (ServiceKey::new("ns", "web"), ip(VIP4));
+        let shutting_down = Serving::Withdraw(WithdrawReason::ShuttingDown);
+        let mut withdrawn_first = serving.borrow_and_update().clone();
+        while withdrawn_first.get(&key) != Some(&shutting_down) {
+            serving.changed().await.expect("serving published");
+            withdrawn_first = serving.borrow_and_update().clone();
+        }
+        let still_open = live.peek(&mut [0u8; 1]).now_or_never().is_none();
         let closed = closed_within(&mut live, Duration::from_secs(10)).await;
         let report = shutdown.await.expect("shutdown");
         let refused = TcpStream::connect(front).await.is_err();
-        (report, withdrawn_first, refused, closed)
+        (report, withdrawn_first, still_open, refused, closed)
     });
+    assert!(still_open, "the live connection outlives the withdrawal");
     assert_eq!(
         withdrawn_first.get(&(ServiceKey::new("ns", "web"), ip(VIP4))),
         Some(&Serving::Withdraw(WithdrawReason::ShuttingDown))

@@ -8,6 +8,7 @@ mod proxy_support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use herald_core::ServiceKey;
 use herald_speaker::proxy::driver::ProxyDriver;
@@ -15,6 +16,7 @@ use herald_speaker::proxy::listener::ProxyOptions;
 use herald_speaker::proxy::select::{CertificateSource, TlsRule, TlsTermination};
 use herald_speaker::proxy::serving::{CertificateState, Serving, WithdrawReason};
 use herald_speaker::proxy::terminate::{Accepting, ClientStream, Terminate, TerminateFor};
+use herald_testsupport::wait::wait_until;
 use proxy_support::{ProxyLab, VIP4, ip, listener, sock, url};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
@@ -64,11 +66,13 @@ fn a_tls_listener_forwards_the_terminated_stream_and_without_a_terminator_withdr
     let front = sock("10.99.0.1:443");
     lab.wait_bound(front);
     let key = (ServiceKey::new("ns", "web"), ip(VIP4));
-    assert_eq!(
-        lab.serving().get(&key),
-        Some(&Serving::Withdraw(WithdrawReason::NoCertificate {
-            port: 443
-        }))
+    // Published just after the bind: wait for it.
+    let no_certificate = Serving::Withdraw(WithdrawReason::NoCertificate { port: 443 });
+    wait_until(
+        Duration::from_secs(10),
+        "the address to be withdrawn for want of a certificate",
+        || (lab.serving().get(&key) == Some(&no_certificate)).then_some(()),
+        || format!("{:?}", lab.serving()),
     );
     assert!(
         lab.curl(&url(front), &[]).is_err(),
