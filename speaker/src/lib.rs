@@ -23,6 +23,7 @@ pub mod bgp_driver;
 pub mod bgp_plan;
 pub mod cli;
 pub mod events;
+pub mod local_addr;
 pub mod metrics;
 pub mod proxy;
 pub mod run;
