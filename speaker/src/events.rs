@@ -335,7 +335,8 @@ mod tests {
             events[0].note("n1"),
             "cannot hold 172.30.0.200 on node n1: pool l2's interface eth9 does not exist on this node"
         );
-        assert!(l2_problem_events(&[problem.clone()], &[problem, other]).is_empty());
+        let after = [problem.clone(), other];
+        assert!(l2_problem_events(std::slice::from_ref(&problem), &after).is_empty());
     }
 
     #[test]

@@ -81,7 +81,13 @@ fn expected_master(lab: &Lab, address: IpAddr, nodes: &[usize]) -> usize {
                 .map(|&n| Some((instance(&lab.status(n), address)?["priority"].as_u64()?, n)))
                 .collect::<Option<Vec<_>>>()
         },
-        || String::new(),
+        || {
+            nodes
+                .iter()
+                .map(|&n| format!("node{n}: {}", lab.status(n)["l2"]))
+                .collect::<Vec<_>>()
+                .join("; ")
+        },
     )
     .0;
     priorities

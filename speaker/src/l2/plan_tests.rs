@@ -337,7 +337,7 @@ address-pools:
         .map(|i| {
             let address = format!("172.30.{}.{}", 4 + i / 256, i % 256);
             ServiceView {
-                key: ServiceKey::new("ns", &format!("s{i}")),
+                key: ServiceKey::new("ns", format!("s{i}")),
                 addresses: vec![ip(&address)],
                 traffic_policy: TrafficPolicy::Cluster,
                 ports: Ok(Vec::new()),
