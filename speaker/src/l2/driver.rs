@@ -79,6 +79,9 @@ impl L2Driver {
             .collect();
         let changes = changes(&planned, &plan.instances);
         let mut failures = Vec::new();
+        for interface in &plan.interfaces {
+            self.clear(interface);
+        }
 
         let stopping: Vec<Running> = changes
             .stop
@@ -117,18 +120,25 @@ impl L2Driver {
         self.failures = failures;
     }
 
-    fn start(&mut self, plan: InstancePlan, failures: &mut Vec<StartFailure>) {
-        if self.cleared.insert(plan.interface.clone()) {
-            match remove_stale(&plan.interface) {
-                Ok(removed) if !removed.is_empty() => {
-                    info!(ifname = %plan.interface, removed = ?removed, "removed addresses a previous run left behind");
-                }
-                Ok(_) => {}
-                Err(error) => {
-                    warn!(ifname = %plan.interface, %error, "could not clear stale addresses");
-                }
+    /// Removes a previous run's addresses from `interface`, once, before any instance
+    /// of ours runs there.
+    fn clear(&mut self, interface: &str) {
+        if !self.cleared.insert(interface.to_owned()) {
+            return;
+        }
+        match remove_stale(interface) {
+            Ok(removed) if !removed.is_empty() => {
+                info!(ifname = %interface, removed = ?removed, "removed addresses a previous run left behind");
+            }
+            Ok(_) => {}
+            Err(error) => {
+                warn!(ifname = %interface, %error, "could not clear stale addresses");
             }
         }
+    }
+
+    fn start(&mut self, plan: InstancePlan, failures: &mut Vec<StartFailure>) {
+        self.clear(&plan.interface);
         let key = plan.key();
         match start(plan) {
             Ok(running) => {

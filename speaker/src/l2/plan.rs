@@ -8,6 +8,7 @@ use std::net::IpAddr;
 
 use herald_config::{IpFamily, Pool, Protocol, VridRange, Vrrp};
 use herald_core::{ServiceKey, TrafficPolicy};
+use ipnet::IpNet;
 use vrrp::Centiseconds;
 
 use crate::announce::{Reason, node_state};
@@ -176,6 +177,10 @@ pub struct L2Plan {
     pub problems: Vec<L2Problem>,
     /// Why the node holds nothing at all (unknown, excluded, network unavailable).
     pub node_reason: Option<Reason>,
+    /// Every interface an address of a pool held with VRRP may go on (the pools'
+    /// `interface`s that exist, and the NICs with a subnet overlapping a pool): where a
+    /// previous run's leftovers are looked for, whether or not an instance runs there.
+    pub interfaces: BTreeSet<String>,
 }
 
 /// The pools this node holds with VRRP: `layer2` pools, and `bgp` pools when no peer
@@ -263,6 +268,31 @@ pub fn interface_for(
         .ok_or(None)
 }
 
+/// The interfaces addresses of `pool` may go on: its `interface` if the host has it,
+/// else every interface (not `lo`) with a subnet overlapping one of its blocks.
+pub fn pool_interfaces(pool: &Pool, host: &HostInterfaces) -> BTreeSet<String> {
+    if let Some(name) = &pool.interface {
+        return host.names.iter().filter(|n| *n == name).cloned().collect();
+    }
+    let blocks: Vec<IpNet> = pool
+        .addresses
+        .iter()
+        .flat_map(|block| block.to_cidrs())
+        .collect();
+    host.addresses
+        .iter()
+        .filter(|a| a.interface != "lo")
+        .filter(|a| a.network.prefix_len() < a.network.max_prefix_len())
+        .filter(|a| {
+            let subnet = a.network.trunc();
+            blocks
+                .iter()
+                .any(|block| subnet.contains(&block.network()) || block.contains(&subnet.network()))
+        })
+        .map(|a| a.interface.clone())
+        .collect()
+}
+
 /// The addresses of one VRID on one interface while the plan is built.
 #[derive(Debug, Default)]
 struct Group {
@@ -278,18 +308,19 @@ struct Group {
 /// The L2 plan for `node`.
 pub fn plan(view: &ClusterView, node: &str, host: &HostInterfaces) -> L2Plan {
     let mut result = L2Plan::default();
-    let node_view = match node_state(view, node) {
-        Ok(node_view) => node_view,
-        Err(reason) => {
-            result.node_reason = Some(reason);
-            return result;
-        }
-    };
-    let peerless = view
+    let labels = view.nodes.get(node).map(|n| &n.labels);
+    let peerless = labels.is_some_and(|labels| view.config.peers_for_node(labels).next().is_none());
+    result.interfaces = view
         .config
-        .peers_for_node(&node_view.labels)
-        .next()
-        .is_none();
+        .pools
+        .iter()
+        .filter(|pool| held_with_vrrp(pool, peerless))
+        .flat_map(|pool| pool_interfaces(pool, host))
+        .collect();
+    if let Err(reason) = node_state(view, node) {
+        result.node_reason = Some(reason);
+        return result;
+    }
     let own: BTreeSet<IpAddr> = host.addresses.iter().map(|a| a.network.addr()).collect();
 
     let mut groups: BTreeMap<InstanceKey, Group> = BTreeMap::new();

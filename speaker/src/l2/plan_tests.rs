@@ -439,6 +439,21 @@ fn the_interface_is_the_pool_s_else_the_one_whose_subnet_holds_the_address() {
 }
 
 #[test]
+fn stale_addresses_are_looked_for_on_every_interface_a_pool_may_use() {
+    let view = view(CONFIG, vec![]);
+    let planned = plan(&view, "n1", &host());
+    // l2 overlaps eth0's subnets (both families), narrow names eth1; routed overlaps only
+    // lo's 10.99.0.0/24, which is not a NIC.
+    assert_eq!(
+        planned.interfaces,
+        ["eth0", "eth1"].map(String::from).into_iter().collect()
+    );
+    assert!(planned.instances.is_empty());
+    // Also on a node that may not hold anything.
+    assert_eq!(plan(&view, "n9", &host()).interfaces, planned.interfaces);
+}
+
+#[test]
 fn an_address_without_an_interface_is_reported_not_guessed() {
     let web = service(
         "web",
