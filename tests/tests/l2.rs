@@ -232,38 +232,46 @@ fn layer2_cluster_service_is_held_by_one_node_and_fails_over_when_the_master_die
 #[test]
 fn layer2_local_service_is_held_by_the_node_with_the_endpoint_and_follows_it() {
     let lab = Lab::start("l2_local", LabOptions::default());
-    l2_service(&lab, "api", "Local", "ipv4", "node2");
-    let address = lab.address("api", Family::Ipv4);
+    l2_service(&lab, "api", "Local", "dual", "node2");
+    let addresses = [
+        lab.address("api", Family::Ipv4),
+        lab.address("api", Family::Ipv6),
+    ];
 
-    let took = wait_holders(&lab, address, &[2]);
-    println!(
-        "{address} (Local, endpoint on node2): held by node2 after {}",
-        ms(took)
-    );
-    assert_eq!(answered_by(&lab, address), "node2");
-    for other in [1, 3] {
-        let status = lab.status(other);
-        assert!(
-            instance(&status, address).is_none(),
-            "node{other} has no endpoint and runs no instance: {}",
-            status["l2"]
+    for address in addresses {
+        let took = wait_holders(&lab, address, &[2]);
+        println!(
+            "{address} (Local, endpoint on node2): held by node2 after {}",
+            ms(took)
         );
+        assert_eq!(answered_by(&lab, address), "node2");
+        for other in [1, 3] {
+            let status = lab.status(other);
+            assert!(
+                instance(&status, address).is_none(),
+                "node{other} has no endpoint and runs no instance: {}",
+                status["l2"]
+            );
+        }
     }
 
-    // The pod moves to node3: node2 stops its instance (priority 0), node3 takes over.
-    l2_service(&lab, "api", "Local", "ipv4", "node3");
-    let took = wait_holders(&lab, address, &[3]);
-    println!(
-        "endpoint node2 -> node3: {address} held by node3 after {}",
-        ms(took)
-    );
-    assert_eq!(answered_by(&lab, address), "node3");
-    let status = lab.status(3);
-    let master = instance(&status, address).expect("node3's instance");
-    assert_eq!(master["state"], "master", "{master}");
-    assert!(
-        status["l2"]["problems"]
-            .as_array()
-            .is_some_and(Vec::is_empty)
-    );
+    // The pod moves to node3: node2 stops its instances (priority 0), node3 takes over.
+    l2_service(&lab, "api", "Local", "dual", "node3");
+    for address in addresses {
+        let took = wait_holders(&lab, address, &[3]);
+        println!(
+            "endpoint node2 -> node3: {address} held by node3 after {}",
+            ms(took)
+        );
+        assert_eq!(answered_by(&lab, address), "node3");
+        let status = lab.status(3);
+        let master = instance(&status, address).expect("node3's instance");
+        assert_eq!(master["state"], "master", "{master}");
+        assert!(
+            status["l2"]["problems"]
+                .as_array()
+                .is_some_and(Vec::is_empty)
+        );
+        assert!(instance(&lab.status(2), address).is_none(), "node2 stopped");
+    }
 }
