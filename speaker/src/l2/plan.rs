@@ -296,10 +296,9 @@ pub fn pool_interfaces(pool: &Pool, host: &HostInterfaces) -> BTreeSet<String> {
 /// The addresses of one VRID on one interface while the plan is built.
 #[derive(Debug, Default)]
 struct Group {
-    /// The first pool's settings (config order) and every pool that contributed.
-    settings: Option<Vrrp>,
-    pools: Vec<String>,
-    conflict: bool,
+    /// Every pool that contributed, by its index in the config, with its settings: the
+    /// first one's are used, whatever order the Services come in.
+    pools: BTreeMap<usize, (String, Vrrp)>,
     addresses: BTreeSet<IpAddr>,
     /// `Local` Services in the VRID and the nodes of their serving endpoints.
     local: BTreeMap<ServiceKey, BTreeSet<String>>,
@@ -353,14 +352,16 @@ pub fn plan(view: &ClusterView, node: &str, host: &HostInterfaces) -> L2Plan {
                 vrid,
             };
             let group = groups.entry(key).or_default();
-            let settings = pool.vrrp.clone().unwrap_or_default();
-            match &group.settings {
-                None => group.settings = Some(settings),
-                Some(first) => group.conflict |= *first != settings,
-            }
-            if !group.pools.contains(&pool.name) {
-                group.pools.push(pool.name.clone());
-            }
+            let index = view
+                .config
+                .pools
+                .iter()
+                .position(|p| std::ptr::eq(p, pool))
+                .unwrap_or(usize::MAX);
+            group
+                .pools
+                .entry(index)
+                .or_insert_with(|| (pool.name.clone(), pool.vrrp.clone().unwrap_or_default()));
             group.addresses.insert(address);
             if service.traffic_policy == TrafficPolicy::Local {
                 let nodes = service
@@ -376,10 +377,16 @@ pub fn plan(view: &ClusterView, node: &str, host: &HostInterfaces) -> L2Plan {
 
     let mut no_common_node = BTreeSet::new();
     for (key, group) in groups {
-        if group.conflict {
+        let settings = group
+            .pools
+            .values()
+            .next()
+            .map(|(_, settings)| settings.clone())
+            .unwrap_or_default();
+        if group.pools.values().any(|(_, other)| *other != settings) {
             result.problems.push(L2Problem::SettingsConflict {
                 key: key.clone(),
-                pools: group.pools.clone(),
+                pools: group.pools.values().map(|(name, _)| name.clone()).collect(),
             });
         }
         let common = group
@@ -400,7 +407,6 @@ pub fn plan(view: &ClusterView, node: &str, host: &HostInterfaces) -> L2Plan {
         if common.is_some_and(|nodes| !nodes.contains(node)) {
             continue;
         }
-        let settings = group.settings.unwrap_or_default();
         let mut addresses: Vec<IpAddr> = group.addresses.into_iter().collect();
         if addresses.len() > MAX_ADDRESSES {
             let left_out = addresses.split_off(MAX_ADDRESSES);

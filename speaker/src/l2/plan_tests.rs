@@ -547,17 +547,29 @@ address-pools:
   addresses: [172.30.0.201/32]
   vrrp: {advert-interval: 200ms}
 ";
-    let web = service(
-        "web",
+    // Whichever Service comes first, pool a's settings (first in the config) win.
+    let first = service(
+        "a-first",
         TrafficPolicy::Cluster,
-        &["172.30.0.200", "172.30.0.201"],
+        &["172.30.0.201"],
         &["n1"],
     );
-    let plan = plan(&view(yaml, vec![web]), "n1", &host());
+    let second = service(
+        "b-second",
+        TrafficPolicy::Cluster,
+        &["172.30.0.200"],
+        &["n1"],
+    );
+    let plan = plan(&view(yaml, vec![first, second]), "n1", &host());
     assert_eq!(plan.instances.len(), 1);
     assert_eq!(plan.instances[0].advert_interval, Centiseconds(100));
-    assert_eq!(plan.problems.len(), 1);
-    assert_eq!(plan.problems[0].label(), "settings_conflict");
+    assert_eq!(
+        plan.problems,
+        [L2Problem::SettingsConflict {
+            key: plan.instances[0].key(),
+            pools: vec!["a".into(), "b".into()],
+        }]
+    );
 }
 
 fn instance(vrid: u8, priority: u8, addresses: &[&str]) -> InstancePlan {
