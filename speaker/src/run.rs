@@ -227,7 +227,10 @@ async fn drive(
             () = shutdown.cancelled() => return announced,
             () = tokio::time::sleep(L2_RETRY), if retry_l2 => {},
             changed = source.changed() => if changed.is_err() {
-                warn!("the source stopped; shutting down");
+                // Failover must not depend on the source: the VRRP instances (and the
+                // BGP sessions) go on with the last plan until the speaker is stopped.
+                warn!("the source stopped; keeping the last plan until shutdown");
+                shutdown.cancelled().await;
                 return announced;
             },
         }
