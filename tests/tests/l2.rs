@@ -4,7 +4,8 @@
 //! the router, which resolves it on the segment (ARP / NDP). A master killed with
 //! SIGKILL is replaced by a backup and the client reaches the new one; a restarted speaker
 //! removes the address it left behind; a SIGTERM hands over at once (priority 0). With
-//! `Local` policy the master is the node with the endpoint and follows it.
+//! `Local` policy the master is the node with the endpoint and follows it. A pool whose
+//! interface no node has is reported (`/status`, `herald_l2_problems`), not guessed.
 
 use std::net::IpAddr;
 use std::process::Command;
@@ -274,4 +275,49 @@ fn layer2_local_service_is_held_by_the_node_with_the_endpoint_and_follows_it() {
         );
         assert!(instance(&lab.status(2), address).is_none(), "node2 stopped");
     }
+
+    // A pool whose interface no node has: reported, never guessed.
+    let config = lab.read_file("config.yaml");
+    lab.write_file(
+        "config.yaml",
+        &format!(
+            "{config}- name: far\n  protocol: layer2\n  auto-assign: false\n  addresses: [172.30.2.0/30]\n  interface: eth9\n"
+        ),
+    );
+    lab.ctl(&["service", "lost", "--pool", "far", "--endpoints", "all"]);
+    let lost = lab.address("lost", Family::Ipv4);
+    let (problem, took) = wait_until(
+        SAFETY,
+        "node1 reports the missing interface",
+        || {
+            let status = lab.status(1);
+            status["l2"]["problems"]
+                .as_array()?
+                .iter()
+                .find(|p| p["kind"] == "interface_not_found")
+                .cloned()
+        },
+        || lab.status(1)["l2"].to_string(),
+    );
+    println!(
+        "{lost}: problem reported after {}: {}",
+        ms(took),
+        problem["message"]
+    );
+    assert!(
+        problem["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("eth9")),
+        "{problem}"
+    );
+    assert!(
+        lab.metrics(1)
+            .contains("herald_l2_problems{problem=\"interface_not_found\"} 1")
+    );
+    assert!(holders(&lab, lost).is_empty(), "nobody holds {lost}");
+    assert_eq!(
+        holders(&lab, addresses[0]),
+        [3],
+        "the other pool is untouched"
+    );
 }
