@@ -10,9 +10,13 @@ use ipnet::IpNet;
 /// One address of one interface, with its prefix (the subnet it is on).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct InterfaceAddress {
+    /// The interface's name (an IPv4 address label `eth0:1` is read as `eth0`).
     pub interface: String,
     /// The address and the prefix length of its subnet (`172.30.0.11/24`).
     pub network: IpNet,
+    /// A VRRP address Herald holds (IPv4 label `<ifname>:hv`): it belongs to whichever
+    /// node is master, not to this host.
+    pub herald_vrrp: bool,
 }
 
 /// The host's interfaces and their addresses.
@@ -32,7 +36,9 @@ impl HostInterfaces {
             return host;
         };
         for entry in entries {
-            host.names.insert(entry.interface_name.clone());
+            if !entry.interface_name.contains(':') {
+                host.names.insert(entry.interface_name.clone());
+            }
             let Some(address) = entry.address else {
                 continue;
             };
@@ -54,8 +60,12 @@ impl HostInterfaces {
                 continue;
             };
             if let Ok(network) = network {
+                // getifaddrs names an IPv4 address by its label, which may extend the
+                // interface's name after a colon.
+                let name = &entry.interface_name;
                 host.addresses.push(InterfaceAddress {
-                    interface: entry.interface_name,
+                    interface: name.split(':').next().unwrap_or(name).to_owned(),
+                    herald_vrrp: name.ends_with(vrrp::driver::LABEL_SUFFIX),
                     network,
                 });
             }
@@ -63,12 +73,39 @@ impl HostInterfaces {
         host
     }
 
-    /// The addresses on interfaces other than `lo`.
+    /// The addresses on interfaces other than `lo`, without the VRRP addresses Herald
+    /// holds.
     pub fn non_loopback(&self) -> Vec<IpAddr> {
         self.addresses
             .iter()
-            .filter(|a| a.interface != "lo")
+            .filter(|a| a.interface != "lo" && !a.herald_vrrp)
             .map(|a| a.network.addr())
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_addresses_leave_out_loopback_and_the_vrrp_addresses_herald_holds() {
+        let address = |interface: &str, network: &str, herald_vrrp| InterfaceAddress {
+            interface: interface.into(),
+            network: network.parse().expect("net"),
+            herald_vrrp,
+        };
+        let host = HostInterfaces {
+            names: ["lo", "eth0"].map(String::from).into(),
+            addresses: vec![
+                address("lo", "127.0.0.1/8", false),
+                address("eth0", "172.30.0.11/24", false),
+                address("eth0", "172.30.0.2/32", true),
+            ],
+        };
+        assert_eq!(
+            host.non_loopback(),
+            ["172.30.0.11".parse::<IpAddr>().expect("ip")]
+        );
     }
 }

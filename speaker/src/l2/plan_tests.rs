@@ -54,6 +54,7 @@ fn host() -> HostInterfaces {
             .map(|(interface, net)| InterfaceAddress {
                 interface: (*interface).to_owned(),
                 network: net.parse().expect("net"),
+                herald_vrrp: false,
             })
             .collect(),
     }
@@ -349,6 +350,7 @@ address-pools:
     host.addresses.push(InterfaceAddress {
         interface: "eth2".into(),
         network: "172.30.255.1/16".parse().expect("net"),
+        herald_vrrp: false,
     });
     let plan = plan(&view(yaml, services), "n1", &host);
     assert!(plan.problems.is_empty(), "{:?}", plan.problems);
@@ -395,6 +397,7 @@ address-pools:
     host.addresses.push(InterfaceAddress {
         interface: "eth3".into(),
         network: "10.50.0.1/23".parse().expect("net"),
+        herald_vrrp: false,
     });
     let plan = plan(&view(yaml, vec![many]), "n1", &host);
     assert_eq!(plan.instances.len(), 1);
@@ -507,6 +510,7 @@ peers:
     host.addresses.push(InterfaceAddress {
         interface: "eth0".into(),
         network: "10.99.0.1/24".parse().expect("net"),
+        herald_vrrp: false,
     });
     assert!(
         plan(&view, "n1", &host).instances.is_empty(),
