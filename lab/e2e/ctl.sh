@@ -2,7 +2,9 @@
 # ctl.sh - poke at a running end-to-end lab (same HE_PREFIX / HE_STATE as up.sh).
 #
 #   ctl.sh service NAME [--policy Cluster|Local] [--family ipv4|ipv6|dual]
-#                       [--endpoints all|none|node1,node3]   write DIR/NAME.yaml
+#                       [--endpoints all|none|node1,node3] [--pool l2]
+#                                          write DIR/NAME.yaml
+#   ctl.sh holders ADDR                    the nodes whose eth0 has ADDR (VRRP master)
 #   ctl.sh delete NAME                     remove DIR/NAME.yaml
 #   ctl.sh address NAME                    the Service's addresses (from DIR/status/)
 #   ctl.sh wait-route ADDR [NEXTHOPS] [S]  wait until the router's FIB has ADDR (with
@@ -28,17 +30,18 @@ cmd=${1:-}; shift || true
 case $cmd in
 service)
     name=$(service_name "${1:?service NAME}"); shift
-    policy=Cluster family=ipv4 endpoints=all
+    policy=Cluster family=ipv4 endpoints=all pool=""
     while (( $# )); do
         case $1 in
             --policy) policy=$2; shift 2 ;;
+            --pool) pool=$2; shift 2 ;;
             --family) family=$2; shift 2 ;;
             --endpoints) endpoints=$2; shift 2 ;;
             *) die "unknown option $1" ;;
         esac
     done
     [[ $policy == Cluster || $policy == Local ]] || die "--policy Cluster|Local"
-    service_manifest "$name" "$policy" "$family" "$endpoints" | write_atomic "$DIR/$name.yaml"
+    service_manifest "$name" "$policy" "$family" "$endpoints" "$pool" | write_atomic "$DIR/$name.yaml"
     log "wrote $DIR/$name.yaml"
     ;;
 delete)
@@ -58,6 +61,13 @@ wait-route)
     ;;
 fib)
     fib_nexthops "${1:?fib ADDR}"
+    ;;
+holders)
+    addr=${1:?holders ADDR}
+    for i in $(seq "$HE_NODES"); do
+        ip -n "$(node_ns "$i")" -o addr show dev eth0 | grep -q " ${addr}/" && node_name "$i"
+    done
+    true
     ;;
 curl)
     addr=${1:?curl ADDR}; count=${2:-1}
@@ -95,7 +105,7 @@ exec)
     nsx "$ns" "$@"
     ;;
 *)
-    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
     exit 64
     ;;
 esac

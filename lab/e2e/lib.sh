@@ -17,6 +17,12 @@
 #           the node treats as local (route type `local` for 10.99.0.0/20, fd00:99::/116)
 #   ${P}c   the client: curl through the router to the announced addresses
 #
+#   Pool "l2" (layer2, not auto-assigned; a Service asks for it with the annotation
+#   herald.dev/address-pool: l2, ctl.sh service --pool l2) is on the node segment itself:
+#   $L2_POOL4 and $L2_POOL6, held with VRRP (advert interval $HE_L2_ADVERT) by one
+#   node at a time, on its eth0. Unlike the BGP pool these addresses are not made local
+#   on every node: only the VRRP master has them, and backend.py answers there.
+#
 # P is $HE_PREFIX (default "he-"), so several labs (tests run in parallel) never meet:
 # addresses only exist inside each lab's namespaces, and the root namespace gets no
 # address, route or daemon. Everything else lives in $HE_STATE, which up.sh marks as this
@@ -50,6 +56,8 @@ GATEWAY4=172.31.0.1 GATEWAY6=fd00:31::1     # client side
 CLIENT4=172.31.0.2  CLIENT6=fd00:31::2
 POOL4=10.99.0.10-10.99.15.254  POOL6=fd00:99::10-fd00:99::fff
 POOL4_NET=10.99.0.0/20         POOL6_NET=fd00:99::/116
+L2_POOL4=172.30.0.200-172.30.0.250 L2_POOL6=fd00:30::200-fd00:30::250
+HE_L2_ADVERT=${HE_L2_ADVERT:-100ms}         # VRRP advert interval of the l2 pool
 ADMIN_PORT=7472                             # each speaker's admin server, 127.0.0.1 in its node
 POD_PORT=8080 SERVICE_PORT=80
 
@@ -118,7 +126,8 @@ write_lab_config() {
     local d=$1 i
     write_atomic "$d/config.yaml" <<EOF
 # Herald config of the end-to-end lab (written by lab/e2e/lib.sh): every node peers with
-# the router over IPv4 and IPv6; one BGP pool for both families.
+# the router over IPv4 and IPv6; one BGP pool for both families, and a layer2 (VRRP) pool
+# on the node segment that Services ask for by name.
 peers:
 - peer-address: $ROUTER4
   peer-asn: $ROUTER_AS
@@ -134,6 +143,14 @@ address-pools:
   addresses:
   - $POOL4
   - $POOL6
+- name: l2
+  protocol: layer2
+  auto-assign: false
+  addresses:
+  - $L2_POOL4
+  - $L2_POOL6
+  vrrp:
+    advert-interval: $HE_L2_ADVERT
 EOF
     {
         echo "# The lab's Nodes (written by lab/e2e/lib.sh); speaker I runs as --node-name nodeI."
@@ -151,11 +168,13 @@ EOF
     } | write_atomic "$d/nodes.yaml"
 }
 
-# service_manifest NAME POLICY FAMILY NODES : a LoadBalancer Service in namespace
+# service_manifest NAME POLICY FAMILY NODES [POOL] : a LoadBalancer Service in namespace
 # default, with one pod endpoint on each listed node (comma list of names or indexes,
-# "all" or "none"). FAMILY: ipv4 | ipv6 | dual.
+# "all" or "none"). FAMILY: ipv4 | ipv6 | dual. POOL: the pool it asks for (annotation
+# herald.dev/address-pool), default none (the auto-assigned pool).
 service_manifest() {
-    local name=$1 policy=$2 family=$3 nodes=$4 i list=() fams
+    local name=$1 policy=$2 family=$3 nodes=$4 pool=${5:-} i list=() fams annotations=""
+    [[ -z $pool ]] || annotations=$'\n'"  annotations: {herald.dev/address-pool: $pool}"
     case $nodes in
         all) mapfile -t list < <(seq "$HE_NODES") ;;
         none|"") list=() ;;
@@ -173,7 +192,7 @@ apiVersion: v1
 kind: Service
 metadata:
   name: $name
-  namespace: default
+  namespace: default$annotations
 spec:
   type: LoadBalancer
   externalTrafficPolicy: $policy

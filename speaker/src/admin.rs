@@ -5,6 +5,7 @@
 //! The main loop [`AdminState::publish`]es after every decision; BGP counters are read
 //! from the speaker when `/metrics` or `/status` is asked for.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
@@ -21,6 +22,8 @@ use tokio_util::sync::CancellationToken;
 use crate::announce::Decision;
 use crate::bgp_driver::PeerProblem;
 use crate::bgp_plan::RouterIdOrigin;
+use crate::l2::L2State;
+use crate::l2::plan::family_label;
 use crate::metrics::Metrics;
 
 /// What the main loop last published.
@@ -38,6 +41,8 @@ pub struct Published {
     pub peer_problems: Vec<PeerProblem>,
     /// The speaker's own BGP identifier for sessions that set none, once one was chosen.
     pub speaker_id: Option<(Ipv4Addr, RouterIdOrigin)>,
+    /// L2 mode: the VRRP instances and problems.
+    pub l2: L2State,
 }
 
 /// Everything the admin handlers read.
@@ -80,6 +85,8 @@ impl AdminState {
     async fn refresh(&self) -> Vec<PeerStats> {
         let stats = self.speaker.stats().await;
         self.metrics.observe_peers(&stats);
+        let instances = self.lock().l2.instances.clone();
+        self.metrics.observe_vrrp(&instances);
         stats
     }
 
@@ -131,6 +138,49 @@ pub struct StatusReport {
     pub routes: Vec<RouteReport>,
     pub announced: Vec<AnnouncedReport>,
     pub not_announced: Vec<NotAnnouncedReport>,
+    /// L2 mode (VRRP).
+    pub l2: L2Report,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct L2Report {
+    pub instances: Vec<VrrpInstanceReport>,
+    pub problems: Vec<L2ProblemReport>,
+    /// Why this node holds no L2 address at all (`node_excluded`, ...).
+    pub node_reason: Option<&'static str>,
+}
+
+/// One VRRP instance: what a keepalived `vrrp_instance` sharing the VRID needs, and how
+/// it is doing.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct VrrpInstanceReport {
+    pub interface: String,
+    /// `ipv4` / `ipv6`.
+    pub family: &'static str,
+    pub vrid: u8,
+    pub priority: u8,
+    pub advert_interval_ms: u32,
+    /// Empty: multicast.
+    pub unicast_peers: Vec<IpAddr>,
+    pub addresses: Vec<IpAddr>,
+    /// `initialize`, `backup`, `master`.
+    pub state: &'static str,
+    /// This node's primary address when master, the master's when backup.
+    pub master: Option<IpAddr>,
+    pub transitions: u64,
+    /// Packets refused or ignored, by reason.
+    pub dropped: BTreeMap<&'static str, u64>,
+    pub address_mismatches: u64,
+    pub v2_adverts: u64,
+    pub errors: BTreeMap<&'static str, u64>,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct L2ProblemReport {
+    /// `interface_not_found`, `no_common_node`, `too_many_addresses`,
+    /// `settings_conflict`, `start_failed`.
+    pub kind: &'static str,
+    pub message: String,
 }
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -265,6 +315,55 @@ pub fn status_report(
                 message: n.reason.to_string(),
             })
             .collect(),
+        l2: l2_report(&published.l2),
+    }
+}
+
+fn l2_report(l2: &L2State) -> L2Report {
+    let instances = l2
+        .instances
+        .iter()
+        .map(|instance| {
+            let status = instance.status.borrow().clone();
+            let plan = &instance.plan;
+            let mut dropped = status.discards.clone();
+            for (reason, count) in status.rejects.iter() {
+                *dropped.entry(reason).or_default() += count;
+            }
+            VrrpInstanceReport {
+                interface: plan.interface.clone(),
+                family: family_label(plan.family),
+                vrid: plan.vrid,
+                priority: plan.priority,
+                advert_interval_ms: plan.advert_interval.get().saturating_mul(10),
+                unicast_peers: plan.unicast_peers.clone(),
+                addresses: plan.addresses.clone(),
+                state: status.state.label(),
+                master: status.master,
+                transitions: status.transitions,
+                dropped,
+                address_mismatches: status.address_mismatches,
+                v2_adverts: status.v2_adverts,
+                errors: status.errors.clone(),
+            }
+        })
+        .collect();
+    let mut problems: Vec<L2ProblemReport> = l2
+        .problems
+        .iter()
+        .map(|problem| L2ProblemReport {
+            kind: problem.label(),
+            message: problem.to_string(),
+        })
+        .collect();
+    problems.extend(l2.start_failures.iter().map(|failure| L2ProblemReport {
+        kind: "start_failed",
+        message: format!("{}: {}", failure.key, failure.error),
+    }));
+    L2Report {
+        instances,
+        problems,
+        node_reason: l2.node_reason.map(|reason| reason.label()),
     }
 }
 
@@ -306,6 +405,50 @@ mod tests {
                 error: "no router id".into(),
                 label: "no_router_id",
             }],
+            l2: l2_state(),
+        }
+    }
+
+    /// One instance, master of VRID 7, and a missing interface.
+    fn l2_state() -> L2State {
+        use crate::l2::{InstanceHandle, InstancePlan, L2Problem};
+        use herald_config::IpFamily;
+        let mut rejects = vrrp::packet::RejectCounts::default();
+        rejects.record(&vrrp::packet::DecodeError::Checksum {
+            received: 1,
+            expected: 2,
+        });
+        let (_sender, status) = tokio::sync::watch::channel(vrrp::driver::Status {
+            state: vrrp::fsm::State::Master,
+            master: Some("172.30.0.11".parse().expect("ip")),
+            transitions: 2,
+            rejects,
+            discards: BTreeMap::from([("lower_priority", 3)]),
+            v2_adverts: 0,
+            address_mismatches: 1,
+            errors: BTreeMap::new(),
+        });
+        L2State {
+            instances: vec![InstanceHandle {
+                plan: InstancePlan {
+                    interface: "eth0".into(),
+                    family: IpFamily::V4,
+                    vrid: 7,
+                    priority: 120,
+                    advert_interval: vrrp::Centiseconds(100),
+                    unicast_peers: vec![],
+                    addresses: vec!["172.30.0.200".parse().expect("ip")],
+                },
+                status,
+            }],
+            problems: vec![L2Problem::InterfaceNotFound {
+                pool: "l2".into(),
+                service: ServiceKey::new("default", "far"),
+                address: "10.9.9.9".parse().expect("ip"),
+                interface: Some("eth9".into()),
+            }],
+            start_failures: vec![],
+            node_reason: None,
         }
     }
 
@@ -356,6 +499,20 @@ mod tests {
             json["service_problems"][0],
             "default/odd: spec.ports has port 0, outside 1-65535"
         );
+        let vrrp = &json["l2"]["instances"][0];
+        assert_eq!(vrrp["interface"], "eth0");
+        assert_eq!(vrrp["family"], "ipv4");
+        assert_eq!(vrrp["vrid"], 7);
+        assert_eq!(vrrp["priority"], 120);
+        assert_eq!(vrrp["advert_interval_ms"], 1000);
+        assert_eq!(vrrp["state"], "master");
+        assert_eq!(vrrp["master"], "172.30.0.11");
+        assert_eq!(vrrp["addresses"][0], "172.30.0.200");
+        assert_eq!(vrrp["transitions"], 2);
+        assert_eq!(vrrp["dropped"]["lower_priority"], 3);
+        assert_eq!(vrrp["dropped"]["checksum"], 1);
+        assert_eq!(vrrp["address_mismatches"], 1);
+        assert_eq!(json["l2"]["problems"][0]["kind"], "interface_not_found");
     }
 
     #[tokio::test]

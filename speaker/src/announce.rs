@@ -212,8 +212,9 @@ pub fn decide(view: &ClusterView, node: &str) -> Decision {
     decision
 }
 
-/// The node if it may announce at all, else the reason it may not.
-fn node_state<'a>(view: &'a ClusterView, node: &str) -> Result<&'a NodeView, Reason> {
+/// The node if it may announce at all, else the reason it may not (shared with the L2
+/// plan: a node that may not announce over BGP may not hold addresses with VRRP either).
+pub(crate) fn node_state<'a>(view: &'a ClusterView, node: &str) -> Result<&'a NodeView, Reason> {
     let node = view.nodes.get(node).ok_or(Reason::NodeUnknown)?;
     if keys::node_excluded(&node.labels) {
         return Err(Reason::NodeExcluded);

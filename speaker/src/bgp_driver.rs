@@ -21,6 +21,7 @@ use crate::bgp_plan::{
     RouterIdHints, RouterIdInputs, RouterIdOrigin, peer_config, plan_peers, plan_routes,
     route_attributes, speaker_router_id,
 };
+use crate::host::HostInterfaces;
 
 /// How long shutdown waits for the withdrawals to be written before closing sessions.
 const WITHDRAW_FLUSH: Duration = Duration::from_secs(2);
@@ -207,7 +208,7 @@ impl BgpDriver {
             node_address: None,
             ipv4_sessions,
             node_object: decision.node_addresses.clone(),
-            host: host_addresses(),
+            host: HostInterfaces::read().non_loopback(),
             node_name: self.node.clone(),
         };
         let (id, origin) = speaker_router_id(&inputs);
@@ -287,23 +288,6 @@ fn speaker_error_label(error: &SpeakerError) -> &'static str {
         SpeakerError::ShutDown => "shut_down",
         _ => "speaker_error",
     }
-}
-
-/// The addresses on the host's interfaces other than `lo` (empty if they cannot be read).
-fn host_addresses() -> Vec<IpAddr> {
-    let Ok(interfaces) = nix::ifaddrs::getifaddrs() else {
-        return Vec::new();
-    };
-    interfaces
-        .filter(|interface| interface.interface_name != "lo")
-        .filter_map(|interface| {
-            let address = interface.address?;
-            if let Some(v4) = address.as_sockaddr_in() {
-                return Some(IpAddr::V4(v4.ip()));
-            }
-            address.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip()))
-        })
-        .collect()
 }
 
 /// The IPv4 address the kernel would use as source towards an IPv4 peer (a UDP socket

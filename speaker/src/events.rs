@@ -2,7 +2,9 @@
 //! node starts or stops announcing some of its addresses, with the node name in the note.
 //!
 //! [`plan_events`] is the pure difference between two decisions; [`EventPublisher`] sends
-//! the Events from its own task so the BGP loop never waits on the API server.
+//! the Events from its own task so the BGP loop never waits on the API server. In L2
+//! mode, [`l2_problem_events`] adds a Warning `InterfaceNotFound` on a Service whose
+//! address this node cannot hold because no interface is found for it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -17,6 +19,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
 use crate::announce::Decision;
+use crate::l2::L2Problem;
 
 /// The `reportingController` of the speaker's Events.
 pub const REPORTER: &str = "herald-speaker";
@@ -28,6 +31,8 @@ pub enum EventKind {
     Announcing,
     /// This node stopped announcing the addresses.
     Withdrawn,
+    /// This node has no interface to hold the (L2) addresses on (Warning).
+    InterfaceNotFound,
 }
 
 impl EventKind {
@@ -35,6 +40,7 @@ impl EventKind {
         match self {
             EventKind::Announcing => "Announcing",
             EventKind::Withdrawn => "Withdrawn",
+            EventKind::InterfaceNotFound => "InterfaceNotFound",
         }
     }
 
@@ -42,6 +48,14 @@ impl EventKind {
         match self {
             EventKind::Announcing => "Announce",
             EventKind::Withdrawn => "Withdraw",
+            EventKind::InterfaceNotFound => "Hold",
+        }
+    }
+
+    fn event_type(self) -> EventType {
+        match self {
+            EventKind::Announcing | EventKind::Withdrawn => EventType::Normal,
+            EventKind::InterfaceNotFound => EventType::Warning,
         }
     }
 }
@@ -68,6 +82,7 @@ impl ServiceEvent {
         let mut note = match self.kind {
             EventKind::Announcing => format!("announcing {addresses} from node {node}"),
             EventKind::Withdrawn => format!("withdrew {addresses} from node {node}"),
+            EventKind::InterfaceNotFound => format!("cannot hold {addresses} on node {node}"),
         };
         if !self.why.is_empty() {
             note.push_str(": ");
@@ -128,6 +143,40 @@ pub fn plan_events(
         .collect()
 }
 
+/// Warning Events for the L2 problems in `after` that were not in `before` and concern
+/// one Service's address (an interface that cannot be found), one per problem.
+pub fn l2_problem_events(before: &[L2Problem], after: &[L2Problem]) -> Vec<ServiceEvent> {
+    after
+        .iter()
+        .filter(|problem| !before.contains(problem))
+        .filter_map(|problem| match problem {
+            L2Problem::InterfaceNotFound {
+                service, address, ..
+            } => Some(ServiceEvent {
+                service: service.clone(),
+                kind: EventKind::InterfaceNotFound,
+                addresses: vec![*address],
+                why: vec![interface_reason(problem)],
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+fn interface_reason(problem: &L2Problem) -> String {
+    match problem {
+        L2Problem::InterfaceNotFound {
+            pool,
+            interface: Some(interface),
+            ..
+        } => format!("pool {pool}'s interface {interface} does not exist on this node"),
+        L2Problem::InterfaceNotFound { pool, .. } => {
+            format!("no interface's subnet holds the address; set pool {pool}'s interface")
+        }
+        other => other.to_string(),
+    }
+}
+
 /// Publishes [`ServiceEvent`]s from a task of its own; failures are logged, never fatal.
 #[derive(Debug)]
 pub struct EventPublisher {
@@ -176,7 +225,7 @@ async fn publish(recorder: &Recorder, node: &str, event: &ServiceEvent) {
     let published = events::publish(
         recorder,
         &regarding,
-        EventType::Normal,
+        event.kind.event_type(),
         reason,
         event.kind.action(),
         event.note(node),
@@ -263,6 +312,31 @@ mod tests {
             events[0].note("n2"),
             "withdrew 192.168.197.2 from node n2: the speaker is stopping"
         );
+    }
+
+    #[test]
+    fn a_missing_interface_gives_one_warning_on_the_service_until_it_changes() {
+        let problem = L2Problem::InterfaceNotFound {
+            pool: "l2".into(),
+            service: key("web"),
+            address: ip("172.30.0.200"),
+            interface: Some("eth9".into()),
+        };
+        let other = L2Problem::NoCommonNode {
+            family: herald_config::IpFamily::V4,
+            vrid: 7,
+            services: vec![key("a"), key("b")],
+        };
+        let events = l2_problem_events(&[], &[problem.clone(), other.clone()]);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].kind.event_type(), EventType::Warning);
+        assert_eq!(events[0].kind.reason(), "InterfaceNotFound");
+        assert_eq!(
+            events[0].note("n1"),
+            "cannot hold 172.30.0.200 on node n1: pool l2's interface eth9 does not exist on this node"
+        );
+        let after = [problem.clone(), other];
+        assert!(l2_problem_events(std::slice::from_ref(&problem), &after).is_empty());
     }
 
     #[test]

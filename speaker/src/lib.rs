@@ -9,6 +9,8 @@
 //!   announce::decide(view, node) ─▶ Decision ─▶ bgp_driver::BgpDriver ─▶ bgp::Speaker
 //!   bgp_plan: peer -> session settings,             (looks up source and host
 //!     router id, routes, differences                 addresses, applies the plans)
+//!   l2::plan(view, node, host) ─▶ L2Plan ───▶ l2::L2Driver ─▶ vrrp::driver::Instance
+//!                                                   (one per interface, family, VRID)
 //!   events::plan_events ─────────────────────▶ events::EventPublisher (kube mode)
 //!   admin: /status /metrics /livez /readyz      metrics: herald_* gauges and counters
 //! ```
@@ -23,6 +25,8 @@ pub mod bgp_driver;
 pub mod bgp_plan;
 pub mod cli;
 pub mod events;
+pub mod host;
+pub mod l2;
 pub mod local_addr;
 pub mod metrics;
 pub mod proxy;

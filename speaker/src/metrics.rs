@@ -15,6 +15,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use crate::announce::{Decision, Reason};
+use crate::l2::plan::family_label;
+use crate::l2::{InstanceHandle, InstanceKey, L2Problem};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PeerLabels {
@@ -25,6 +27,42 @@ pub struct PeerLabels {
 pub struct ReasonLabels {
     pub reason: &'static str,
 }
+
+/// One VRRP instance: interface, family (`ipv4`/`ipv6`), VRID.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VrrpLabels {
+    pub interface: String,
+    pub family: &'static str,
+    pub vrid: u8,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VrrpStateLabels {
+    pub interface: String,
+    pub family: &'static str,
+    pub vrid: u8,
+    pub state: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VrrpReasonLabels {
+    pub interface: String,
+    pub family: &'static str,
+    pub vrid: u8,
+    pub reason: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProblemLabels {
+    pub problem: &'static str,
+}
+
+/// The VRRP states, as `herald_vrrp_state` labels them.
+const VRRP_STATES: [vrrp::fsm::State; 3] = [
+    vrrp::fsm::State::Initialize,
+    vrrp::fsm::State::Backup,
+    vrrp::fsm::State::Master,
+];
 
 /// Handles to every speaker metric.
 #[derive(Debug, Clone, Default)]
@@ -43,11 +81,41 @@ pub struct Metrics {
     /// `herald_speaker_not_announced{reason}`: Service addresses not announced from this
     /// node, by reason.
     pub not_announced: Family<ReasonLabels, Gauge>,
+    /// `herald_vrrp_state{interface,family,vrid,state}`: 1 for the instance's state.
+    pub vrrp_state: Family<VrrpStateLabels, Gauge>,
+    /// `herald_vrrp_priority{interface,family,vrid}`: this node's priority.
+    pub vrrp_priority: Family<VrrpLabels, Gauge>,
+    /// `herald_vrrp_addresses{interface,family,vrid}`: virtual addresses in the instance.
+    pub vrrp_addresses: Family<VrrpLabels, Gauge>,
+    /// `herald_vrrp_transitions_total{interface,family,vrid}`: state changes (becoming
+    /// master or backup).
+    pub vrrp_transitions: Family<VrrpLabels, Counter>,
+    /// `herald_vrrp_dropped_packets_total{interface,family,vrid,reason}`: packets the
+    /// codec refused or the state machine ignored, by reason.
+    pub vrrp_dropped: Family<VrrpReasonLabels, Counter>,
+    /// `herald_vrrp_address_mismatches_total{interface,family,vrid}`: adverts listing
+    /// other addresses than ours (counted, obeyed).
+    pub vrrp_address_mismatches: Family<VrrpLabels, Counter>,
+    /// `herald_vrrp_errors_total{interface,family,vrid,reason}`: failed sends,
+    /// announcements and address changes.
+    pub vrrp_errors: Family<VrrpReasonLabels, Counter>,
+    /// `herald_l2_problems{problem}`: what keeps L2 addresses from being held, by kind.
+    pub l2_problems: Family<ProblemLabels, Gauge>,
+    /// Counter values last seen per VRRP instance.
+    vrrp_seen: Arc<Mutex<BTreeMap<InstanceKey, VrrpSeen>>>,
     /// `herald_config_loaded` (a view is in force), `herald_config_stale` (the source
     /// reports a problem, e.g. a refused config, and the last good view stays).
     pub config: ConfigGauges,
     /// Counter values last seen per peer, to turn the speaker's totals into increments.
     seen: Arc<Mutex<BTreeMap<IpAddr, Seen>>>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct VrrpSeen {
+    transitions: u64,
+    address_mismatches: u64,
+    dropped: BTreeMap<&'static str, u64>,
+    errors: BTreeMap<&'static str, u64>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -93,7 +161,137 @@ impl Metrics {
             "Service addresses not announced from this node, by reason",
             metrics.not_announced.clone(),
         );
+        registry.register(
+            "herald_vrrp_state",
+            "1 for the VRRP instance's state (initialize, backup, master)",
+            metrics.vrrp_state.clone(),
+        );
+        registry.register(
+            "herald_vrrp_priority",
+            "This node's priority in the VRRP instance",
+            metrics.vrrp_priority.clone(),
+        );
+        registry.register(
+            "herald_vrrp_addresses",
+            "Virtual addresses the VRRP instance holds when master",
+            metrics.vrrp_addresses.clone(),
+        );
+        registry.register(
+            "herald_vrrp_transitions",
+            "State changes of the VRRP instance (to master or backup)",
+            metrics.vrrp_transitions.clone(),
+        );
+        registry.register(
+            "herald_vrrp_dropped_packets",
+            "VRRP packets refused or ignored, by reason",
+            metrics.vrrp_dropped.clone(),
+        );
+        registry.register(
+            "herald_vrrp_address_mismatches",
+            "Adverts listing other addresses than this node's (obeyed)",
+            metrics.vrrp_address_mismatches.clone(),
+        );
+        registry.register(
+            "herald_vrrp_errors",
+            "Failed sends, announcements and address changes, by what failed",
+            metrics.vrrp_errors.clone(),
+        );
+        registry.register(
+            "herald_l2_problems",
+            "What keeps L2 addresses from being held from this node, by kind",
+            metrics.l2_problems.clone(),
+        );
         metrics
+    }
+
+    /// Publishes the VRRP instances' state and counters; instances that stopped
+    /// disappear.
+    pub fn observe_vrrp(&self, instances: &[InstanceHandle]) {
+        let mut seen = self
+            .vrrp_seen
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let keys: Vec<InstanceKey> = instances.iter().map(|i| i.plan.key()).collect();
+        let gone: Vec<InstanceKey> = seen
+            .keys()
+            .filter(|key| !keys.contains(key))
+            .cloned()
+            .collect();
+        for key in gone {
+            let Some(last) = seen.remove(&key) else {
+                continue;
+            };
+            let labels = vrrp_labels(&key);
+            for state in VRRP_STATES {
+                self.vrrp_state
+                    .remove(&state_labels(&labels, state.label()));
+            }
+            self.vrrp_priority.remove(&labels);
+            self.vrrp_addresses.remove(&labels);
+            self.vrrp_transitions.remove(&labels);
+            self.vrrp_address_mismatches.remove(&labels);
+            for reason in last.dropped.keys() {
+                self.vrrp_dropped.remove(&reason_labels(&labels, reason));
+            }
+            for reason in last.errors.keys() {
+                self.vrrp_errors.remove(&reason_labels(&labels, reason));
+            }
+        }
+        for instance in instances {
+            let key = instance.plan.key();
+            let labels = vrrp_labels(&key);
+            let status = instance.status.borrow().clone();
+            let last = seen.entry(key).or_default();
+            for state in VRRP_STATES {
+                self.vrrp_state
+                    .get_or_create(&state_labels(&labels, state.label()))
+                    .set(i64::from(status.state == state));
+            }
+            self.vrrp_priority
+                .get_or_create(&labels)
+                .set(i64::from(instance.plan.priority));
+            self.vrrp_addresses
+                .get_or_create(&labels)
+                .set(i64::try_from(instance.plan.addresses.len()).unwrap_or(i64::MAX));
+            self.vrrp_transitions
+                .get_or_create(&labels)
+                .inc_by(increment(&mut last.transitions, status.transitions));
+            self.vrrp_address_mismatches
+                .get_or_create(&labels)
+                .inc_by(increment(
+                    &mut last.address_mismatches,
+                    status.address_mismatches,
+                ));
+            let mut dropped: BTreeMap<&'static str, u64> = status.discards.clone();
+            for (reason, count) in status.rejects.iter() {
+                *dropped.entry(reason).or_default() += count;
+            }
+            for (reason, count) in dropped {
+                self.vrrp_dropped
+                    .get_or_create(&reason_labels(&labels, reason))
+                    .inc_by(increment(last.dropped.entry(reason).or_default(), count));
+            }
+            for (reason, count) in &status.errors {
+                self.vrrp_errors
+                    .get_or_create(&reason_labels(&labels, reason))
+                    .inc_by(increment(last.errors.entry(reason).or_default(), *count));
+            }
+        }
+    }
+
+    /// Publishes the L2 problems by kind; `start_failures` counts as `start_failed`.
+    pub fn observe_l2_problems(&self, problems: &[L2Problem], start_failures: usize) {
+        for label in L2Problem::LABELS {
+            let count = problems.iter().filter(|p| p.label() == label).count();
+            self.l2_problems
+                .get_or_create(&ProblemLabels { problem: label })
+                .set(i64::try_from(count).unwrap_or(i64::MAX));
+        }
+        self.l2_problems
+            .get_or_create(&ProblemLabels {
+                problem: "start_failed",
+            })
+            .set(i64::try_from(start_failures).unwrap_or(i64::MAX));
     }
 
     /// Publishes the peers' state and counters; peers no longer configured disappear.
@@ -155,6 +353,32 @@ impl Metrics {
 
     pub fn set_config(&self, loaded: bool, stale: bool) {
         self.config.set(loaded, stale);
+    }
+}
+
+fn vrrp_labels(key: &InstanceKey) -> VrrpLabels {
+    VrrpLabels {
+        interface: key.interface.clone(),
+        family: family_label(key.family),
+        vrid: key.vrid,
+    }
+}
+
+fn state_labels(labels: &VrrpLabels, state: &'static str) -> VrrpStateLabels {
+    VrrpStateLabels {
+        interface: labels.interface.clone(),
+        family: labels.family,
+        vrid: labels.vrid,
+        state,
+    }
+}
+
+fn reason_labels(labels: &VrrpLabels, reason: &'static str) -> VrrpReasonLabels {
+    VrrpReasonLabels {
+        interface: labels.interface.clone(),
+        family: labels.family,
+        vrid: labels.vrid,
+        reason,
     }
 }
 
@@ -259,5 +483,57 @@ mod tests {
         ] {
             assert!(text.contains(line), "{line} missing from\n{text}");
         }
+    }
+
+    #[test]
+    fn vrrp_series_follow_the_instances_and_vanish_with_them() {
+        use crate::l2::{InstanceHandle, InstancePlan};
+        use herald_config::IpFamily;
+        let mut registry = Registry::default();
+        let metrics = Metrics::register(&mut registry);
+        let status = |state, transitions| vrrp::driver::Status {
+            state,
+            master: None,
+            transitions,
+            rejects: vrrp::packet::RejectCounts::default(),
+            discards: BTreeMap::from([("lower_priority", 4)]),
+            v2_adverts: 0,
+            address_mismatches: 0,
+            errors: BTreeMap::new(),
+        };
+        let (sender, receiver) = tokio::sync::watch::channel(status(vrrp::fsm::State::Backup, 1));
+        let instance = InstanceHandle {
+            plan: InstancePlan {
+                interface: "eth0".into(),
+                family: IpFamily::V6,
+                vrid: 9,
+                priority: 77,
+                advert_interval: vrrp::Centiseconds(100),
+                unicast_peers: vec![],
+                addresses: vec!["fd00:30::200".parse().expect("ip")],
+            },
+            status: receiver,
+        };
+        metrics.observe_vrrp(std::slice::from_ref(&instance));
+        sender.send_replace(status(vrrp::fsm::State::Master, 2));
+        metrics.observe_vrrp(std::slice::from_ref(&instance));
+        metrics.observe_l2_problems(&[], 1);
+        let text = encode(&registry).expect("encodes");
+        let labels = "interface=\"eth0\",family=\"ipv6\",vrid=\"9\"";
+        for line in [
+            format!("herald_vrrp_state{{{labels},state=\"master\"}} 1"),
+            format!("herald_vrrp_state{{{labels},state=\"backup\"}} 0"),
+            format!("herald_vrrp_priority{{{labels}}} 77"),
+            format!("herald_vrrp_addresses{{{labels}}} 1"),
+            format!("herald_vrrp_transitions_total{{{labels}}} 2"),
+            format!("herald_vrrp_dropped_packets_total{{{labels},reason=\"lower_priority\"}} 4"),
+            "herald_l2_problems{problem=\"start_failed\"} 1".to_owned(),
+            "herald_l2_problems{problem=\"interface_not_found\"} 0".to_owned(),
+        ] {
+            assert!(text.contains(&line), "{line} missing from\n{text}");
+        }
+        metrics.observe_vrrp(&[]);
+        let text = encode(&registry).expect("encodes");
+        assert!(!text.contains("vrid=\"9\""), "{text}");
     }
 }

@@ -4,11 +4,16 @@
 //!   Standalone::watch (DIR)  ─┐
 //!   KubeSource::watch (API)  ─┴─▶ watch<Arc<SourceState>> ──▶ loop:
 //!                                     decide(view, node) ──▶ BgpDriver::apply ──▶ bgp::Speaker
+//!                                     l2::plan(view, node, host) ──▶ L2Driver::apply ──▶ VRRP instances
 //!                                                        ──▶ plan_events ──▶ EventPublisher (kube)
 //!                                                        ──▶ Metrics, AdminState (/status)
 //!   admin HTTP ── /metrics /livez /readyz /status (reads AdminState and Speaker::stats)
-//!   shutdown token (SIGTERM/SIGINT) ──▶ withdraw all, Cease to every peer, Withdrawn Events
+//!   shutdown token (SIGTERM/SIGINT) ──▶ at once: VRRP priority 0 and addresses removed;
+//!                                       withdraw all, Cease to every peer; Withdrawn Events
 //! ```
+//!
+//! The VRRP instances run on tasks of their own: while the source has nothing new (the
+//! API server unreachable, say) they go on electing masters with the last plan.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,7 +31,9 @@ use crate::admin::{self, AdminState, Published};
 use crate::announce::{Decision, decide};
 use crate::bgp_driver::BgpDriver;
 use crate::cli::Cli;
-use crate::events::{EventPublisher, plan_events};
+use crate::events::{EventPublisher, l2_problem_events, plan_events};
+use crate::host::HostInterfaces;
+use crate::l2::{self, L2Driver, L2Problem, L2State};
 use crate::metrics::Metrics;
 use crate::source::SourceState;
 use crate::source::kube::KubeSource;
@@ -36,6 +43,9 @@ use crate::source::standalone::Standalone;
 const EVENT_GRACE: Duration = Duration::from_secs(3);
 /// The reason the Withdrawn Events of a shutdown give.
 const STOPPING: &str = "the speaker is stopping";
+/// How often the L2 plan is made again while an instance could not start or an
+/// interface was not found (the host may change without the cluster changing).
+const L2_RETRY: Duration = Duration::from_secs(5);
 
 /// Why the speaker could not start.
 #[derive(Debug, thiserror::Error)]
@@ -100,10 +110,14 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> Result<(), RunError> 
     let admin = tokio::spawn(admin::serve(listener, state.clone(), shutdown.clone()));
 
     let mut driver = BgpDriver::new(&node, cli.router_id(), speaker);
+    let mut l2 = L2Driver::new();
     let announced = drive(
         &node,
         source,
-        &mut driver,
+        Drivers {
+            bgp: &mut driver,
+            l2: &mut l2,
+        },
         &metrics,
         &state,
         events.as_ref(),
@@ -115,7 +129,7 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> Result<(), RunError> 
         routes = driver.routes().len(),
         "withdrawing every route and closing BGP sessions"
     );
-    driver.shutdown().await;
+    tokio::join!(driver.shutdown(), l2.shutdown());
     if let Some(events) = events {
         events.send(plan_events(
             &announced,
@@ -130,11 +144,17 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> Result<(), RunError> 
     Ok(())
 }
 
+/// What the main loop drives.
+struct Drivers<'a> {
+    bgp: &'a mut BgpDriver,
+    l2: &'a mut L2Driver,
+}
+
 /// The loop: one decision per new source state. Returns what was announced last.
 async fn drive(
     node: &str,
     mut source: watch::Receiver<Arc<SourceState>>,
-    driver: &mut BgpDriver,
+    drivers: Drivers<'_>,
     metrics: &Metrics,
     admin: &AdminState,
     events: Option<&EventPublisher>,
@@ -142,6 +162,8 @@ async fn drive(
 ) -> Vec<(ServiceKey, std::net::IpAddr)> {
     let mut announced: Vec<(ServiceKey, std::net::IpAddr)> = Vec::new();
     let mut reported: Vec<String> = Vec::new();
+    let mut l2_problems: Vec<L2Problem> = Vec::new();
+    let Drivers { bgp: driver, l2 } = drivers;
     loop {
         let state = source.borrow_and_update().clone();
         metrics.set_config(state.view.is_some(), !state.errors.is_empty());
@@ -157,10 +179,18 @@ async fn drive(
                 let decision = decide(view, node);
                 driver.apply(&decision).await;
                 metrics.observe_decision(&decision);
+                let l2_plan = l2::plan(view, node, &HostInterfaces::read());
+                for problem in l2_plan.problems.iter().filter(|p| !l2_problems.contains(p)) {
+                    warn!(problem = problem.label(), "{problem}");
+                }
+                l2.apply(&l2_plan).await;
+                metrics.observe_l2_problems(&l2_plan.problems, l2.failures().len());
                 if let Some(events) = events {
                     events.send(plan_events(&announced, &decision, None));
+                    events.send(l2_problem_events(&l2_problems, &l2_plan.problems));
                 }
                 announced.clone_from(&decision.announced);
+                l2_problems.clone_from(&l2_plan.problems);
                 admin.publish(Published {
                     source_ready: true,
                     source_errors: state.errors.clone(),
@@ -168,6 +198,12 @@ async fn drive(
                     peer_problems: driver.problems().to_vec(),
                     speaker_id: driver.speaker_id(),
                     decision,
+                    l2: L2State {
+                        instances: l2.instances(),
+                        problems: l2_plan.problems,
+                        start_failures: l2.failures().to_vec(),
+                        node_reason: l2_plan.node_reason,
+                    },
                 });
             }
             None => {
@@ -176,14 +212,26 @@ async fn drive(
                 }
                 admin.publish(Published {
                     source_errors: state.errors.clone(),
+                    l2: L2State {
+                        instances: l2.instances(),
+                        ..L2State::default()
+                    },
                     ..Published::default()
                 });
             }
         }
+        let retry_l2 = !l2.failures().is_empty()
+            || l2_problems
+                .iter()
+                .any(|p| matches!(p, L2Problem::InterfaceNotFound { .. }));
         tokio::select! {
             () = shutdown.cancelled() => return announced,
+            () = tokio::time::sleep(L2_RETRY), if retry_l2 => {},
             changed = source.changed() => if changed.is_err() {
-                warn!("the source stopped; shutting down");
+                // Failover must not depend on the source: the VRRP instances (and the
+                // BGP sessions) go on with the last plan until the speaker is stopped.
+                warn!("the source stopped; keeping the last plan until shutdown");
+                shutdown.cancelled().await;
                 return announced;
             },
         }
