@@ -30,8 +30,10 @@ use super::announce::Announcer;
 use super::error::DriverError;
 use super::netlink::{IFA_F_TENTATIVE, Netlink, SCOPE_LINK};
 use super::socket::{AdvertSocket, Datagram};
-use crate::fsm::{Config, Fsm, Input, Output, State, Timer};
-use crate::packet::{Family, IPV4_MULTICAST, IPV6_MULTICAST, Packet, RejectCounts, decode};
+use crate::fsm::{Config, ConfigError, Fsm, Input, Output, State, Timer};
+use crate::packet::{
+    Family, IPV4_MULTICAST, IPV6_MULTICAST, Packet, RejectCounts, VirtualAddresses, decode,
+};
 
 /// How the master announces its addresses: `burst` rounds at once when it takes
 /// over, then `repeats` more rounds `interval` apart (a round is one gratuitous ARP or
@@ -136,6 +138,11 @@ pub fn primary_address(ifname: &str, family: Family) -> Result<IpAddr, DriverErr
 #[derive(Debug)]
 enum Command {
     Shutdown(oneshot::Sender<()>),
+    Update {
+        priority: u8,
+        addresses: VirtualAddresses,
+        reply: oneshot::Sender<Result<(), Vec<ConfigError>>>,
+    },
 }
 
 /// A running virtual router. Dropping it aborts the task (see the module
@@ -205,6 +212,41 @@ impl Instance {
         self.status.clone()
     }
 
+    /// Changes the priority and the virtual addresses of the running instance, without
+    /// a restart ([`Input::Reconfigure`]). A Master stays Master: it adds the new
+    /// addresses to the interface and announces them (gratuitous ARP / unsolicited NA),
+    /// removes the dropped ones, and advertises the new list and priority at once. A
+    /// Backup records them (its Master_Down_Interval follows the new priority). A
+    /// Master lowered below a backup goes on until that backup preempts it (RFC 5798
+    /// section 6.4.2, with Preempt_Mode on). Returns once the task has applied the
+    /// change; [`DriverError::Config`] when the values are refused (out of range, or
+    /// priority 255 for an instance that does not own the addresses, or the reverse),
+    /// in which case the instance runs on unchanged.
+    ///
+    /// The returned future does not borrow the instance (it can be spawned or handed
+    /// to another runtime); the change is applied when it is awaited.
+    pub fn update(
+        &self,
+        priority: u8,
+        addresses: VirtualAddresses,
+    ) -> impl Future<Output = Result<(), DriverError>> + Send + 'static {
+        let commands = self.commands.clone();
+        async move {
+            let (reply, wait) = oneshot::channel();
+            commands
+                .send(Command::Update {
+                    priority,
+                    addresses,
+                    reply,
+                })
+                .await
+                .map_err(|_| DriverError::Stopped)?;
+            wait.await
+                .map_err(|_| DriverError::Stopped)?
+                .map_err(DriverError::Config)
+        }
+    }
+
     /// The graceful stop: a master sends priority 0 so a backup takes over after
     /// Skew_Time (RFC 5798 section 6.4.3), then the addresses are removed.
     pub async fn shutdown(mut self) -> Result<(), DriverError> {
@@ -251,15 +293,23 @@ impl Runner {
         loop {
             let next = self.next_deadline();
             tokio::select! {
-                command = commands.recv() => {
-                    let reply = command.map(|Command::Shutdown(reply)| reply);
-                    self.apply(Input::Shutdown);
-                    info!("stopped");
-                    if let Some(reply) = reply {
-                        let _ = reply.send(());
+                command = commands.recv() => match command {
+                    Some(Command::Update { priority, addresses, reply }) => {
+                        let outcome = self.update(priority, addresses);
+                        let _ = reply.send(outcome);
                     }
-                    return;
-                }
+                    Some(Command::Shutdown(reply)) => {
+                        self.apply(Input::Shutdown);
+                        info!("stopped");
+                        let _ = reply.send(());
+                        return;
+                    }
+                    None => {
+                        self.apply(Input::Shutdown);
+                        info!("stopped");
+                        return;
+                    }
+                },
                 received = self.socket.recv() => match received {
                     Ok(datagram) => self.received(datagram),
                     Err(error) => {
@@ -324,10 +374,34 @@ impl Runner {
         }
     }
 
+    /// [`Input::Reconfigure`], with the refusal handed back to the caller.
+    fn update(
+        &mut self,
+        priority: u8,
+        addresses: VirtualAddresses,
+    ) -> Result<(), Vec<ConfigError>> {
+        let problems = self.fsm.reconfigure_problems(priority, &addresses);
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        info!(priority, addresses = addresses.len(), "reconfigured");
+        self.apply(Input::Reconfigure {
+            priority,
+            addresses,
+        });
+        Ok(())
+    }
+
     /// Feeds one input to the state machine and carries out its outputs, in order.
     fn apply(&mut self, input: Input) {
         for output in self.fsm.handle(input) {
             match output {
+                Output::AddressesChanged { added, removed } => {
+                    self.change_addresses(&added, &removed);
+                }
+                Output::ReconfigureRejected { problems } => {
+                    warn!(?problems, "reconfiguration refused");
+                }
                 Output::SendAdvert { priority } => self.send_advert(priority),
                 Output::BecomeMaster { from, reason, .. } => {
                     info!(%from, %reason, "became Master");
@@ -414,6 +488,30 @@ impl Runner {
             (self.announces_left > 0).then(|| Instant::now() + self.schedule.interval);
     }
 
+    /// A reconfigured Master: the removed addresses go, the added ones come and are
+    /// announced at once, and the repeated announcements start over for the whole list.
+    fn change_addresses(&mut self, added: &[IpAddr], removed: &[IpAddr]) {
+        if let Err(error) = self.addresses.remove(removed.iter().copied()) {
+            warn!(%error, "removing dropped virtual addresses");
+            self.count_error("remove_address");
+        }
+        match self.addresses.add(added.iter().copied()) {
+            Ok(count) => debug!(added = count, removed = removed.len(), "addresses changed"),
+            Err(error) => {
+                warn!(%error, "adding new virtual addresses");
+                self.count_error("add_address");
+            }
+        }
+        for _ in 0..self.schedule.burst {
+            self.announce(added.iter().copied());
+        }
+        if !added.is_empty() {
+            self.announces_left = self.schedule.repeats;
+            self.announce_at =
+                (self.announces_left > 0).then(|| Instant::now() + self.schedule.interval);
+        }
+    }
+
     fn release_addresses(&mut self) {
         self.announce_at = None;
         self.announces_left = 0;
@@ -429,8 +527,13 @@ impl Runner {
     }
 
     fn announce_round(&mut self) {
+        let addresses: Vec<IpAddr> = self.fsm.config().addresses.iter().collect();
+        self.announce(addresses.into_iter());
+    }
+
+    fn announce(&mut self, addresses: impl Iterator<Item = IpAddr>) {
         let mut failed = false;
-        for address in self.fsm.config().addresses.iter() {
+        for address in addresses {
             if let Err(error) = self.announcer.announce(address) {
                 debug!(%address, %error, "announcing");
                 failed = true;

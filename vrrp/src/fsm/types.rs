@@ -139,6 +139,10 @@ pub enum ConfigError {
     TooManyAddresses { count: usize },
     #[error("{addresses} virtual addresses with an {primary} primary address")]
     FamilyMismatch { primary: Family, addresses: Family },
+    /// A running instance cannot become or stop being the address owner (priority
+    /// 255): ownership is fixed when it starts (section 6.1).
+    #[error("priority {from} -> {to} changes who owns the addresses; restart the instance")]
+    OwnerChange { from: u8, to: u8 },
 }
 
 /// The timers of section 6.2, plus the preempt delay. Setting a timer replaces it if it
@@ -165,6 +169,17 @@ pub enum Input {
     AdvertReceived { from: IpAddr, advert: Advertisement },
     /// A timer set with [`Output::SetTimer`] ran out.
     TimerFired(Timer),
+    /// New priority and virtual addresses for the running instance (not in RFC 5798).
+    /// A Master stays Master: it takes the added addresses, drops the removed ones
+    /// ([`Output::AddressesChanged`]) and advertises the change at once; a Backup or
+    /// Initialize only records them (a Backup's Master_Down_Interval and Skew_Time
+    /// follow the new priority from the next advert on). Rejected, changing nothing,
+    /// with [`Output::ReconfigureRejected`] when the values fail [`Config::problems`]
+    /// or would make the owner (255) a non-owner or the reverse.
+    Reconfigure {
+        priority: u8,
+        addresses: VirtualAddresses,
+    },
 }
 
 /// One thing for the driver to do or to record, in order.
@@ -196,6 +211,14 @@ pub enum Output {
     /// An advert lists other addresses than ours (section 7.1: log it, flag the
     /// misconfiguration). Emitted with `strict_addresses` off, or from the owner.
     AddressMismatch { from: IpAddr },
+    /// A Master was reconfigured: add `added` to the interface and announce them
+    /// (gratuitous ARP / unsolicited NA), remove `removed`. Never both empty.
+    AddressesChanged {
+        added: Vec<IpAddr>,
+        removed: Vec<IpAddr>,
+    },
+    /// [`Input::Reconfigure`] was refused; the instance runs on as before.
+    ReconfigureRejected { problems: Vec<ConfigError> },
 }
 
 /// Why a state changed.
