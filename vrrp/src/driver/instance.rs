@@ -2,22 +2,24 @@
 //! its timers and its addresses, and carries the state machine's outputs out.
 //!
 //! ```text
-//!   Instance (handle) --Command::Shutdown (mpsc)--> task ----> Fsm::handle(input)
-//!          ^                                          |  <---- outputs
-//!          +------------ Status (watch) --------------+
-//!   raw socket (proto 112) --datagram--> decode --AdvertReceived (this VRID)--> Fsm
-//!   deadlines (tokio::time) --TimerFired--> Fsm;  SendAdvert --> raw socket
+//!   Instance (handle) --Command::{Shutdown, Update} (mpsc)--> task --> Fsm::handle(input)
+//!          ^                                                  |  <-- outputs
+//!          +------------ Status (watch) ----------------------+
+//!   Segment (decodes once) --Delivery (this VRID, mpsc)--> AdvertReceived --> Fsm
+//!   deadlines (tokio::time) --TimerFired--> Fsm;  SendAdvert --> the segment's socket
 //!   BecomeMaster --> add addresses (netlink), announce (GARP / NA burst + repeats)
 //!   BecomeBackup / BecomeInitialize --> remove addresses
 //! ```
 //!
-//! Dropping the [`Instance`] aborts the task as a crash would: sockets close, timers go
+//! Dropping the [`Instance`] aborts the task as a crash would: its VRID leaves the
+//! segment (whose socket closes with its last user), timers go
 //! with it, and the addresses stay until the next start (which removes them as soon
 //! as it enters Backup) or [`super::remove_stale`]. [`Instance::shutdown`] is the
 //! graceful stop: priority 0, then the addresses are removed.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
@@ -26,14 +28,11 @@ use tokio::time::{Instant, sleep_until};
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::address::InterfaceAddresses;
-use super::announce::Announcer;
 use super::error::DriverError;
 use super::netlink::{IFA_F_TENTATIVE, Netlink, SCOPE_LINK};
-use super::socket::{AdvertSocket, Datagram};
+use super::segment::{Delivery, Route, Segment, Shared};
 use crate::fsm::{Config, ConfigError, Fsm, Input, Output, State, Timer};
-use crate::packet::{
-    Family, IPV4_MULTICAST, IPV6_MULTICAST, Packet, RejectCounts, VirtualAddresses, decode,
-};
+use crate::packet::{Family, IPV4_MULTICAST, IPV6_MULTICAST, RejectCounts, VirtualAddresses};
 
 /// How the master announces its addresses: `burst` rounds at once when it takes
 /// over, then `repeats` more rounds `interval` apart (a round is one gratuitous ARP or
@@ -74,7 +73,8 @@ pub struct Status {
     pub master: Option<IpAddr>,
     /// State changes since the start.
     pub transitions: u64,
-    /// Received packets the codec refused, by [`crate::packet::DecodeError::label`].
+    /// Stays empty: a refused packet names no VRID for sure, so the codec's refusals
+    /// are counted once per segment ([`super::SegmentStatus::rejects`]).
     pub rejects: RejectCounts,
     /// Adverts the state machine ignored, by [`crate::fsm::Discard::label`].
     pub discards: BTreeMap<&'static str, u64>,
@@ -155,27 +155,25 @@ pub struct Instance {
 }
 
 impl Instance {
-    /// Opens the sockets on `ifname` and starts the task (on the current tokio
-    /// runtime, whose thread must be in the interface's network namespace).
-    /// `config.primary_address` is usually [`primary_address`]'s answer.
+    /// Opens a segment of its own on `ifname` (see [`Segment`]) and starts the task
+    /// (on the current tokio runtime, whose thread must be in the interface's network
+    /// namespace). `config.primary_address` is usually [`primary_address`]'s answer.
+    /// Several instances on one interface should share a [`Segment`] instead.
     pub fn start(ifname: &str, config: Config, options: Options) -> Result<Instance, DriverError> {
+        Segment::open(ifname, config.primary_address)?.start_instance(config, options)
+    }
+
+    /// Starts the task on `segment`, whose primary address is `config`'s.
+    pub(crate) fn start_on(
+        segment: Arc<Shared>,
+        config: Config,
+        options: Options,
+    ) -> Result<Instance, DriverError> {
         let vrid = config.vrid;
         let family = config.addresses.family();
-        let primary = config.primary_address;
         let fsm = Fsm::new(config).map_err(DriverError::Config)?;
         let netlink = Netlink::open().map_err(DriverError::netlink("open"))?;
-        let link = netlink
-            .link(ifname)
-            .map_err(|source| DriverError::Interface {
-                ifname: ifname.to_owned(),
-                source,
-            })?;
-        let mac = link.mac.ok_or_else(|| DriverError::Interface {
-            ifname: ifname.to_owned(),
-            source: std::io::Error::new(std::io::ErrorKind::Unsupported, "no MAC address"),
-        })?;
-        let socket = AdvertSocket::open(ifname, link.index, primary)?;
-        let announcer = Announcer::open(ifname, link.index, mac, family == Family::Ipv6)?;
+        let (route, deliveries) = segment.route(vrid)?;
         let destinations = if options.unicast_peers.is_empty() {
             vec![match family {
                 Family::Ipv4 => IpAddr::V4(IPV4_MULTICAST),
@@ -186,11 +184,13 @@ impl Instance {
         };
         let (status_tx, status) = watch::channel(Status::new());
         let (commands, command_rx) = mpsc::channel(4);
+        let ifname = segment.ifname.clone();
         let runner = Runner {
             fsm,
-            socket,
-            announcer,
-            addresses: InterfaceAddresses::new(netlink, ifname, link.index),
+            addresses: InterfaceAddresses::new(netlink, &ifname, segment.index),
+            segment,
+            deliveries,
+            _route: route,
             destinations,
             schedule: options.announce,
             timers: BTreeMap::new(),
@@ -274,8 +274,12 @@ impl Drop for Instance {
 /// The task's state.
 struct Runner {
     fsm: Fsm,
-    socket: AdvertSocket,
-    announcer: Announcer,
+    /// The shared socket adverts are sent on, and the announcer.
+    segment: Arc<Shared>,
+    /// This VRID's adverts, decoded by the segment.
+    deliveries: mpsc::Receiver<Delivery>,
+    /// Holds the VRID on the segment until the task ends.
+    _route: Route,
     addresses: InterfaceAddresses,
     destinations: Vec<IpAddr>,
     schedule: AnnounceSchedule,
@@ -310,13 +314,7 @@ impl Runner {
                         return;
                     }
                 },
-                received = self.socket.recv() => match received {
-                    Ok(datagram) => self.received(datagram),
-                    Err(error) => {
-                        warn!(%error, "receiving adverts");
-                        self.count_error("receive");
-                    }
-                },
+                Some(delivery) = self.deliveries.recv() => self.received(delivery),
                 () = sleep_until(next.unwrap_or_else(Instant::now)), if next.is_some() => {
                     self.fire_due();
                 }
@@ -347,27 +345,13 @@ impl Runner {
         }
     }
 
-    fn received(&mut self, datagram: Datagram) {
-        match decode(&datagram.payload, &datagram.header, datagram.hop_limit) {
-            Ok(Packet::V3(advert)) if advert.vrid == self.fsm.config().vrid => {
-                let from = datagram.header.source();
-                self.apply(Input::AdvertReceived { from, advert });
-            }
-            // Another virtual router on the segment.
-            Ok(Packet::V3(_)) => {}
-            Ok(Packet::V2(advert)) => {
-                if advert.vrid == self.fsm.config().vrid {
-                    debug!(from = %datagram.header.source(), "VRRPv2 advert ignored");
-                    self.status.send_if_modified(|s| {
-                        s.v2_adverts += 1;
-                        false
-                    });
-                }
-            }
-            Err(error) => {
-                debug!(from = %datagram.header.source(), %error, "advert refused");
+    fn received(&mut self, delivery: Delivery) {
+        match delivery {
+            Delivery::V3 { from, advert } => self.apply(Input::AdvertReceived { from, advert }),
+            Delivery::V2 { from } => {
+                debug!(%from, "VRRPv2 advert ignored");
                 self.status.send_if_modified(|s| {
-                    s.rejects.record(&error);
+                    s.v2_adverts += 1;
                     false
                 });
             }
@@ -452,7 +436,7 @@ impl Runner {
     fn send_advert(&mut self, priority: u8) {
         let advert = self.fsm.advertisement(priority);
         for destination in self.destinations.clone() {
-            let Some(header) = self.socket.header_to(destination) else {
+            let Some(header) = self.segment.socket.header_to(destination) else {
                 self.count_error("send");
                 continue;
             };
@@ -460,7 +444,8 @@ impl Runner {
                 .encode(&header)
                 .map_err(|e| e.to_string())
                 .and_then(|payload| {
-                    self.socket
+                    self.segment
+                        .socket
                         .send(&payload, destination)
                         .map_err(|e| e.to_string())
                 });
@@ -534,7 +519,7 @@ impl Runner {
     fn announce(&mut self, addresses: impl Iterator<Item = IpAddr>) {
         let mut failed = false;
         for address in addresses {
-            if let Err(error) = self.announcer.announce(address) {
+            if let Err(error) = self.segment.announcer.announce(address) {
                 debug!(%address, %error, "announcing");
                 failed = true;
             }
