@@ -57,8 +57,15 @@ pub struct Config {
     /// How long a backup that could preempt lets a lower-priority master live first
     /// (not in RFC 5798; keepalived's `preempt_delay`). Zero: preempt at once.
     pub preempt_delay: Centiseconds,
-    /// Accept_Mode: a master that does not own the addresses accepts packets sent to
-    /// them (default false).
+    /// Accept_Mode (section 6.1): whether a master that does not own the addresses
+    /// should accept packets sent to them (default false, as in the RFC).
+    ///
+    /// What Herald does: its master always accepts them, whatever this says. The
+    /// driver adds the addresses to the interface, so the kernel delivers traffic for
+    /// them like for any local address, and Herald installs no packet filter; this is
+    /// what keepalived does without `vrrp_strict`. Services on a layer-2 pool need it:
+    /// the address exists to be reached. The flag only travels to
+    /// [`Output::BecomeMaster`] for the record.
     pub accept: bool,
     /// Drop adverts whose address list differs from ours (section 7.1 lets a router
     /// check; dropping is then a MUST unless the sender is the owner). Off by default:
@@ -191,7 +198,8 @@ pub enum Output {
     /// Entered Master: add the virtual addresses to the interface and send a
     /// gratuitous ARP (IPv4) or an unsolicited Neighbor Advertisement with the Router
     /// flag (IPv6) for each (sections 6.4.1, 6.4.2). `accept`: accept packets sent to
-    /// the addresses (owner, or Accept_Mode; section 6.4.3).
+    /// the addresses (owner, or Accept_Mode; section 6.4.3). Herald's driver
+    /// accepts in either case (see [`Config::accept`]).
     BecomeMaster {
         from: State,
         reason: Reason,
