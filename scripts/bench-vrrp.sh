@@ -63,6 +63,7 @@ cleanup() {
     rm -rf "$STATE"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 # Only the processes this script started, by the pid files it wrote.
 stop_all() {
@@ -140,24 +141,30 @@ def respond(name, addr, port, mute):
     s.setsockopt(socket.IPPROTO_IP, IP_FREEBIND, 1)
     s.bind((addr, int(port)))
     while True:
-        data, peer = s.recvfrom(64)
-        if not os.path.exists(mute):
-            s.sendto(data + b" " + name.encode(), peer)
+        try:
+            data, peer = s.recvfrom(64)
+            if not os.path.exists(mute):
+                s.sendto(data + b" " + name.encode(), peer)
+        except OSError:
+            pass  # e.g. the VIP left between the request and the answer
 
 def probe(out, seconds, addr, port):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.setblocking(False)
     start, seq, rows = time.time(), 0, []
     while time.time() - start < float(seconds):
-        s.sendto(str(seq).encode(), (addr, int(port)))
+        try:
+            s.sendto(str(seq).encode(), (addr, int(port)))
+        except OSError:
+            pass
         seq += 1
         deadline = start + seq * 0.010
         while True:
             try:
                 data, _ = s.recvfrom(64)
                 rows.append("%.6f %s" % (time.time(), data.split()[1].decode()))
-            except BlockingIOError:
-                pass
+            except OSError:
+                pass  # nothing yet, or an ICMP error from the last probe
             if time.time() >= deadline:
                 break
             time.sleep(0.0005)

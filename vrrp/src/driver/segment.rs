@@ -96,12 +96,19 @@ pub(crate) struct Route {
     routes: Routes,
     status: Arc<watch::Sender<SegmentStatus>>,
     vrid: u8,
+    /// Our channel, so that we never remove a successor's entry.
+    sender: mpsc::Sender<Delivery>,
 }
 
 impl Drop for Route {
     fn drop(&mut self) {
         let mut routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
-        routes.remove(&self.vrid);
+        if routes
+            .get(&self.vrid)
+            .is_some_and(|sender| sender.same_channel(&self.sender))
+        {
+            routes.remove(&self.vrid);
+        }
         let count = routes.len();
         self.status.send_if_modified(|s| {
             s.instances = count;
@@ -168,7 +175,8 @@ impl Segment {
     /// Starts a virtual router on the segment. Fails with
     /// [`DriverError::VridInUse`] when an instance of this segment runs that VRID,
     /// and [`DriverError::OtherPrimary`] when `config.primary_address` is not the
-    /// segment's.
+    /// segment's. A VRID is free again once [`Instance::shutdown`] has returned (a
+    /// dropped instance frees it when its aborted task is gone, a moment later).
     pub fn start_instance(
         &self,
         config: Config,
@@ -209,7 +217,7 @@ impl Shared {
             });
         }
         let (sender, receiver) = mpsc::channel(QUEUE);
-        routes.insert(vrid, sender);
+        routes.insert(vrid, sender.clone());
         let count = routes.len();
         self.status_tx.send_if_modified(|s| {
             s.instances = count;
@@ -219,6 +227,7 @@ impl Shared {
             routes: Arc::clone(&self.routes),
             status: Arc::clone(&self.status_tx),
             vrid,
+            sender,
         };
         Ok((route, receiver))
     }
