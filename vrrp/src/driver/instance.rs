@@ -15,7 +15,8 @@
 //! segment (whose socket closes with its last user), timers go
 //! with it, and the addresses stay until the next start (which removes them as soon
 //! as it enters Backup) or [`super::remove_stale`]. [`Instance::shutdown`] is the
-//! graceful stop: priority 0, then the addresses are removed.
+//! graceful stop: priority 0, then the addresses are removed once the new master has
+//! spoken (make-before-break, see `Runner::stop`).
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -196,6 +197,7 @@ impl Instance {
             timers: BTreeMap::new(),
             announce_at: None,
             announces_left: 0,
+            handing_over: false,
             status: status_tx,
         };
         let span = info_span!("vrrp", ifname, vrid, family = %family);
@@ -248,7 +250,10 @@ impl Instance {
     }
 
     /// The graceful stop: a master sends priority 0 so a backup takes over after
-    /// Skew_Time (RFC 5798 section 6.4.3), then the addresses are removed.
+    /// Skew_Time (RFC 5798 section 6.4.3). It keeps serving the addresses until the new
+    /// master's first advert (make-before-break: no gap for clients), at most one
+    /// advert interval and 50 ms when no backup answers, then removes them. Returns
+    /// once they are gone.
     pub async fn shutdown(mut self) -> Result<(), DriverError> {
         let (done, wait) = oneshot::channel();
         self.commands
@@ -288,8 +293,15 @@ struct Runner {
     /// The next round of repeated announcements, while Master.
     announce_at: Option<Instant>,
     announces_left: u8,
+    /// Stopping as Master: the addresses stay until the new master speaks.
+    handing_over: bool,
     status: watch::Sender<Status>,
 }
+
+/// How long past one Advertisement_Interval a stopping master waits for a backup.
+const HANDOVER_MARGIN: Duration = Duration::from_millis(50);
+/// How long a stopping master keeps its addresses after the new master's advert.
+const HANDOVER_GRACE: Duration = Duration::from_millis(20);
 
 impl Runner {
     async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
@@ -303,14 +315,12 @@ impl Runner {
                         let _ = reply.send(outcome);
                     }
                     Some(Command::Shutdown(reply)) => {
-                        self.apply(Input::Shutdown);
-                        info!("stopped");
+                        self.stop().await;
                         let _ = reply.send(());
                         return;
                     }
                     None => {
-                        self.apply(Input::Shutdown);
-                        info!("stopped");
+                        self.stop().await;
                         return;
                     }
                 },
@@ -358,6 +368,47 @@ impl Runner {
         }
     }
 
+    /// The Shutdown event, make-before-break: a Master sends priority 0 (section
+    /// 6.4.3) but keeps its addresses until the new master's first advert, so clients
+    /// are served by one node or the other all along; then it removes them. A backup
+    /// takes over after its Skew_Time, less than one Advertisement_Interval, so the
+    /// wait ends after that (and [`HANDOVER_MARGIN`]) when no backup speaks up.
+    async fn stop(&mut self) {
+        self.handing_over = self.fsm.state() == State::Master;
+        let interval = self.fsm.config().advert_interval.as_duration();
+        let vrid = self.fsm.config().vrid;
+        let primary = self.fsm.config().primary_address;
+        self.apply(Input::Shutdown);
+        if self.handing_over {
+            let deadline = Instant::now() + interval + HANDOVER_MARGIN;
+            let heard = loop {
+                tokio::select! {
+                    delivery = self.deliveries.recv() => match delivery {
+                        Some(Delivery::V3 { from, advert })
+                            if advert.vrid == vrid && advert.priority > 0 && from != primary =>
+                        {
+                            break Some(from);
+                        }
+                        Some(_) => {}
+                        None => break None,
+                    },
+                    () = sleep_until(deadline) => break None,
+                }
+            };
+            match heard {
+                Some(master) => {
+                    debug!(%master, "new master heard, handing the addresses over");
+                    // Its gratuitous ARP / NA leaves right after its advert.
+                    tokio::time::sleep(HANDOVER_GRACE.min(interval)).await;
+                }
+                None => debug!("no new master heard, removing the addresses"),
+            }
+            self.handing_over = false;
+            self.release_addresses();
+        }
+        info!("stopped");
+    }
+
     /// [`Input::Reconfigure`], with the refusal handed back to the caller.
     fn update(
         &mut self,
@@ -399,7 +450,11 @@ impl Runner {
                 }
                 Output::BecomeInitialize { from } => {
                     info!(%from, "became Initialize");
-                    self.release_addresses();
+                    if self.handing_over {
+                        self.announce_at = None;
+                    } else {
+                        self.release_addresses();
+                    }
                     self.report_state();
                 }
                 Output::SetTimer { timer, after } => {
