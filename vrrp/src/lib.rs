@@ -16,7 +16,14 @@
 //!   (send an advert, become Master or Backup, set or cancel a timer).
 //! - [`driver`]: the I/O: raw sockets for protocol 112, timers, the virtual addresses on
 //!   the interface (netlink), gratuitous ARP / unsolicited NA. One [`driver::Instance`]
-//!   task per virtual router owns one [`fsm::Fsm`]. Nothing before it does I/O.
+//!   task per virtual router owns one [`fsm::Fsm`]; the instances on one interface and
+//!   family share a [`driver::Segment`], whose one socket decodes each advert once.
+//!   Nothing before it does I/O.
+//!
+//! Accept mode: a Herald master accepts traffic sent to its virtual addresses whether
+//! or not [`fsm::Config::accept`] is set, because it adds them to the interface and
+//! filters nothing, as keepalived does without `vrrp_strict`. Live changes of priority
+//! and addresses go through [`driver::Instance::update`] ([`fsm::Input::Reconfigure`]).
 
 mod centiseconds;
 pub mod driver;

@@ -131,9 +131,15 @@ fn pair(family: Family) {
         "a went through Backup"
     );
 
-    // Graceful stop: priority 0, b takes over after Skew_Time, a removes the address.
+    // Graceful stop: priority 0, b takes over after Skew_Time, and only then does a
+    // remove the address (make-before-break: one node serves it all along).
     let stopped = Instant::now();
     runtime_a.block_on(master.shutdown()).unwrap();
+    assert_eq!(
+        state(&backup),
+        State::Master,
+        "a kept the address until b took over"
+    );
     assert!(!has_address(&ns_a, vip), "shutdown removes the address");
     let took_over = wait_for_state(&runtime_b, &backup, State::Master);
     let gap = took_over - stopped;

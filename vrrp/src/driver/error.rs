@@ -1,6 +1,7 @@
 //! What can stop the driver from starting or from carrying out an output.
 
 use std::io;
+use std::net::IpAddr;
 
 use crate::fsm::ConfigError;
 use crate::packet::Family;
@@ -40,17 +41,25 @@ pub enum DriverError {
     /// The instance task is gone (it panicked or was aborted).
     #[error("the instance task has stopped")]
     Stopped,
+    /// Another instance on the segment runs this VRID.
+    #[error("VRID {vrid} already runs on {ifname}")]
+    VridInUse { ifname: String, vrid: u8 },
+    /// The instance's primary address is not the one its segment sends from.
+    #[error("primary address {instance} on a segment that sends from {segment}")]
+    OtherPrimary { segment: IpAddr, instance: IpAddr },
 }
 
 impl DriverError {
     /// Every label [`DriverError::label`] can return.
-    pub const LABELS: [&'static str; 6] = [
+    pub const LABELS: [&'static str; 8] = [
         "interface",
         "no_primary_address",
         "socket",
         "netlink",
         "config",
         "stopped",
+        "vrid_in_use",
+        "other_primary",
     ];
 
     /// The metric label; stable across releases.
@@ -62,6 +71,8 @@ impl DriverError {
             DriverError::Netlink { .. } => 3,
             DriverError::Config(_) => 4,
             DriverError::Stopped => 5,
+            DriverError::VridInUse { .. } => 6,
+            DriverError::OtherPrimary { .. } => 7,
         }]
     }
 

@@ -1,4 +1,5 @@
-//! The raw IP sockets (protocol 112) that carry adverts, one per instance.
+//! The raw IP sockets (protocol 112) that carry adverts, one per segment (interface and
+//! family), shared by the instances on it.
 //!
 //! Receiving: the socket is bound to the interface (`SO_BINDTODEVICE`) and joined to
 //! 224.0.0.18 / ff02::12 there; unicast adverts to the node's address arrive on it too.
@@ -25,6 +26,9 @@ use crate::packet::{HOP_LIMIT, IP_PROTOCOL, IPV4_MULTICAST, IPV6_MULTICAST, Pseu
 
 /// Large enough for an IPv4 header with options and 255 IPv6 addresses.
 const BUFFER_LEN: usize = 8 * 1024;
+
+/// The receive buffer asked for, in bytes.
+const RECEIVE_QUEUE: usize = 4 << 20;
 
 /// One received VRRP payload with what the codec needs from its IP header.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -100,6 +104,10 @@ impl AdvertSocket {
                     .map_err(|e| DriverError::socket("IPV6_RECVPKTINFO")(e.into()))?;
             }
         }
+        // Room for a burst of adverts from 255 virtual routers (the default queue holds
+        // a few hundred). SO_RCVBUFFORCE passes rmem_max as root; without it the
+        // kernel's default stays, which is only a smaller queue.
+        let _ = setsockopt(&socket, sockopt::RcvBufForce, &RECEIVE_QUEUE);
         socket
             .set_nonblocking(true)
             .map_err(DriverError::socket("O_NONBLOCK"))?;

@@ -12,7 +12,7 @@ mod types;
 use std::net::IpAddr;
 
 use crate::Centiseconds;
-use crate::packet::{Advertisement, Family};
+use crate::packet::{Advertisement, Family, VirtualAddresses};
 
 pub use types::{Config, ConfigError, Discard, Input, Output, Reason, State, Timer};
 
@@ -145,6 +145,14 @@ impl Fsm {
             }
             // A timer the driver fired after the state moved on: nothing to do.
             (_, Input::TimerFired(_)) => {}
+            // Not in RFC 5798: a live change of priority and addresses.
+            (
+                _,
+                Input::Reconfigure {
+                    priority,
+                    addresses,
+                },
+            ) => self.reconfigure(priority, addresses),
         }
         std::mem::take(&mut self.outputs)
     }
@@ -289,6 +297,62 @@ impl Fsm {
                 priority: advert.priority,
             },
         );
+    }
+
+    // ----------------------------------------------------------- reconfigure ---
+
+    /// Whether [`Input::Reconfigure`] with these values would be accepted: the checks
+    /// of [`Config::problems`], and no change of ownership (priority 255).
+    pub fn reconfigure_problems(
+        &self,
+        priority: u8,
+        addresses: &VirtualAddresses,
+    ) -> Vec<ConfigError> {
+        let mut candidate = self.config.clone();
+        candidate.priority = priority;
+        candidate.addresses = addresses.clone();
+        let mut problems = candidate.problems();
+        let (was, will) = (self.is_owner(), priority == OWNER_PRIORITY);
+        if was != will && priority != 0 {
+            problems.push(ConfigError::OwnerChange {
+                from: self.config.priority,
+                to: priority,
+            });
+        }
+        problems
+    }
+
+    /// [`Input::Reconfigure`]: record the values; a Master also takes the address
+    /// difference and advertises at once, so backups hear the new list and priority
+    /// (a higher-priority backup then preempts per section 6.4.2, if Preempt_Mode).
+    fn reconfigure(&mut self, priority: u8, addresses: VirtualAddresses) {
+        let problems = self.reconfigure_problems(priority, &addresses);
+        if !problems.is_empty() {
+            self.outputs.push(Output::ReconfigureRejected { problems });
+            return;
+        }
+        let added: Vec<IpAddr> = addresses
+            .iter()
+            .filter(|a| !self.config.addresses.iter().any(|old| old == *a))
+            .collect();
+        let removed: Vec<IpAddr> = self
+            .config
+            .addresses
+            .iter()
+            .filter(|old| !addresses.iter().any(|a| a == *old))
+            .collect();
+        let changed = priority != self.config.priority || !added.is_empty() || !removed.is_empty();
+        self.config.priority = priority;
+        self.config.addresses = addresses;
+        if self.state != State::Master || !changed {
+            return;
+        }
+        if !added.is_empty() || !removed.is_empty() {
+            self.outputs
+                .push(Output::AddressesChanged { added, removed });
+        }
+        self.send_advert(self.config.priority);
+        self.set_timer(Timer::Advert, self.config.advert_interval);
     }
 
     // ----------------------------------------------------------------- common ---

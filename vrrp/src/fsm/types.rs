@@ -57,8 +57,15 @@ pub struct Config {
     /// How long a backup that could preempt lets a lower-priority master live first
     /// (not in RFC 5798; keepalived's `preempt_delay`). Zero: preempt at once.
     pub preempt_delay: Centiseconds,
-    /// Accept_Mode: a master that does not own the addresses accepts packets sent to
-    /// them (default false).
+    /// Accept_Mode (section 6.1): whether a master that does not own the addresses
+    /// should accept packets sent to them (default false, as in the RFC).
+    ///
+    /// What Herald does: its master always accepts them, whatever this says. The
+    /// driver adds the addresses to the interface, so the kernel delivers traffic for
+    /// them like for any local address, and Herald installs no packet filter; this is
+    /// what keepalived does without `vrrp_strict`. Services on a layer-2 pool need it:
+    /// the address exists to be reached. The flag only travels to
+    /// [`Output::BecomeMaster`] for the record.
     pub accept: bool,
     /// Drop adverts whose address list differs from ours (section 7.1 lets a router
     /// check; dropping is then a MUST unless the sender is the owner). Off by default:
@@ -139,6 +146,10 @@ pub enum ConfigError {
     TooManyAddresses { count: usize },
     #[error("{addresses} virtual addresses with an {primary} primary address")]
     FamilyMismatch { primary: Family, addresses: Family },
+    /// A running instance cannot become or stop being the address owner (priority
+    /// 255): ownership is fixed when it starts (section 6.1).
+    #[error("priority {from} -> {to} changes who owns the addresses; restart the instance")]
+    OwnerChange { from: u8, to: u8 },
 }
 
 /// The timers of section 6.2, plus the preempt delay. Setting a timer replaces it if it
@@ -165,6 +176,17 @@ pub enum Input {
     AdvertReceived { from: IpAddr, advert: Advertisement },
     /// A timer set with [`Output::SetTimer`] ran out.
     TimerFired(Timer),
+    /// New priority and virtual addresses for the running instance (not in RFC 5798).
+    /// A Master stays Master: it takes the added addresses, drops the removed ones
+    /// ([`Output::AddressesChanged`]) and advertises the change at once; a Backup or
+    /// Initialize only records them (a Backup's Master_Down_Interval and Skew_Time
+    /// follow the new priority from the next advert on). Rejected, changing nothing,
+    /// with [`Output::ReconfigureRejected`] when the values fail [`Config::problems`]
+    /// or would make the owner (255) a non-owner or the reverse.
+    Reconfigure {
+        priority: u8,
+        addresses: VirtualAddresses,
+    },
 }
 
 /// One thing for the driver to do or to record, in order.
@@ -176,7 +198,8 @@ pub enum Output {
     /// Entered Master: add the virtual addresses to the interface and send a
     /// gratuitous ARP (IPv4) or an unsolicited Neighbor Advertisement with the Router
     /// flag (IPv6) for each (sections 6.4.1, 6.4.2). `accept`: accept packets sent to
-    /// the addresses (owner, or Accept_Mode; section 6.4.3).
+    /// the addresses (owner, or Accept_Mode; section 6.4.3). Herald's driver
+    /// accepts in either case (see [`Config::accept`]).
     BecomeMaster {
         from: State,
         reason: Reason,
@@ -196,6 +219,14 @@ pub enum Output {
     /// An advert lists other addresses than ours (section 7.1: log it, flag the
     /// misconfiguration). Emitted with `strict_addresses` off, or from the owner.
     AddressMismatch { from: IpAddr },
+    /// A Master was reconfigured: add `added` to the interface and announce them
+    /// (gratuitous ARP / unsolicited NA), remove `removed`. Never both empty.
+    AddressesChanged {
+        added: Vec<IpAddr>,
+        removed: Vec<IpAddr>,
+    },
+    /// [`Input::Reconfigure`] was refused; the instance runs on as before.
+    ReconfigureRejected { problems: Vec<ConfigError> },
 }
 
 /// Why a state changed.

@@ -208,7 +208,36 @@ pub fn wait_until(timeout: Duration, what: &str, mut probe: impl FnMut() -> bool
     }
 }
 
-/// keepalived (VRRP only, foreground) in a namespace, with one VRRPv3 instance.
+/// One keepalived `vrrp_instance` on `eth0`: `advert` in seconds ("1", "0.1"),
+/// `unicast` = (our address, the peers) for unicast adverts instead of multicast.
+pub fn vrrp_instance(
+    name: &str,
+    vrid: u8,
+    priority: u8,
+    advert: &str,
+    vips: &[IpAddr],
+    unicast: Option<(&str, &[&str])>,
+) -> String {
+    let mut block = format!(
+        "vrrp_instance {name} {{\n    state BACKUP\n    interface eth0\n    \
+         virtual_router_id {vrid}\n    priority {priority}\n    advert_int {advert}\n"
+    );
+    if let Some((source, peers)) = unicast {
+        block += &format!("    unicast_src_ip {source}\n    unicast_peer {{\n");
+        for peer in peers {
+            block += &format!("        {peer}\n");
+        }
+        block += "    }\n";
+    }
+    block += "    virtual_ipaddress {\n";
+    for vip in vips {
+        let prefix = if vip.is_ipv4() { 32 } else { 128 };
+        block += &format!("        {vip}/{prefix} dev eth0\n");
+    }
+    block + "    }\n}\n\n"
+}
+
+/// keepalived (VRRP only, foreground) in a namespace, with VRRPv3 instances.
 /// Only the processes it started are ever signalled.
 #[derive(Debug)]
 pub struct Keepalived {
@@ -219,14 +248,16 @@ pub struct Keepalived {
 impl Keepalived {
     /// Starts keepalived in `ns` for `vip` (IPv4 or IPv6) with VRID `vrid`.
     pub fn start(ns: &str, dir: &Path, vrid: u8, priority: u8, vip: IpAddr) -> Keepalived {
+        let block = vrrp_instance("VI", vrid, priority, "0.1", &[vip], None);
+        Keepalived::start_with(ns, dir, &block)
+    }
+
+    /// Starts keepalived in `ns` with the `vrrp_instance` blocks `instances` (see
+    /// [`vrrp_instance`]).
+    pub fn start_with(ns: &str, dir: &Path, instances: &str) -> Keepalived {
         require_program("keepalived", "keepalived");
-        let prefix = if vip.is_ipv4() { 32 } else { 128 };
-        let config = format!(
-            "global_defs {{\n    router_id {ns}\n    vrrp_version 3\n}}\n\n\
-             vrrp_instance VI {{\n    state BACKUP\n    interface eth0\n    \
-             virtual_router_id {vrid}\n    priority {priority}\n    advert_int 0.1\n    \
-             virtual_ipaddress {{\n        {vip}/{prefix} dev eth0\n    }}\n}}\n"
-        );
+        let config =
+            format!("global_defs {{\n    router_id {ns}\n    vrrp_version 3\n}}\n\n{instances}");
         std::fs::write(dir.join("keepalived.conf"), config).expect("write keepalived.conf");
         let log = File::options()
             .create(true)
