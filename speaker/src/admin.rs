@@ -85,8 +85,12 @@ impl AdminState {
     async fn refresh(&self) -> Vec<PeerStats> {
         let stats = self.speaker.stats().await;
         self.metrics.observe_peers(&stats);
-        let instances = self.lock().l2.instances.clone();
+        let (instances, segments) = {
+            let state = self.lock();
+            (state.l2.instances.clone(), state.l2.segments.clone())
+        };
         self.metrics.observe_vrrp(&instances);
+        self.metrics.observe_segments(&segments);
         stats
     }
 
@@ -145,6 +149,8 @@ pub struct StatusReport {
 #[derive(Debug, Serialize, PartialEq)]
 pub struct L2Report {
     pub instances: Vec<VrrpInstanceReport>,
+    /// The receive sockets, one per interface and family, shared by its instances.
+    pub segments: Vec<VrrpSegmentReport>,
     pub problems: Vec<L2ProblemReport>,
     /// Why this node holds no L2 address at all (`node_excluded`, ...).
     pub node_reason: Option<&'static str>,
@@ -173,6 +179,23 @@ pub struct VrrpInstanceReport {
     pub address_mismatches: u64,
     pub v2_adverts: u64,
     pub errors: BTreeMap<&'static str, u64>,
+}
+
+/// One interface and family's VRRP receive socket.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct VrrpSegmentReport {
+    pub interface: String,
+    pub family: &'static str,
+    /// Packets read, each decoded once.
+    pub received: u64,
+    /// Packets the codec refused, by reason.
+    pub rejected: BTreeMap<&'static str, u64>,
+    /// Adverts for VRIDs this node does not run.
+    pub unknown_vrids: u64,
+    pub v2_adverts: u64,
+    /// Adverts dropped because their instance's queue was full.
+    pub overflows: u64,
+    pub receive_errors: u64,
 }
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -360,8 +383,26 @@ fn l2_report(l2: &L2State) -> L2Report {
         kind: "start_failed",
         message: format!("{}: {}", failure.key, failure.error),
     }));
+    let segments = l2
+        .segments
+        .iter()
+        .map(|segment| {
+            let status = segment.status.borrow().clone();
+            VrrpSegmentReport {
+                interface: segment.interface.clone(),
+                family: family_label(segment.family),
+                received: status.received,
+                rejected: status.rejects.iter().collect(),
+                unknown_vrids: status.unknown_vrids,
+                v2_adverts: status.v2_adverts,
+                overflows: status.overflows,
+                receive_errors: status.receive_errors,
+            }
+        })
+        .collect();
     L2Report {
         instances,
+        segments,
         problems,
         node_reason: l2.node_reason.map(|reason| reason.label()),
     }
@@ -429,6 +470,7 @@ mod tests {
             errors: BTreeMap::new(),
         });
         L2State {
+            segments: vec![],
             instances: vec![InstanceHandle {
                 plan: InstancePlan {
                     interface: "eth0".into(),

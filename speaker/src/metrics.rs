@@ -16,7 +16,7 @@ use prometheus_client::registry::Registry;
 
 use crate::announce::{Decision, Reason};
 use crate::l2::plan::family_label;
-use crate::l2::{InstanceHandle, InstanceKey, L2Problem};
+use crate::l2::{InstanceHandle, InstanceKey, L2Problem, SegmentHandle};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PeerLabels {
@@ -42,6 +42,13 @@ pub struct VrrpStateLabels {
     pub family: &'static str,
     pub vrid: u8,
     pub state: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SegmentKindLabels {
+    pub interface: String,
+    pub family: &'static str,
+    pub kind: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -101,6 +108,16 @@ pub struct Metrics {
     pub vrrp_errors: Family<VrrpReasonLabels, Counter>,
     /// `herald_l2_problems{problem}`: what keeps L2 addresses from being held, by kind.
     pub l2_problems: Family<ProblemLabels, Gauge>,
+    /// `herald_vrrp_segment_packets_total{interface,family,kind}`: packets the segment's
+    /// one receive socket read (`received`), and of them adverts for VRIDs this node does
+    /// not run (`unknown_vrid`), VRRPv2 adverts (`v2`), adverts dropped on a full instance
+    /// queue (`overflow`); failed reads (`receive_error`).
+    pub vrrp_segment_packets: Family<SegmentKindLabels, Counter>,
+    /// `herald_vrrp_segment_rejected_packets_total{interface,family,reason}`: packets the
+    /// codec refused (bad checksum, TTL, version, length...), counted once per segment.
+    pub vrrp_segment_rejected: Family<SegmentKindLabels, Counter>,
+    /// Counter values last seen per segment.
+    segment_seen: Arc<Mutex<BTreeMap<(String, &'static str), BTreeMap<&'static str, u64>>>>,
     /// Counter values last seen per VRRP instance.
     vrrp_seen: Arc<Mutex<BTreeMap<InstanceKey, VrrpSeen>>>,
     /// `herald_config_loaded` (a view is in force), `herald_config_stale` (the source
@@ -197,6 +214,16 @@ impl Metrics {
             metrics.vrrp_errors.clone(),
         );
         registry.register(
+            "herald_vrrp_segment_packets",
+            "Packets read by the VRRP receive socket of an interface and family, by kind",
+            metrics.vrrp_segment_packets.clone(),
+        );
+        registry.register(
+            "herald_vrrp_segment_rejected_packets",
+            "VRRP packets the codec refused on an interface and family, by reason",
+            metrics.vrrp_segment_rejected.clone(),
+        );
+        registry.register(
             "herald_l2_problems",
             "What keeps L2 addresses from being held from this node, by kind",
             metrics.l2_problems.clone(),
@@ -275,6 +302,41 @@ impl Metrics {
                 self.vrrp_errors
                     .get_or_create(&reason_labels(&labels, reason))
                     .inc_by(increment(last.errors.entry(reason).or_default(), *count));
+            }
+        }
+    }
+
+    /// Publishes the segments' receive counters.
+    pub fn observe_segments(&self, segments: &[SegmentHandle]) {
+        let mut seen = self
+            .segment_seen
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for segment in segments {
+            let family = family_label(segment.family);
+            let status = segment.status.borrow().clone();
+            let last = seen.entry((segment.interface.clone(), family)).or_default();
+            let labels = |kind| SegmentKindLabels {
+                interface: segment.interface.clone(),
+                family,
+                kind,
+            };
+            for (kind, count) in [
+                ("received", status.received),
+                ("unknown_vrid", status.unknown_vrids),
+                ("v2", status.v2_adverts),
+                ("overflow", status.overflows),
+                ("receive_error", status.receive_errors),
+            ] {
+                self.vrrp_segment_packets
+                    .get_or_create(&labels(kind))
+                    .inc_by(increment(last.entry(kind).or_default(), count));
+            }
+            for (reason, count) in status.rejects.iter() {
+                // Reasons and kinds never share a label, so one map keeps both.
+                self.vrrp_segment_rejected
+                    .get_or_create(&labels(reason))
+                    .inc_by(increment(last.entry(reason).or_default(), count));
             }
         }
     }

@@ -200,6 +200,7 @@ async fn drive(
                     decision,
                     l2: L2State {
                         instances: l2.instances(),
+                        segments: l2.segments(),
                         problems: l2_plan.problems,
                         start_failures: l2.failures().to_vec(),
                         node_reason: l2_plan.node_reason,

@@ -184,6 +184,20 @@ fn layer2_cluster_service_is_held_by_one_node_and_fails_over_when_the_master_die
             "herald_vrrp_state{{interface=\"eth0\",family=\"{family}\",vrid=\"1\",state=\"master\"}} 1"
         );
         assert!(lab.metrics(holder).contains(&series), "{series}");
+        // A backup hears the master's adverts on its interface's one receive socket.
+        let backup = all
+            .iter()
+            .copied()
+            .find(|n| *n != holder)
+            .expect("a backup");
+        let segment = lab.status(backup)["l2"]["segments"]
+            .as_array()
+            .and_then(|s| s.iter().find(|s| s["family"] == family).cloned())
+            .unwrap_or_else(|| panic!("node{backup} reports no {family} segment"));
+        assert!(
+            segment["received"].as_u64().unwrap_or(0) > 0,
+            "node{backup}: {segment}"
+        );
     }
 
     // The IPv4 master's speaker dies: its address stays on its eth0 (nobody removes it),

@@ -1,6 +1,8 @@
-//! Carries an [`L2Plan`] out with `vrrp::driver::Instance`s: new instances started,
-//! changed ones reconfigured, removed ones stopped gracefully (priority 0, so a backup
-//! takes over at once). Interfaces are cleared of a previous run's leftovers
+//! Carries an [`L2Plan`] out with `vrrp::driver::Instance`s: new instances started on
+//! the [`Segment`] of their interface and family (one receive socket for all of them),
+//! changed ones updated in place (`Instance::update`: priority and addresses, no
+//! hand-over), removed ones stopped gracefully (priority 0, so a backup takes over at
+//! once). Interfaces are cleared of a previous run's leftovers
 //! (`vrrp::driver::remove_stale`) before the first instance starts on them.
 //!
 //! Once started, an instance runs on its own task: it never waits on this driver or on
@@ -13,7 +15,9 @@ use futures::future::join_all;
 use herald_config::IpFamily;
 use tokio::sync::watch;
 use tracing::{info, warn};
-use vrrp::driver::{DriverError, Instance, Options, Status, primary_address, remove_stale};
+use vrrp::driver::{
+    DriverError, Instance, Options, Segment, SegmentStatus, Status, primary_address, remove_stale,
+};
 use vrrp::fsm::Config;
 use vrrp::packet::{Family, VirtualAddresses};
 
@@ -39,10 +43,20 @@ struct Running {
     instance: Instance,
 }
 
+/// A segment's receive counters as `/status` and the metrics read them.
+#[derive(Debug, Clone)]
+pub struct SegmentHandle {
+    pub interface: String,
+    pub family: IpFamily,
+    pub status: watch::Receiver<SegmentStatus>,
+}
+
 /// Owns this node's VRRP instances.
 #[derive(Debug, Default)]
 pub struct L2Driver {
     running: BTreeMap<InstanceKey, Running>,
+    /// One per (interface, family) an instance ran on; kept open (one socket each).
+    segments: BTreeMap<(String, IpFamily), Segment>,
     /// Interfaces already cleared of stale addresses.
     cleared: BTreeSet<String>,
     failures: Vec<StartFailure>,
@@ -60,6 +74,18 @@ impl L2Driver {
             .map(|running| InstanceHandle {
                 plan: running.plan.clone(),
                 status: running.instance.status(),
+            })
+            .collect()
+    }
+
+    /// The segments' receive counters.
+    pub fn segments(&self) -> Vec<SegmentHandle> {
+        self.segments
+            .iter()
+            .map(|((interface, family), segment)| SegmentHandle {
+                interface: interface.clone(),
+                family: *family,
+                status: segment.status(),
             })
             .collect()
     }
@@ -111,7 +137,12 @@ impl L2Driver {
                 Ok(running) => {
                     self.running.insert(key, running);
                 }
-                Err(failure) => failures.push(failure),
+                Err((running, plan)) => {
+                    // Refused in place (e.g. the address owner's priority 255 gained or
+                    // lost): a new instance.
+                    stop(running, "reconfigured").await;
+                    self.start(plan, &mut failures);
+                }
             }
         }
         for plan in changes.start {
@@ -140,12 +171,63 @@ impl L2Driver {
     fn start(&mut self, plan: InstancePlan, failures: &mut Vec<StartFailure>) {
         self.clear(&plan.interface);
         let key = plan.key();
-        match start(plan) {
+        match self.start_on_segment(plan) {
             Ok(running) => {
                 self.running.insert(key, running);
             }
             Err(failure) => failures.push(failure),
         }
+    }
+
+    /// Starts `plan` on its segment, opening the segment (or opening it again when the
+    /// interface's primary address changed) as needed.
+    fn start_on_segment(&mut self, plan: InstancePlan) -> Result<Running, StartFailure> {
+        let key = plan.key();
+        let failure = |error: DriverError| {
+            warn!(ifname = %plan.interface, vrid = plan.vrid, family = %plan.family, %error, "VRRP instance not started");
+            StartFailure {
+                key: key.clone(),
+                error: error.to_string(),
+            }
+        };
+        let primary = primary_address(&plan.interface, family(plan.family)).map_err(failure)?;
+        let segment_key = (plan.interface.clone(), plan.family);
+        if self
+            .segments
+            .get(&segment_key)
+            .is_some_and(|segment| segment.primary() != primary)
+        {
+            // Instances still running on the old one keep it alive until they stop.
+            self.segments.remove(&segment_key);
+        }
+        let segment = match self.segments.entry(segment_key) {
+            std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::btree_map::Entry::Vacant(entry) => {
+                entry.insert(Segment::open(&plan.interface, primary).map_err(failure)?)
+            }
+        };
+        let mut config = Config::new(
+            plan.vrid,
+            plan.priority,
+            primary,
+            virtual_addresses(plan.family, &plan.addresses),
+        );
+        config.advert_interval = plan.advert_interval;
+        let options = Options {
+            unicast_peers: plan.unicast_peers.clone(),
+            ..Options::default()
+        };
+        let instance = segment.start_instance(config, options).map_err(failure)?;
+        info!(
+            ifname = %plan.interface,
+            vrid = plan.vrid,
+            family = %plan.family,
+            priority = plan.priority,
+            %primary,
+            addresses = plan.addresses.len(),
+            "VRRP instance started"
+        );
+        Ok(Running { plan, instance })
     }
 
     /// Stops every instance gracefully, all at once: masters send priority 0 and remove
@@ -167,11 +249,13 @@ impl L2Driver {
     }
 }
 
-/// THE one place an instance's priority or address list changes. Today: a graceful stop
-/// and a new instance (a master hands over for a moment, then preempts back if it
-/// still wins). With `vrrp::driver::Instance::update(priority, addresses)` this becomes
-/// a call on the running instance, without the hand-over.
-async fn reconfigure(running: Running, plan: InstancePlan) -> Result<Running, StartFailure> {
+/// The one place an instance's priority or address list changes: in place, on the
+/// running instance (a master keeps its mastership, takes and announces added addresses
+/// and drops removed ones). Refused changes give the instance back for a restart.
+async fn reconfigure(
+    running: Running,
+    plan: InstancePlan,
+) -> Result<Running, (Running, InstancePlan)> {
     info!(
         ifname = %plan.interface,
         vrid = plan.vrid,
@@ -180,42 +264,17 @@ async fn reconfigure(running: Running, plan: InstancePlan) -> Result<Running, St
         addresses = plan.addresses.len(),
         "VRRP instance changed"
     );
-    stop(running, "reconfigured").await;
-    start(plan)
-}
-
-fn start(plan: InstancePlan) -> Result<Running, StartFailure> {
-    let key = plan.key();
-    let failure = |error: DriverError| {
-        warn!(ifname = %plan.interface, vrid = plan.vrid, family = %plan.family, %error, "VRRP instance not started");
-        StartFailure {
-            key: key.clone(),
-            error: error.to_string(),
+    let addresses = virtual_addresses(plan.family, &plan.addresses);
+    match running.instance.update(plan.priority, addresses).await {
+        Ok(()) => Ok(Running {
+            plan,
+            instance: running.instance,
+        }),
+        Err(error) => {
+            warn!(ifname = %plan.interface, vrid = plan.vrid, %error, "VRRP instance cannot change in place; restarting it");
+            Err((running, plan))
         }
-    };
-    let primary = primary_address(&plan.interface, family(plan.family)).map_err(failure)?;
-    let mut config = Config::new(
-        plan.vrid,
-        plan.priority,
-        primary,
-        virtual_addresses(plan.family, &plan.addresses),
-    );
-    config.advert_interval = plan.advert_interval;
-    let options = Options {
-        unicast_peers: plan.unicast_peers.clone(),
-        ..Options::default()
-    };
-    let instance = Instance::start(&plan.interface, config, options).map_err(failure)?;
-    info!(
-        ifname = %plan.interface,
-        vrid = plan.vrid,
-        family = %plan.family,
-        priority = plan.priority,
-        %primary,
-        addresses = plan.addresses.len(),
-        "VRRP instance started"
-    );
-    Ok(Running { plan, instance })
+    }
 }
 
 async fn stop(running: Running, why: &'static str) {

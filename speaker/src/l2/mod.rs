@@ -56,7 +56,7 @@
 pub mod driver;
 pub mod plan;
 
-pub use driver::{InstanceHandle, L2Driver, StartFailure};
+pub use driver::{InstanceHandle, L2Driver, SegmentHandle, StartFailure};
 pub use plan::{InstanceKey, InstancePlan, L2Plan, L2Problem, plan};
 
 use crate::announce::Reason;
@@ -66,6 +66,8 @@ use crate::announce::Reason;
 pub struct L2State {
     /// The running instances.
     pub instances: Vec<InstanceHandle>,
+    /// The interfaces' receive sockets (one per interface and family).
+    pub segments: Vec<SegmentHandle>,
     pub problems: Vec<L2Problem>,
     pub start_failures: Vec<StartFailure>,
     /// Why the node holds nothing (unknown, excluded, network unavailable).
