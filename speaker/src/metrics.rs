@@ -117,7 +117,7 @@ pub struct Metrics {
     /// codec refused (bad checksum, TTL, version, length...), counted once per segment.
     pub vrrp_segment_rejected: Family<SegmentKindLabels, Counter>,
     /// Counter values last seen per segment.
-    segment_seen: Arc<Mutex<BTreeMap<(String, &'static str), BTreeMap<&'static str, u64>>>>,
+    segment_seen: Arc<Mutex<BTreeMap<(String, &'static str), SeenCounts>>>,
     /// Counter values last seen per VRRP instance.
     vrrp_seen: Arc<Mutex<BTreeMap<InstanceKey, VrrpSeen>>>,
     /// `herald_config_loaded` (a view is in force), `herald_config_stale` (the source
@@ -126,6 +126,9 @@ pub struct Metrics {
     /// Counter values last seen per peer, to turn the speaker's totals into increments.
     seen: Arc<Mutex<BTreeMap<IpAddr, Seen>>>,
 }
+
+/// Counter values last seen, by label.
+type SeenCounts = BTreeMap<&'static str, u64>;
 
 #[derive(Debug, Clone, Default)]
 struct VrrpSeen {
