@@ -46,6 +46,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 proxy_protocol: ProxyProtocol::None,
                 idle_timeout: Duration::from_secs(300),
                 max_connections: None,
+                timers: None,
                 backends: vec![backend],
             }],
             not_proxied: vec![],

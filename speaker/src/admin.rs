@@ -25,6 +25,9 @@ use crate::bgp_plan::RouterIdOrigin;
 use crate::l2::L2State;
 use crate::l2::plan::family_label;
 use crate::metrics::Metrics;
+use crate::proxy::health::HealthState;
+use crate::proxy::runtime::ProxyStatus;
+use crate::proxy::serving::CertificateState;
 
 /// What the main loop last published.
 #[derive(Debug, Clone, Default)]
@@ -43,6 +46,9 @@ pub struct Published {
     pub speaker_id: Option<(Ipv4Addr, RouterIdOrigin)>,
     /// L2 mode: the VRRP instances and problems.
     pub l2: L2State,
+    /// The proxy: a reader of its live state, and the last apply's problems.
+    pub proxy: Option<ProxyStatus>,
+    pub proxy_problems: Vec<String>,
 }
 
 /// Everything the admin handlers read.
@@ -144,6 +150,71 @@ pub struct StatusReport {
     pub not_announced: Vec<NotAnnouncedReport>,
     /// L2 mode (VRRP).
     pub l2: L2Report,
+    /// The in-process proxy.
+    pub proxy: ProxyReport,
+}
+
+#[derive(Debug, Serialize, PartialEq, Default)]
+pub struct ProxyReport {
+    pub listeners: Vec<ListenerReport>,
+    pub certificates: Vec<CertificateSourceReport>,
+    /// Proxied addresses this node would announce but withholds: the proxy cannot serve
+    /// them now.
+    pub withheld: Vec<WithheldReport>,
+    pub problems: Vec<String>,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct ListenerReport {
+    pub service: String,
+    pub pool: String,
+    pub address: IpAddr,
+    pub port: u16,
+    pub tls: bool,
+    /// `null` when bound, else why binding fails (retried).
+    pub bind_error: Option<String>,
+    pub backends: Vec<BackendReport>,
+    pub active: u64,
+    pub total: u64,
+    pub refused: u64,
+    pub connect_failures: u64,
+    pub no_backend: u64,
+    pub handshake_failures: u64,
+    pub idle_timeouts: u64,
+    pub bytes_to_backend: u64,
+    pub bytes_to_client: u64,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct BackendReport {
+    pub address: String,
+    /// `up` / `down`.
+    pub health: &'static str,
+    pub draining: bool,
+    pub open: u32,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct CertificateSourceReport {
+    pub source: String,
+    /// `loaded` / `missing`.
+    pub state: &'static str,
+    pub subject: Option<String>,
+    pub serial: Option<String>,
+    pub names: Vec<String>,
+    /// The newest bundle's refusal, while the previous certificate stays in use.
+    pub last_failure: Option<String>,
+    pub handshakes_completed: u64,
+    pub handshakes_resumed: u64,
+    pub handshake_failures: u64,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct WithheldReport {
+    pub service: String,
+    pub address: IpAddr,
+    pub reason: &'static str,
+    pub message: String,
 }
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -339,6 +410,92 @@ pub fn status_report(
             })
             .collect(),
         l2: l2_report(&published.l2),
+        proxy: proxy_report(published),
+    }
+}
+
+fn proxy_report(published: &Published) -> ProxyReport {
+    let Some(proxy) = &published.proxy else {
+        return ProxyReport {
+            problems: published.proxy_problems.clone(),
+            ..ProxyReport::default()
+        };
+    };
+    let listeners = proxy
+        .listeners()
+        .into_iter()
+        .map(|l| ListenerReport {
+            service: l.service.to_string(),
+            pool: l.pool,
+            address: l.address,
+            port: l.port,
+            tls: l.tls,
+            bind_error: l.bound.err(),
+            backends: l
+                .backends
+                .iter()
+                .map(|b| BackendReport {
+                    address: b.address.to_string(),
+                    health: match b.health {
+                        HealthState::Up => "up",
+                        HealthState::Down => "down",
+                    },
+                    draining: b.draining,
+                    open: b.open,
+                })
+                .collect(),
+            active: l.active,
+            total: l.total,
+            refused: l.refused,
+            connect_failures: l.connect_failures,
+            no_backend: l.no_backend,
+            handshake_failures: l.handshake_failures,
+            idle_timeouts: l.idle_timeouts,
+            bytes_to_backend: l.bytes_to_backend,
+            bytes_to_client: l.bytes_to_client,
+        })
+        .collect();
+    let certificates = proxy
+        .certificates()
+        .into_iter()
+        .map(|c| {
+            let status = c.status.first();
+            let info = status.and_then(|s| s.certificate.as_ref());
+            CertificateSourceReport {
+                source: c.source,
+                state: match c.state {
+                    CertificateState::Loaded => "loaded",
+                    _ => "missing",
+                },
+                subject: info.map(|i| i.subject.clone()),
+                serial: info.map(|i| i.serial.clone()),
+                names: info
+                    .map(|i| i.names.iter().map(ToString::to_string).collect())
+                    .unwrap_or_default(),
+                last_failure: status
+                    .and_then(|s| s.last_failure.as_ref())
+                    .map(|f| f.message.clone()),
+                handshakes_completed: c.handshakes_completed,
+                handshakes_resumed: c.handshakes_resumed,
+                handshake_failures: c.handshake_failures,
+            }
+        })
+        .collect();
+    ProxyReport {
+        listeners,
+        certificates,
+        withheld: published
+            .decision
+            .withheld
+            .iter()
+            .map(|w| WithheldReport {
+                service: w.service.to_string(),
+                address: w.address,
+                reason: w.reason.label(),
+                message: w.reason.to_string(),
+            })
+            .collect(),
+        problems: published.proxy_problems.clone(),
     }
 }
 
@@ -447,6 +604,8 @@ mod tests {
                 label: "no_router_id",
             }],
             l2: l2_state(),
+            proxy: None,
+            proxy_problems: vec![],
         }
     }
 

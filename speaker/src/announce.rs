@@ -27,6 +27,8 @@ use herald_config::{BgpAdvertisement, Community, IpFamily, Peer, Protocol, keys}
 use herald_core::{ServiceKey, TrafficPolicy};
 use ipnet::IpNet;
 
+use crate::proxy::driver::ServingMap;
+use crate::proxy::serving::{Serving, Withheld};
 use crate::view::{ClusterView, NodeView, ServiceView};
 
 /// What one node should do.
@@ -44,6 +46,9 @@ pub struct Decision {
     /// The node's `InternalIP` addresses from its Node object: where the BGP identifier
     /// comes from when no flag, peer or IPv4 session gives one.
     pub node_addresses: Vec<IpAddr>,
+    /// Proxied addresses announced only while the proxy can serve them, withheld now
+    /// (also in `not_announced` as [`Reason::ProxyNotServing`]), with the proxy's reason.
+    pub withheld: Vec<Withheld>,
 }
 
 /// Path attributes of one announced prefix.
@@ -110,11 +115,14 @@ pub enum Reason {
     NoServingEndpoint,
     /// `Local` policy and no serving endpoint on this node.
     NoServingEndpointOnNode,
+    /// Herald's proxy serves the address and cannot right now (listener not bound, no
+    /// certificate, no healthy backend): `Decision::withheld` says which.
+    ProxyNotServing,
 }
 
 impl Reason {
     /// Every reason, in declaration order.
-    pub const ALL: [Reason; 9] = [
+    pub const ALL: [Reason; 10] = [
         Reason::NoAddress,
         Reason::NotInAnyPool,
         Reason::Layer2Pool,
@@ -124,6 +132,7 @@ impl Reason {
         Reason::NoPeerSelectsNode,
         Reason::NoServingEndpoint,
         Reason::NoServingEndpointOnNode,
+        Reason::ProxyNotServing,
     ];
 
     /// A short stable label for metrics and JSON.
@@ -138,6 +147,7 @@ impl Reason {
             Reason::NoPeerSelectsNode => "no_peer_selects_node",
             Reason::NoServingEndpoint => "no_serving_endpoint",
             Reason::NoServingEndpointOnNode => "no_serving_endpoint_on_node",
+            Reason::ProxyNotServing => "proxy_not_serving",
         }
     }
 }
@@ -158,12 +168,21 @@ impl fmt::Display for Reason {
             Reason::NoServingEndpointOnNode => {
                 "externalTrafficPolicy is Local and no serving endpoint runs on this node"
             }
+            Reason::ProxyNotServing => "Herald's proxy on this node cannot serve it",
         })
     }
 }
 
-/// The decision for `node`.
+/// The decision for `node`, with no proxied address (see [`decide_serving`]).
 pub fn decide(view: &ClusterView, node: &str) -> Decision {
+    decide_serving(view, node, &ServingMap::new())
+}
+
+/// The decision for `node` when Herald's proxy serves some addresses: a proxied address
+/// that the rules above would announce is announced only while `serving` says the proxy
+/// can serve it ("announce only what can be served"); addresses missing from `serving`
+/// are not proxied and follow the rules alone.
+pub fn decide_serving(view: &ClusterView, node: &str, serving: &ServingMap) -> Decision {
     let node_state = node_state(view, node);
     let peers: Vec<Peer> = match &node_state {
         Ok(node) => view.config.peers_for_node(&node.labels).cloned().collect(),
@@ -189,6 +208,21 @@ pub fn decide(view: &ClusterView, node: &str) -> Decision {
         }
         for &address in &service.addresses {
             match address_decision(view, &node_state, &decision.peers, service, node, address) {
+                Ok(_)
+                    if let Some(Serving::Withdraw(reason)) =
+                        serving.get(&(service.key.clone(), address)) =>
+                {
+                    decision.withheld.push(Withheld {
+                        service: service.key.clone(),
+                        address,
+                        reason: *reason,
+                    });
+                    decision.not_announced.push(NotAnnounced {
+                        service: service.key.clone(),
+                        address: Some(address),
+                        reason: Reason::ProxyNotServing,
+                    });
+                }
                 Ok(advertisements) => {
                     for advertisement in advertisements {
                         let prefix = aggregate(address, advertisement);

@@ -59,6 +59,16 @@ pub struct Cli {
     /// `speaker.tlsSecrets: false`): such Services then get no certificate.
     #[arg(long, env = "HERALD_TLS_SECRETS", value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
     pub tls_secrets: bool,
+
+    /// At SIGTERM, after the routes are withdrawn, how long the proxy's live connections
+    /// may go on before they are closed (`0s`: at once). Keep it below the pod's
+    /// terminationGracePeriodSeconds.
+    #[arg(long, env = "HERALD_PROXY_GRACE_PERIOD", value_name = "DURATION", default_value = "20s", value_parser = parse_grace)]
+    pub proxy_grace_period: std::time::Duration,
+}
+
+fn parse_grace(text: &str) -> Result<std::time::Duration, String> {
+    herald_config::parse_duration(text).map_err(|fault| fault.to_string())
 }
 
 impl Cli {
@@ -108,6 +118,7 @@ mod tests {
         assert_eq!(cli.bgp_listen, None);
         assert_eq!(cli.router_id(), None);
         assert!(cli.tls_secrets, "Secrets are watched unless switched off");
+        assert_eq!(cli.proxy_grace_period, std::time::Duration::from_secs(20));
     }
 
     #[test]

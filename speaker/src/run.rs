@@ -25,16 +25,18 @@ use herald_runtime::kube_client::{self, ClientError};
 use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::admin::{self, AdminState, Published};
-use crate::announce::{Decision, decide};
+use crate::announce::{Decision, decide_serving};
 use crate::bgp_driver::BgpDriver;
 use crate::cli::Cli;
 use crate::events::{EventPublisher, l2_problem_events, plan_events};
 use crate::host::HostInterfaces;
 use crate::l2::{self, L2Driver, L2Problem, L2State};
 use crate::metrics::Metrics;
+use crate::proxy::listener::ProxyOptions;
+use crate::proxy::runtime::ProxyRuntime;
 use crate::source::SourceState;
 use crate::source::kube::KubeSource;
 use crate::source::standalone::Standalone;
@@ -45,6 +47,9 @@ const EVENT_GRACE: Duration = Duration::from_secs(3);
 const STOPPING: &str = "the speaker is stopping";
 /// How often the L2 plan is made again while an instance could not start or an
 /// interface was not found (the host may change without the cluster changing).
+/// How often TLS listeners look again at certificates that load in the background.
+const CERTIFICATE_RECHECK: Duration = Duration::from_secs(2);
+
 const L2_RETRY: Duration = Duration::from_secs(5);
 
 /// Why the speaker could not start.
@@ -111,12 +116,14 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> Result<(), RunError> 
 
     let mut driver = BgpDriver::new(&node, cli.router_id(), speaker);
     let mut l2 = L2Driver::new();
+    let mut proxy = ProxyRuntime::new(ProxyOptions::default()).await;
     let announced = drive(
         &node,
         source,
         Drivers {
             bgp: &mut driver,
             l2: &mut l2,
+            proxy: &mut proxy,
         },
         &metrics,
         &state,
@@ -129,7 +136,26 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> Result<(), RunError> 
         routes = driver.routes().len(),
         "withdrawing every route and closing BGP sessions"
     );
-    tokio::join!(driver.shutdown(), l2.shutdown());
+    // Routes go first (the routers move new flows away), VRRP masters hand over, then the
+    // proxy stops accepting and lets live connections finish within the grace period.
+    let ((), (), report) = tokio::join!(driver.shutdown(), l2.shutdown(), async {
+        let listeners = proxy.listeners().len();
+        if listeners > 0 {
+            info!(
+                listeners,
+                grace_ms = cli.proxy_grace_period.as_millis() as u64,
+                "proxy stops accepting; live connections may finish"
+            );
+        }
+        proxy.shutdown(cli.proxy_grace_period).await
+    });
+    if report.closed > 0 || report.took > Duration::from_millis(100) {
+        info!(
+            closed = report.closed,
+            took_ms = report.took.as_millis() as u64,
+            "proxy stopped"
+        );
+    }
     if let Some(events) = events {
         events.send(plan_events(
             &announced,
@@ -148,6 +174,7 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> Result<(), RunError> 
 struct Drivers<'a> {
     bgp: &'a mut BgpDriver,
     l2: &'a mut L2Driver,
+    proxy: &'a mut ProxyRuntime,
 }
 
 /// The loop: one decision per new source state. Returns what was announced last.
@@ -163,9 +190,15 @@ async fn drive(
     let mut announced: Vec<(ServiceKey, std::net::IpAddr)> = Vec::new();
     let mut reported: Vec<String> = Vec::new();
     let mut l2_problems: Vec<L2Problem> = Vec::new();
-    let Drivers { bgp: driver, l2 } = drivers;
+    let Drivers {
+        bgp: driver,
+        l2,
+        proxy,
+    } = drivers;
+    let mut serving = proxy.serving();
     loop {
         let state = source.borrow_and_update().clone();
+        serving.borrow_and_update();
         metrics.set_config(state.view.is_some(), !state.errors.is_empty());
         match &state.view {
             Some(view) => {
@@ -176,7 +209,11 @@ async fn drive(
                     }
                     reported.clone_from(&service_problems);
                 }
-                let decision = decide(view, node);
+                proxy.apply(view, node).await;
+                let decision = decide_serving(view, node, &proxy.serving_now());
+                for withheld in &decision.withheld {
+                    debug!(service = %withheld.service, address = %withheld.address, reason = withheld.reason.label(), "proxied address withheld");
+                }
                 driver.apply(&decision).await;
                 metrics.observe_decision(&decision);
                 let l2_plan = l2::plan(view, node, &HostInterfaces::read());
@@ -198,6 +235,8 @@ async fn drive(
                     peer_problems: driver.problems().to_vec(),
                     speaker_id: driver.speaker_id(),
                     decision,
+                    proxy: Some(proxy.status()),
+                    proxy_problems: proxy.problems().to_vec(),
                     l2: L2State {
                         instances: l2.instances(),
                         segments: l2.segments(),
@@ -225,9 +264,18 @@ async fn drive(
             || l2_problems
                 .iter()
                 .any(|p| matches!(p, L2Problem::InterfaceNotFound { .. }));
+        let tls_waits = proxy.has_tls();
         tokio::select! {
             () = shutdown.cancelled() => return announced,
             () = tokio::time::sleep(L2_RETRY), if retry_l2 => {},
+            // A proxied address's serving state changed (listener bound, backend up or
+            // down, certificate loaded): decide again, so BGP follows at once.
+            changed = serving.changed() => if changed.is_err() {
+                shutdown.cancelled().await;
+                return announced;
+            },
+            // Certificate files load in the background: look again now and then.
+            () = tokio::time::sleep(CERTIFICATE_RECHECK), if tls_waits => proxy.refresh(),
             changed = source.changed() => if changed.is_err() {
                 // Failover must not depend on the source: the VRRP instances (and the
                 // BGP sessions) go on with the last plan until the speaker is stopped.

@@ -53,6 +53,30 @@ struct Registry {
     serving: watch::Sender<ServingMap>,
 }
 
+/// Reads a [`ProxyDriver`]'s listeners from elsewhere.
+#[derive(Clone)]
+pub struct ProxyReader {
+    registry: Arc<Registry>,
+}
+
+impl std::fmt::Debug for ProxyReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyReader").finish_non_exhaustive()
+    }
+}
+
+impl ProxyReader {
+    /// Every listener, in address and port order, with its live counters.
+    pub fn snapshot(&self) -> Vec<ListenerSnapshot> {
+        let listeners = self
+            .registry
+            .listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        listeners.values().map(|l| l.snapshot()).collect()
+    }
+}
+
 impl Registry {
     fn port_states(&self) -> BTreeMap<(ServiceKey, IpAddr), Vec<PortState>> {
         let listeners = self
@@ -165,7 +189,7 @@ impl ProxyDriver {
                         let running = RunningListener::start(
                             listener,
                             terminate,
-                            self.options,
+                            self.options.for_listener(listener),
                             changed.clone(),
                         );
                         listeners.insert(key, Arc::new(running));
@@ -175,7 +199,7 @@ impl ProxyDriver {
         }
         for listener in removed {
             listener.stop_accepting();
-            let grace = self.options.drain_grace;
+            let grace = listener.drain_grace();
             tokio::spawn(async move {
                 let deadline = Instant::now() + grace;
                 while listener.active() > 0 && Instant::now() < deadline {
@@ -205,12 +229,14 @@ impl ProxyDriver {
 
     /// Every listener, in address and port order.
     pub fn snapshot(&self) -> Vec<ListenerSnapshot> {
-        let listeners = self
-            .registry
-            .listeners
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        listeners.values().map(|l| l.snapshot()).collect()
+        self.reader().snapshot()
+    }
+
+    /// A handle that reads the listeners' live state from elsewhere (`/status`, metrics).
+    pub fn reader(&self) -> ProxyReader {
+        ProxyReader {
+            registry: self.registry.clone(),
+        }
     }
 
     /// Stops gracefully: every address turns Withdraw (so routes go first), listeners stop

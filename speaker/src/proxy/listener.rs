@@ -53,6 +53,23 @@ pub struct ProxyOptions {
     pub sweep_interval: Duration,
 }
 
+impl ProxyOptions {
+    /// These options with `listener`'s own timers (its pool's settings), when it has any.
+    /// They are taken when the listener starts.
+    pub fn for_listener(&self, listener: &Listener) -> Self {
+        match listener.timers {
+            Some(timers) => Self {
+                connect_timeout: timers.connect_timeout,
+                handshake_timeout: timers.handshake_timeout,
+                drain_grace: timers.drain_timeout,
+                health_check: timers.health_check,
+                ..*self
+            },
+            None => *self,
+        }
+    }
+}
+
 impl Default for ProxyOptions {
     fn default() -> Self {
         Self {
@@ -256,6 +273,11 @@ impl RunningListener {
     pub(crate) fn close(&self) {
         self.shared.stop_accepting.cancel();
         self.shared.close.cancel();
+    }
+
+    /// How long the listener's connections may outlive it.
+    pub(crate) fn drain_grace(&self) -> Duration {
+        self.shared.options.drain_grace
     }
 
     pub(crate) fn active(&self) -> u64 {

@@ -49,6 +49,7 @@ pub mod forward;
 pub mod health;
 pub mod listener;
 pub mod proxy_protocol;
+pub mod runtime;
 pub mod select;
 pub mod service;
 pub mod serving;

@@ -21,6 +21,7 @@ use std::time::Duration;
 use herald_config::{Balance, Pool, Proxy, ProxyProtocol, keys};
 use herald_core::{ServiceKey, ServicePort, TrafficPolicy, TransportProtocol};
 
+use super::health::HealthCheck;
 use super::service::{PortSpec, ProxyServiceSpec, SliceBackends, TargetPort};
 use crate::view::{ClusterView, ServiceView};
 
@@ -48,9 +49,38 @@ pub struct Listener {
     pub proxy_protocol: ProxyProtocol,
     pub idle_timeout: Duration,
     pub max_connections: Option<u32>,
+    /// The pool's connect, handshake and drain timeouts and health checks; `None`: the
+    /// driver's defaults.
+    pub timers: Option<ListenerTimers>,
     /// Serving endpoints' addresses with the port's target port, sorted, no duplicates:
     /// on this node only for `Local` policy, anywhere for `Cluster`. May be empty.
     pub backends: Vec<SocketAddr>,
+}
+
+/// A listener's timeouts and active checks, from its pool's `proxy` settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenerTimers {
+    pub connect_timeout: Duration,
+    pub handshake_timeout: Duration,
+    pub drain_timeout: Duration,
+    pub health_check: Option<HealthCheck>,
+}
+
+impl ListenerTimers {
+    /// The timers a pool's `proxy` settings give.
+    pub fn from_settings(settings: &Proxy) -> Self {
+        Self {
+            connect_timeout: settings.connect_timeout,
+            handshake_timeout: settings.handshake_timeout,
+            drain_timeout: settings.drain_timeout,
+            health_check: settings.health_check.map(|check| HealthCheck {
+                interval: check.interval,
+                rise: check.rise,
+                fall: check.fall,
+                ..HealthCheck::default()
+            }),
+        }
+    }
 }
 
 /// Why and with which certificate a listener terminates TLS.
@@ -72,7 +102,7 @@ pub enum TlsRule {
 }
 
 /// Where a TLS listener's certificate comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum CertificateSource {
     /// A `kubernetes.io/tls` Secret named by `herald.dev/tls-secret`.
     Secret { namespace: String, name: String },
@@ -208,6 +238,7 @@ pub fn select(
                     proxy_protocol: settings.proxy_protocol,
                     idle_timeout: settings.idle_timeout,
                     max_connections: settings.max_connections,
+                    timers: Some(ListenerTimers::from_settings(&settings)),
                     backends: backends(service, service_slices, &port_spec, node),
                 });
             }

@@ -138,6 +138,7 @@ pub fn listener(address: &str, port: u16, backends: &[SocketAddr]) -> Listener {
         proxy_protocol: ProxyProtocol::None,
         idle_timeout: Duration::from_secs(300),
         max_connections: None,
+        timers: None,
         backends: backends.to_vec(),
     }
 }

@@ -1,0 +1,397 @@
+//! The proxy as the speaker's main loop drives it: per view, the selection
+//! ([`super::select::select`]), the certificates its TLS listeners need, the Service
+//! addresses made local ([`crate::local_addr`]) and the listeners ([`ProxyDriver`]); at
+//! shutdown, listeners drained and the local routes removed.
+//!
+//! ```text
+//!   view ──select──▶ Selection ──▶ certificates: one TlsTerminator per source
+//!                        │            (pool bundle file, polled; Secret from the view)
+//!                        ├──▶ LocalAddresses: adopt (first time) / ensure / remove
+//!                        └──▶ ProxyDriver::apply ──▶ serving watch ──▶ main loop
+//!                                                     (announce only what can be served)
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::driver::{ProxyDriver, ProxyReader, ServingMap, ShutdownReport};
+use super::listener::{ListenerSnapshot, ProxyOptions};
+use super::select::{CertificateSource, Selection, select};
+use super::service::{SecretKey, TlsSecret};
+use super::serving::CertificateState;
+use super::terminate::{Accepting, ClientStream, Terminate, TerminateFor};
+use super::tls::store::SourceName;
+use super::tls::{CertificateStore, SourceStatus, TlsSettings, TlsTerminator, spawn_file_poller};
+use crate::local_addr::LocalAddresses;
+use crate::view::ClusterView;
+
+/// How often bundle files are checked for changes.
+const BUNDLE_POLL: Duration = Duration::from_secs(2);
+/// The handshake bound inside the terminator; the listener applies the pool's own
+/// `handshake-timeout` around it.
+const HANDSHAKE_CEILING: Duration = Duration::from_secs(3600);
+
+/// A TLS listener's terminator for one certificate source.
+#[derive(Debug)]
+struct TlsTerminate {
+    terminator: Arc<TlsTerminator>,
+}
+
+impl Terminate for TlsTerminate {
+    fn accept(&self, tcp: TcpStream) -> Accepting {
+        let terminator = self.terminator.clone();
+        Box::pin(async move {
+            let stream = terminator.accept(tcp, HANDSHAKE_CEILING).await?;
+            Ok(Box::new(stream) as Box<dyn ClientStream>)
+        })
+    }
+
+    fn certificate(&self) -> CertificateState {
+        self.terminator.store().certificate_state()
+    }
+}
+
+/// One certificate source in use: its terminator, what was last loaded from a Secret,
+/// and the bundle poller.
+#[derive(Debug)]
+struct Certificate {
+    terminate: Arc<TlsTerminate>,
+    settings: TlsSettings,
+    /// The Secret's data last given to the store (to reload only on change).
+    secret: Option<TlsSecret>,
+    poller: Option<CancellationToken>,
+}
+
+type Certificates = Arc<Mutex<BTreeMap<CertificateSource, Certificate>>>;
+
+/// What `/status` shows of a certificate source.
+#[derive(Debug, Clone)]
+pub struct CertificateReport {
+    pub source: String,
+    pub state: CertificateState,
+    pub status: Vec<SourceStatus>,
+    pub handshakes_completed: u64,
+    pub handshakes_resumed: u64,
+    pub handshake_failures: u64,
+}
+
+/// Reads the proxy's live state from `/status` and the metrics.
+#[derive(Debug, Clone)]
+pub struct ProxyStatus {
+    listeners: ProxyReader,
+    certificates: Certificates,
+}
+
+impl ProxyStatus {
+    pub fn listeners(&self) -> Vec<ListenerSnapshot> {
+        self.listeners.snapshot()
+    }
+
+    pub fn certificates(&self) -> Vec<CertificateReport> {
+        certificate_reports(&self.certificates)
+    }
+}
+
+fn certificate_reports(certificates: &Certificates) -> Vec<CertificateReport> {
+    let certificates = certificates.lock().unwrap_or_else(PoisonError::into_inner);
+    certificates
+        .iter()
+        .map(|(source, certificate)| {
+            let terminator = &certificate.terminate.terminator;
+            let stats = terminator.stats();
+            CertificateReport {
+                source: SourceName(source).to_string(),
+                state: terminator.store().certificate_state(),
+                status: terminator.store().status(),
+                handshakes_completed: stats.completed,
+                handshakes_resumed: stats.resumed,
+                handshake_failures: stats.failures(),
+            }
+        })
+        .collect()
+}
+
+/// The proxy's state for the main loop.
+#[derive(Debug)]
+pub struct ProxyRuntime {
+    driver: ProxyDriver,
+    local: Result<LocalAddresses, String>,
+    /// Addresses whose local route Herald added (or adopted).
+    made_local: BTreeSet<IpAddr>,
+    adopted: bool,
+    certificates: Certificates,
+    selection: Selection,
+    problems: Vec<String>,
+}
+
+impl ProxyRuntime {
+    /// A runtime with no listener; opens the netlink socket for local routes (a failure is
+    /// reported in [`ProxyRuntime::problems`], and listeners still bind with freebind).
+    pub async fn new(options: ProxyOptions) -> Self {
+        let certificates: Certificates = Arc::default();
+        let lookup = certificates.clone();
+        let terminate_for: TerminateFor = Arc::new(move |listener| {
+            let source = &listener.tls.as_ref()?.certificate;
+            let certificates = lookup.lock().unwrap_or_else(PoisonError::into_inner);
+            let terminate: Arc<dyn Terminate> = certificates.get(source)?.terminate.clone();
+            Some(terminate)
+        });
+        let local = LocalAddresses::connect().await.map_err(|error| {
+            warn!(%error, "cannot manage local routes for proxied addresses");
+            error.to_string()
+        });
+        Self {
+            driver: ProxyDriver::new(options, Some(terminate_for)),
+            local,
+            made_local: BTreeSet::new(),
+            adopted: false,
+            certificates,
+            selection: Selection::default(),
+            problems: Vec::new(),
+        }
+    }
+
+    /// Carries out the proxy's part of `view` on `node`; returns the selection.
+    pub async fn apply(&mut self, view: &ClusterView, node: &str) -> &Selection {
+        let selection = select(view, &view.proxy.specs, &view.proxy.slices, node);
+        let mut problems = Vec::new();
+        self.sync_certificates(view, &selection, &mut problems);
+        self.sync_local(&selection, &mut problems).await;
+        self.driver.apply(&selection);
+        self.selection = selection;
+        self.problems = problems;
+        &self.selection
+    }
+
+    /// Republishes the serving state with the current selection (a certificate loaded
+    /// since, say).
+    pub fn refresh(&mut self) {
+        self.driver.apply(&self.selection);
+    }
+
+    /// Whether some listener terminates TLS (its certificate may load later).
+    pub fn has_tls(&self) -> bool {
+        self.selection.listeners.iter().any(|l| l.tls.is_some())
+    }
+
+    /// The serving decision per proxied address, as it changes.
+    pub fn serving(&self) -> watch::Receiver<ServingMap> {
+        self.driver.serving()
+    }
+
+    pub fn serving_now(&self) -> ServingMap {
+        self.driver.serving_now()
+    }
+
+    pub fn selection(&self) -> &Selection {
+        &self.selection
+    }
+
+    pub fn listeners(&self) -> Vec<ListenerSnapshot> {
+        self.driver.snapshot()
+    }
+
+    /// Problems of the last apply (local routes, certificates), one line each.
+    pub fn problems(&self) -> &[String] {
+        &self.problems
+    }
+
+    pub fn certificates(&self) -> Vec<CertificateReport> {
+        certificate_reports(&self.certificates)
+    }
+
+    /// A reader of the live state for `/status` and the metrics.
+    pub fn status(&self) -> ProxyStatus {
+        ProxyStatus {
+            listeners: self.driver.reader(),
+            certificates: self.certificates.clone(),
+        }
+    }
+
+    /// Stops accepting, lets live connections finish within `grace`, closes the rest and
+    /// removes the local routes Herald added.
+    pub async fn shutdown(&mut self, grace: Duration) -> ShutdownReport {
+        let report = self.driver.shutdown(grace).await;
+        if let Ok(local) = &self.local {
+            let ours: Vec<IpAddr> = self.made_local.iter().copied().collect();
+            match local.remove(&ours).await {
+                Ok(removed) if !removed.is_empty() => {
+                    info!(
+                        removed = removed.len(),
+                        "local routes of proxied addresses removed"
+                    );
+                }
+                Ok(_) => {}
+                Err(error) => warn!(%error, "cannot remove the local routes of proxied addresses"),
+            }
+        }
+        self.made_local.clear();
+        let certificates = std::mem::take(
+            &mut *self
+                .certificates
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for certificate in certificates.into_values() {
+            if let Some(poller) = certificate.poller {
+                poller.cancel();
+            }
+        }
+        report
+    }
+
+    /// One terminator per certificate source the selection names; Secrets loaded from the
+    /// view when they changed, bundle files polled; sources no longer named dropped.
+    fn sync_certificates(
+        &mut self,
+        view: &ClusterView,
+        selection: &Selection,
+        problems: &mut Vec<String>,
+    ) {
+        let mut wanted: BTreeMap<CertificateSource, TlsSettings> = BTreeMap::new();
+        for listener in &selection.listeners {
+            let Some(tls) = &listener.tls else { continue };
+            let alpn = view
+                .config
+                .pools
+                .iter()
+                .find(|p| p.name == listener.pool)
+                .map(|p| p.tls.alpn.iter().map(|a| a.as_bytes().to_vec()).collect())
+                .unwrap_or_default();
+            wanted
+                .entry(tls.certificate.clone())
+                .or_insert(TlsSettings {
+                    alpn,
+                    ..TlsSettings::default()
+                });
+        }
+        let mut certificates = self
+            .certificates
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        certificates.retain(|source, certificate| {
+            let keep = wanted.contains_key(source);
+            if !keep && let Some(poller) = &certificate.poller {
+                poller.cancel();
+            }
+            keep
+        });
+        for (source, settings) in wanted {
+            let name = SourceName(&source).to_string();
+            if !certificates.contains_key(&source) {
+                let store = Arc::new(CertificateStore::new([source.clone()]));
+                let terminator = match TlsTerminator::new(store.clone(), &settings) {
+                    Ok(terminator) => Arc::new(terminator),
+                    Err(error) => {
+                        problems.push(format!("{name}: {error}"));
+                        continue;
+                    }
+                };
+                let poller = matches!(source, CertificateSource::Bundle(_)).then(|| {
+                    let stop = CancellationToken::new();
+                    spawn_file_poller(store, BUNDLE_POLL, stop.clone());
+                    stop
+                });
+                certificates.insert(
+                    source.clone(),
+                    Certificate {
+                        terminate: Arc::new(TlsTerminate { terminator }),
+                        settings: settings.clone(),
+                        secret: None,
+                        poller,
+                    },
+                );
+            }
+            let Some(certificate) = certificates.get_mut(&source) else {
+                continue;
+            };
+            if certificate.settings != settings {
+                match certificate.terminate.terminator.reconfigure(&settings) {
+                    Ok(()) => certificate.settings = settings,
+                    Err(error) => problems.push(format!("{name}: {error}")),
+                }
+            }
+            if let CertificateSource::Secret {
+                namespace,
+                name: secret,
+            } = &source
+            {
+                let key = SecretKey::new(namespace.clone(), secret.clone());
+                let store = certificate.terminate.terminator.store();
+                match view.proxy.secrets.get(&key) {
+                    Some(Ok(data)) if certificate.secret.as_ref() != Some(data) => {
+                        match store.replace_secret(&source, &data.chain_pem, &data.key_pem) {
+                            Ok(info) => {
+                                info!(source = %name, subject = %info.subject, serial = %info.serial, "certificate loaded");
+                            }
+                            Err(error) => {
+                                warn!(source = %name, reason = error.label(), "certificate refused, the last good one stays: {error}");
+                            }
+                        }
+                        certificate.secret = Some(data.clone());
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(problem)) => problems.push(problem.to_string()),
+                    None => problems.push(format!("{name}: not read")),
+                }
+            }
+            for status in certificate.terminate.terminator.store().status() {
+                if let Some(failure) = &status.last_failure {
+                    problems.push(format!("{name}: {}", failure.message));
+                }
+            }
+        }
+    }
+
+    /// Makes the selection's addresses local: the first time adopting a previous run's
+    /// routes (and removing those no longer wanted), then adding and removing the
+    /// difference.
+    async fn sync_local(&mut self, selection: &Selection, problems: &mut Vec<String>) {
+        let Ok(local) = &self.local else {
+            if let Err(error) = &self.local {
+                problems.push(format!("local routes: {error}"));
+            }
+            return;
+        };
+        let wanted: BTreeSet<IpAddr> = selection.listeners.iter().map(|l| l.address).collect();
+        let list: Vec<IpAddr> = wanted.iter().copied().collect();
+        if !self.adopted {
+            match local.adopt(&list).await {
+                Ok(plan) => {
+                    if !plan.remove.is_empty() {
+                        info!(removed = ?plan.remove, "removed local routes a previous run left behind");
+                    }
+                    self.adopted = true;
+                }
+                Err(error) => {
+                    problems.push(format!("local routes: {error}"));
+                    return;
+                }
+            }
+        }
+        match local.ensure(&list).await {
+            Ok(ensured) => {
+                for address in ensured.foreign {
+                    problems.push(format!(
+                        "{address} is already local by a route that is not Herald's; left alone"
+                    ));
+                }
+            }
+            Err(error) => problems.push(format!("local routes: {error}")),
+        }
+        let stale: Vec<IpAddr> = self.made_local.difference(&wanted).copied().collect();
+        if !stale.is_empty()
+            && let Err(error) = local.remove(&stale).await
+        {
+            problems.push(format!("local routes: {error}"));
+        }
+        self.made_local = wanted;
+    }
+}
