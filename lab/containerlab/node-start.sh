@@ -25,6 +25,18 @@ done
 ip route add local 10.99.0.0/20 dev lo
 ip route add local fd00:99::/116 dev lo
 
+# The web pool's certificate (its proxied Services' TLS), made once for all nodes.
+if [[ ! -s /etc/herald/certs/web.pem ]]; then
+    mkdir -p /etc/herald/certs
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
+        -keyout /etc/herald/certs/web.key.$i -out /etc/herald/certs/ca.pem.$i \
+        -subj /CN=web.herald.test -addext subjectAltName=DNS:web.herald.test 2>/dev/null
+    cat /etc/herald/certs/ca.pem.$i /etc/herald/certs/web.key.$i >/etc/herald/certs/web.pem.$i
+    mv -n /etc/herald/certs/ca.pem.$i /etc/herald/certs/ca.pem
+    mv -n /etc/herald/certs/web.pem.$i /etc/herald/certs/web.pem
+    rm -f /etc/herald/certs/*.$i
+fi
+
 python3 /usr/local/bin/backend.py "node$i" --pod "pod-node$i=10.244.$i.10,fd00:244:$i::10" \
     --pod-port 8080 --service-port 80 &
 exec herald-speaker --standalone /etc/herald --node-name "node$i" \

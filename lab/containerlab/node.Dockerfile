@@ -5,5 +5,5 @@
 #   docker build -t herald-lab-node -f lab/containerlab/node.Dockerfile lab/containerlab
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends iproute2 python3 curl ca-certificates procps \
+ && apt-get install -y --no-install-recommends iproute2 python3 curl ca-certificates procps openssl \
  && rm -rf /var/lib/apt/lists/*

@@ -2,8 +2,10 @@
 # ctl.sh - poke at a running end-to-end lab (same HE_PREFIX / HE_STATE as up.sh).
 #
 #   ctl.sh service NAME [--policy Cluster|Local] [--family ipv4|ipv6|dual]
-#                       [--endpoints all|none|node1,node3] [--pool l2]
-#                                          write DIR/NAME.yaml
+#                       [--endpoints all|none|node1,node3] [--pool l2|web]
+#                       [--port PORT] [--target-port PORT] [--tls]
+#                                          write DIR/NAME.yaml (--tls: also port 443,
+#                                          https, terminated by Herald's proxy)
 #   ctl.sh holders ADDR                    the nodes whose eth0 has ADDR (VRRP master)
 #   ctl.sh delete NAME                     remove DIR/NAME.yaml
 #   ctl.sh address NAME                    the Service's addresses (from DIR/status/)
@@ -30,10 +32,13 @@ cmd=${1:-}; shift || true
 case $cmd in
 service)
     name=$(service_name "${1:?service NAME}"); shift
-    policy=Cluster family=ipv4 endpoints=all pool=""
+    policy=Cluster family=ipv4 endpoints=all pool="" target=$POD_PORT tls=0 port=$SERVICE_PORT
     while (( $# )); do
         case $1 in
             --policy) policy=$2; shift 2 ;;
+            --target-port) target=$2; shift 2 ;;
+            --tls) tls=1; shift ;;
+            --port) port=$2; shift 2 ;;
             --pool) pool=$2; shift 2 ;;
             --family) family=$2; shift 2 ;;
             --endpoints) endpoints=$2; shift 2 ;;
@@ -41,7 +46,7 @@ service)
         esac
     done
     [[ $policy == Cluster || $policy == Local ]] || die "--policy Cluster|Local"
-    service_manifest "$name" "$policy" "$family" "$endpoints" "$pool" | write_atomic "$DIR/$name.yaml"
+    service_manifest "$name" "$policy" "$family" "$endpoints" "$pool" "$target" "$tls" "$port" | write_atomic "$DIR/$name.yaml"
     log "wrote $DIR/$name.yaml"
     ;;
 delete)

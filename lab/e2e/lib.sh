@@ -57,6 +57,9 @@ CLIENT4=172.31.0.2  CLIENT6=fd00:31::2
 POOL4=10.99.0.10-10.99.15.254  POOL6=fd00:99::10-fd00:99::fff
 POOL4_NET=10.99.0.0/20         POOL6_NET=fd00:99::/116
 L2_POOL4=172.30.0.200-172.30.0.250 L2_POOL6=fd00:30::200-fd00:30::250
+WEB_POOL4=10.98.0.10-10.98.0.250   WEB_POOL6=fd00:98::10-fd00:98::ff   # Herald's proxy serves these
+WEB_NAME=web.herald.test                    # the name in the web pool's certificate
+HE_CERT_DIR=${HE_CERT_DIR:-$HE_STATE/certs}  # where write_lab_certificate puts it
 HE_L2_ADVERT=${HE_L2_ADVERT:-100ms}         # VRRP advert interval of the l2 pool
 ADMIN_PORT=7472                             # each speaker's admin server, 127.0.0.1 in its node
 POD_PORT=8080 SERVICE_PORT=80
@@ -126,8 +129,9 @@ write_lab_config() {
     local d=$1 i
     write_atomic "$d/config.yaml" <<EOF
 # Herald config of the end-to-end lab (written by lab/e2e/lib.sh): every node peers with
-# the router over IPv4 and IPv6; one BGP pool for both families, and a layer2 (VRRP) pool
-# on the node segment that Services ask for by name.
+# the router over IPv4 and IPv6; one BGP pool for both families, a layer2 (VRRP) pool
+# on the node segment, and a BGP pool whose Services Herald's proxy serves itself (TLS on
+# port 443 with the lab's certificate); Services ask for the last two by name.
 peers:
 - peer-address: $ROUTER4
   peer-asn: $ROUTER_AS
@@ -151,6 +155,17 @@ address-pools:
   - $L2_POOL6
   vrrp:
     advert-interval: $HE_L2_ADVERT
+- name: web
+  protocol: bgp
+  auto-assign: false
+  addresses:
+  - $WEB_POOL4
+  - $WEB_POOL6
+  proxy:
+    enabled: true
+    health-check: {interval: 300ms, rise: 1, fall: 2}
+  tls:
+    bundle: $HE_CERT_DIR/web.pem
 EOF
     {
         echo "# The lab's Nodes (written by lab/e2e/lib.sh); speaker I runs as --node-name nodeI."
@@ -168,12 +183,32 @@ EOF
     } | write_atomic "$d/nodes.yaml"
 }
 
-# service_manifest NAME POLICY FAMILY NODES [POOL] : a LoadBalancer Service in namespace
-# default, with one pod endpoint on each listed node (comma list of names or indexes,
-# "all" or "none"). FAMILY: ipv4 | ipv6 | dual. POOL: the pool it asks for (annotation
-# herald.dev/address-pool), default none (the auto-assigned pool).
+# write_lab_certificate : a self-signed certificate for $WEB_NAME (and *.herald.test) in
+# $HE_CERT_DIR: web.pem (chain then key, the web pool's bundle) and ca.pem (for clients'
+# --cacert).
+write_lab_certificate() {
+    local d=$HE_CERT_DIR
+    mkdir -p "$d"
+    [[ -s $d/web.pem ]] && return 0
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
+        -keyout "$d/web.key" -out "$d/ca.pem" -subj "/CN=$WEB_NAME" \
+        -addext "subjectAltName=DNS:$WEB_NAME,DNS:*.herald.test" 2>/dev/null
+    cat "$d/ca.pem" "$d/web.key" >"$d/web.pem"
+    chmod 600 "$d/web.key" "$d/web.pem"
+}
+
+# service_manifest NAME POLICY FAMILY NODES [POOL] [TARGET_PORT] [TLS] [PORT] : a LoadBalancer
+# Service in namespace default, with one pod endpoint on each listed node (comma list of
+# names or indexes, "all" or "none"). FAMILY: ipv4 | ipv6 | dual. POOL: the pool it asks
+# for (annotation herald.dev/address-pool), default none (the auto-assigned pool).
+# TARGET_PORT: the pods' port (default $POD_PORT). TLS=1: also port 443 named https
+# (terminated by Herald's proxy) to the same target port. PORT: the plain port (default
+# $SERVICE_PORT, where backend.py already answers on every node: proxied Services need
+# another one).
 service_manifest() {
-    local name=$1 policy=$2 family=$3 nodes=$4 pool=${5:-} i list=() fams annotations=""
+    local name=$1 policy=$2 family=$3 nodes=$4 pool=${5:-} target=${6:-$POD_PORT} tls=${7:-0}
+    local port=${8:-$SERVICE_PORT}
+    local i list=() fams annotations=""
     [[ -z $pool ]] || annotations=$'\n'"  annotations: {herald.dev/address-pool: $pool}"
     case $nodes in
         all) mapfile -t list < <(seq "$HE_NODES") ;;
@@ -200,8 +235,9 @@ spec:
   ipFamilies: $fams
   selector: {app: $name}
   ports:
-  - {name: http, port: $SERVICE_PORT, protocol: TCP, targetPort: $POD_PORT}
+  - {name: http, port: $port, protocol: TCP, targetPort: $target}
 EOF
+    if (( tls )); then echo "  - {name: https, port: 443, protocol: TCP, targetPort: $target}"; fi
     local fam addr slice
     for fam in 4 6; do
         [[ $family == ipv$fam || $family == dual ]] || continue
@@ -217,8 +253,9 @@ metadata:
     kubernetes.io/service-name: $name
 addressType: $slice
 ports:
-- {name: http, port: $POD_PORT, protocol: TCP}
+- {name: http, port: $target, protocol: TCP}
 EOF
+        if (( tls )); then echo "- {name: https, port: $target, protocol: TCP}"; fi
         if (( ${#list[@]} == 0 )); then echo "endpoints: []"; continue; fi
         echo "endpoints:"
         for i in "${list[@]}"; do

@@ -28,7 +28,7 @@ for a in "$@"; do
     esac
 done
 [[ $EUID -eq 0 ]] || die "run as root"
-for c in ip vtysh curl setsid "$PYTHON" "$FRR_BIN/zebra" "$FRR_BIN/bgpd"; do
+for c in ip vtysh curl openssl setsid "$PYTHON" "$FRR_BIN/zebra" "$FRR_BIN/bgpd"; do
     command -v "$c" >/dev/null || die "missing $c (apt-get install -y frr iproute2 curl python3)"
 done
 id frr >/dev/null 2>&1 || die "user 'frr' missing (is the frr package installed?)"
@@ -115,6 +115,7 @@ done
 t_net=$(date +%s%3N)
 
 # --------------------------------------------------------------------- daemons ---
+write_lab_certificate
 write_lab_config "$HE_STATE/standalone"
 frr_start
 for i in $(seq "$HE_NODES"); do backend_start "$i"; done

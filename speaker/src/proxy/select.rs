@@ -21,7 +21,7 @@ use std::time::Duration;
 use herald_config::{Balance, Pool, Proxy, ProxyProtocol, keys};
 use herald_core::{ServiceKey, ServicePort, TrafficPolicy, TransportProtocol};
 
-use super::health::HealthCheck;
+use super::health::{HealthCheck, HealthState};
 use super::service::{PortSpec, ProxyServiceSpec, SliceBackends, TargetPort};
 use crate::view::{ClusterView, ServiceView};
 
@@ -67,7 +67,9 @@ pub struct ListenerTimers {
 }
 
 impl ListenerTimers {
-    /// The timers a pool's `proxy` settings give.
+    /// The timers a pool's `proxy` settings give. With active checks a backend starts
+    /// down and takes connections (and lets its address be announced) once a check
+    /// succeeded: announcing before would send traffic to a backend never seen alive.
     pub fn from_settings(settings: &Proxy) -> Self {
         Self {
             connect_timeout: settings.connect_timeout,
@@ -77,7 +79,7 @@ impl ListenerTimers {
                 interval: check.interval,
                 rise: check.rise,
                 fall: check.fall,
-                ..HealthCheck::default()
+                initial: HealthState::Down,
             }),
         }
     }
