@@ -31,9 +31,24 @@ where
     F: FnOnce(CancellationToken) -> Fut,
     Fut: Future,
 {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    run_until_signal_on(grace, None, task)
+}
+
+/// [`run_until_signal`] with `worker_threads` runtime threads (`None`: one per core).
+pub fn run_until_signal_on<F, Fut>(
+    grace: Duration,
+    worker_threads: Option<usize>,
+    task: F,
+) -> std::io::Result<Option<Fut::Output>>
+where
+    F: FnOnce(CancellationToken) -> Fut,
+    Fut: Future,
+{
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = worker_threads {
+        builder.worker_threads(threads.max(1));
+    }
+    let runtime = builder.enable_all().build()?;
     Ok(runtime.block_on(async move {
         let shutdown = CancellationToken::new();
         tokio::spawn(cancel_on_signal(shutdown.clone()));

@@ -91,12 +91,20 @@ impl AdminState {
     async fn refresh(&self) -> Vec<PeerStats> {
         let stats = self.speaker.stats().await;
         self.metrics.observe_peers(&stats);
-        let (instances, segments) = {
+        let (instances, segments, proxy) = {
             let state = self.lock();
-            (state.l2.instances.clone(), state.l2.segments.clone())
+            (
+                state.l2.instances.clone(),
+                state.l2.segments.clone(),
+                state.proxy.clone(),
+            )
         };
         self.metrics.observe_vrrp(&instances);
         self.metrics.observe_segments(&segments);
+        if let Some(proxy) = proxy {
+            self.metrics
+                .observe_proxy(&proxy.listeners(), &proxy.certificates());
+        }
         stats
     }
 

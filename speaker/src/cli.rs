@@ -65,6 +65,11 @@ pub struct Cli {
     /// terminationGracePeriodSeconds.
     #[arg(long, env = "HERALD_PROXY_GRACE_PERIOD", value_name = "DURATION", default_value = "20s", value_parser = parse_grace)]
     pub proxy_grace_period: std::time::Duration,
+
+    /// Worker threads of the speaker's runtime (BGP, VRRP, the proxy's data path).
+    /// Default: one per core. One is enough for the proxy to beat HAProxy per core.
+    #[arg(long, env = "HERALD_WORKER_THREADS", value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub worker_threads: Option<u16>,
 }
 
 fn parse_grace(text: &str) -> Result<std::time::Duration, String> {

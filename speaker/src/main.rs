@@ -6,7 +6,8 @@ use anyhow::Context as _;
 use herald_runtime::process;
 use herald_speaker::cli::{Cli, EXIT_USAGE};
 
-/// How long shutdown (withdraw, Cease, Events) may take before the process exits anyway.
+/// How long shutdown (withdraw, Cease, Events) may take beyond the proxy's grace period
+/// before the process exits anyway.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 fn main() {
@@ -20,10 +21,12 @@ fn main() {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let outcome = process::run_until_signal(SHUTDOWN_GRACE, |shutdown| {
-        herald_speaker::run::run(cli, shutdown)
-    })
-    .context("cannot start the tokio runtime")?;
+    let grace = SHUTDOWN_GRACE + cli.proxy_grace_period;
+    let outcome =
+        process::run_until_signal_on(grace, cli.worker_threads.map(usize::from), |shutdown| {
+            herald_speaker::run::run(cli, shutdown)
+        })
+        .context("cannot start the tokio runtime")?;
     outcome.transpose().context("speaker")?;
     Ok(())
 }

@@ -17,6 +17,10 @@ use prometheus_client::registry::Registry;
 use crate::announce::{Decision, Reason};
 use crate::l2::plan::family_label;
 use crate::l2::{InstanceHandle, InstanceKey, L2Problem, SegmentHandle};
+use crate::proxy::health::HealthState;
+use crate::proxy::listener::ListenerSnapshot;
+use crate::proxy::runtime::CertificateReport;
+use crate::proxy::serving::CertificateState;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PeerLabels {
@@ -42,6 +46,26 @@ pub struct VrrpStateLabels {
     pub family: &'static str,
     pub vrid: u8,
     pub state: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ListenerLabels {
+    pub service: String,
+    pub address: String,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ListenerKindLabels {
+    pub service: String,
+    pub address: String,
+    pub port: u16,
+    pub kind: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabels {
+    pub source: String,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -116,6 +140,28 @@ pub struct Metrics {
     /// `herald_vrrp_segment_rejected_packets_total{interface,family,reason}`: packets the
     /// codec refused (bad checksum, TTL, version, length...), counted once per segment.
     pub vrrp_segment_rejected: Family<SegmentKindLabels, Counter>,
+    /// `herald_proxy_connections_active{service,address,port}`: connections open now.
+    pub proxy_active: Family<ListenerLabels, Gauge>,
+    /// `herald_proxy_connections_total{service,address,port,outcome}`: connections accepted
+    /// (`accepted`), refused at the cap (`refused`), closed for want of a backend
+    /// (`no_backend`), cut at the idle timeout (`idle_timeout`).
+    pub proxy_connections: Family<ListenerKindLabels, Counter>,
+    /// `herald_proxy_bytes_total{service,address,port,kind}`: bytes `to_backend` and
+    /// `to_client`.
+    pub proxy_bytes: Family<ListenerKindLabels, Counter>,
+    /// `herald_proxy_errors_total{service,address,port,kind}`: failed backend connects
+    /// (`backend_connect`, each attempt) and TLS handshakes (`tls_handshake`).
+    pub proxy_errors: Family<ListenerKindLabels, Counter>,
+    /// `herald_proxy_backends{service,address,port,kind}`: backends `up`, `down` (active
+    /// checks) and `draining`.
+    pub proxy_backends: Family<ListenerKindLabels, Gauge>,
+    /// `herald_proxy_certificate_loaded{source}`: 1 while the source has a certificate to
+    /// present.
+    pub proxy_certificate_loaded: Family<SourceLabels, Gauge>,
+    /// `herald_proxy_certificate_refused{source}`: 1 while the source's newest bundle is
+    /// refused (the previous certificate, if any, is still served).
+    pub proxy_certificate_refused: Family<SourceLabels, Gauge>,
+    proxy_seen: Arc<Mutex<BTreeMap<(String, IpAddr, u16), SeenCounts>>>,
     /// Counter values last seen per segment.
     segment_seen: Arc<Mutex<BTreeMap<(String, &'static str), SeenCounts>>>,
     /// Counter values last seen per VRRP instance.
@@ -217,6 +263,41 @@ impl Metrics {
             metrics.vrrp_errors.clone(),
         );
         registry.register(
+            "herald_proxy_connections_active",
+            "Connections the proxy has open now, per listener",
+            metrics.proxy_active.clone(),
+        );
+        registry.register(
+            "herald_proxy_connections",
+            "Connections per listener by outcome (accepted, refused, no_backend, idle_timeout)",
+            metrics.proxy_connections.clone(),
+        );
+        registry.register(
+            "herald_proxy_bytes",
+            "Bytes the proxy forwarded per listener, to_backend and to_client",
+            metrics.proxy_bytes.clone(),
+        );
+        registry.register(
+            "herald_proxy_errors",
+            "Failed backend connects and TLS handshakes per listener",
+            metrics.proxy_errors.clone(),
+        );
+        registry.register(
+            "herald_proxy_backends",
+            "A listener's backends by health (up, down, draining)",
+            metrics.proxy_backends.clone(),
+        );
+        registry.register(
+            "herald_proxy_certificate_loaded",
+            "1 while the certificate source has a certificate to present",
+            metrics.proxy_certificate_loaded.clone(),
+        );
+        registry.register(
+            "herald_proxy_certificate_refused",
+            "1 while the source's newest bundle is refused (the last good one is served)",
+            metrics.proxy_certificate_refused.clone(),
+        );
+        registry.register(
             "herald_vrrp_segment_packets",
             "Packets read by the VRRP receive socket of an interface and family, by kind",
             metrics.vrrp_segment_packets.clone(),
@@ -306,6 +387,93 @@ impl Metrics {
                     .get_or_create(&reason_labels(&labels, reason))
                     .inc_by(increment(last.errors.entry(reason).or_default(), *count));
             }
+        }
+    }
+
+    /// Publishes the proxy's listeners and certificates (live counters, read at scrape).
+    pub fn observe_proxy(
+        &self,
+        listeners: &[ListenerSnapshot],
+        certificates: &[CertificateReport],
+    ) {
+        let mut seen = self
+            .proxy_seen
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for listener in listeners {
+            let service = listener.service.to_string();
+            let address = listener.address.to_string();
+            let port = listener.port;
+            let kind = |kind| ListenerKindLabels {
+                service: service.clone(),
+                address: address.clone(),
+                port,
+                kind,
+            };
+            self.proxy_active
+                .get_or_create(&ListenerLabels {
+                    service: service.clone(),
+                    address: address.clone(),
+                    port,
+                })
+                .set(i64::try_from(listener.active).unwrap_or(i64::MAX));
+            let last = seen
+                .entry((service.clone(), listener.address, port))
+                .or_default();
+            let counters: [(&Family<ListenerKindLabels, Counter>, &'static str, u64); 8] = [
+                (&self.proxy_connections, "accepted", listener.total),
+                (&self.proxy_connections, "refused", listener.refused),
+                (&self.proxy_connections, "no_backend", listener.no_backend),
+                (
+                    &self.proxy_connections,
+                    "idle_timeout",
+                    listener.idle_timeouts,
+                ),
+                (&self.proxy_bytes, "to_backend", listener.bytes_to_backend),
+                (&self.proxy_bytes, "to_client", listener.bytes_to_client),
+                (
+                    &self.proxy_errors,
+                    "backend_connect",
+                    listener.connect_failures,
+                ),
+                (
+                    &self.proxy_errors,
+                    "tls_handshake",
+                    listener.handshake_failures,
+                ),
+            ];
+            for (family, label, count) in counters {
+                family
+                    .get_or_create(&kind(label))
+                    .inc_by(increment(last.entry(label).or_default(), count));
+            }
+            let up = listener
+                .backends
+                .iter()
+                .filter(|b| b.health == HealthState::Up && !b.draining)
+                .count();
+            let draining = listener.backends.iter().filter(|b| b.draining).count();
+            let down = listener.backends.len() - up - draining;
+            for (label, count) in [("up", up), ("down", down), ("draining", draining)] {
+                self.proxy_backends
+                    .get_or_create(&kind(label))
+                    .set(i64::try_from(count).unwrap_or(i64::MAX));
+            }
+        }
+        for certificate in certificates {
+            let labels = SourceLabels {
+                source: certificate.source.clone(),
+            };
+            self.proxy_certificate_loaded
+                .get_or_create(&labels)
+                .set(i64::from(certificate.state == CertificateState::Loaded));
+            let refused = certificate
+                .status
+                .iter()
+                .any(|status| status.last_failure.is_some());
+            self.proxy_certificate_refused
+                .get_or_create(&labels)
+                .set(i64::from(refused));
         }
     }
 

@@ -138,6 +138,30 @@ fn proxied_service_is_served_by_herald_with_tls_through_the_router_for_cluster_a
         certificates.contains("\"state\":\"loaded\"") && certificates.contains(NAME),
         "{certificates}"
     );
+    // Metrics: the 24 HTTPS connections were counted by the nodes that took them.
+    let accepted: u64 = lab
+        .all_nodes()
+        .into_iter()
+        .flat_map(|node| {
+            lab.metrics(node)
+                .lines()
+                .filter(|l| {
+                    l.starts_with("herald_proxy_connections_total{")
+                        && l.contains("port=\"443\"")
+                        && l.contains("kind=\"accepted\"")
+                })
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum();
+    assert_eq!(accepted, 24, "HTTPS connections counted");
+    let metrics = lab.metrics(3);
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("herald_proxy_certificate_loaded{") && l.ends_with(" 1")),
+        "{metrics}"
+    );
     // The node has the address as a local route marked as Herald's (protocol 72).
     let v4 = lab.address("web", Family::Ipv4);
     let routes = Command::new("ip")
