@@ -161,7 +161,7 @@ pub struct Metrics {
     /// `herald_proxy_certificate_refused{source}`: 1 while the source's newest bundle is
     /// refused (the previous certificate, if any, is still served).
     pub proxy_certificate_refused: Family<SourceLabels, Gauge>,
-    proxy_seen: Arc<Mutex<BTreeMap<(String, IpAddr, u16), SeenCounts>>>,
+    proxy_seen: Arc<Mutex<BTreeMap<ListenerKey, SeenCounts>>>,
     /// Counter values last seen per segment.
     segment_seen: Arc<Mutex<BTreeMap<(String, &'static str), SeenCounts>>>,
     /// Counter values last seen per VRRP instance.
@@ -172,6 +172,9 @@ pub struct Metrics {
     /// Counter values last seen per peer, to turn the speaker's totals into increments.
     seen: Arc<Mutex<BTreeMap<IpAddr, Seen>>>,
 }
+
+/// A listener: Service, address, port.
+type ListenerKey = (String, IpAddr, u16);
 
 /// Counter values last seen, by label.
 type SeenCounts = BTreeMap<&'static str, u64>;
