@@ -7,7 +7,7 @@
 #
 # Needs a Debian or Ubuntu machine, root, and Rust's cargo (https://rustup.rs; the
 # script does not install Rust). It installs what else it needs with apt-get: frr,
-# iproute2, curl, python3. Everything runs in network namespaces named herald-*; the
+# iproute2, curl, openssl, python3. Everything runs in network namespaces named herald-*; the
 # machine's own network is not touched (installing frr starts frr.service with the
 # distribution's empty config; the demo does not use it).
 set -euo pipefail
@@ -38,6 +38,7 @@ need=()
 command -v vtysh >/dev/null || need+=(frr)
 command -v ip >/dev/null || need+=(iproute2)
 command -v curl >/dev/null || need+=(curl)
+command -v openssl >/dev/null || need+=(openssl)
 [[ -x /usr/bin/python3 ]] || need+=(python3)
 if ((${#need[@]})); then
     command -v apt-get >/dev/null || die "missing ${need[*]} and no apt-get: install them yourself"
@@ -92,6 +93,23 @@ if [[ -n $v6 ]]; then
     "$LAB/ctl.sh" curl "$v6" 4
 fi
 
+say "creating Service default/secure in pool 'web': Herald's own proxy serves it, TLS on 443"
+"$LAB/ctl.sh" service secure --pool web --policy Cluster --family dual --endpoints node1,node2 \
+    --tls --port 8000
+mapfile -t secure < <("$LAB/ctl.sh" address secure)
+"$LAB/ctl.sh" wait-route "${secure[0]}" 172.30.0.11,172.30.0.12,172.30.0.13 60 >/dev/null
+say "curl https://web.herald.test/ through the router to ${secure[0]}: the node's proxy terminates TLS"
+for _ in 1 2 3 4; do
+    "$LAB/ctl.sh" exec client curl -sS --max-time 3 --cacert "$HE_STATE/certs/ca.pem" \
+        --resolve "web.herald.test:443:${secure[0]}" https://web.herald.test/
+done
+if [[ -n ${secure[1]:-} ]]; then
+    "$LAB/ctl.sh" wait-route "${secure[1]}" fd00:30::11,fd00:30::12,fd00:30::13 60 >/dev/null
+    say "the same over IPv6 (${secure[1]})"
+    "$LAB/ctl.sh" exec client curl -sS --max-time 3 --cacert "$HE_STATE/certs/ca.pem" \
+        --resolve "web.herald.test:443:[${secure[1]}]" https://web.herald.test/
+fi
+
 cat <<EOF
 
 The lab stays up. Things to try (as root, from $(pwd)):
@@ -105,6 +123,7 @@ The lab stays up. Things to try (as root, from $(pwd)):
   lab/e2e/ctl.sh status node1            # the speaker's /status JSON
   lab/e2e/ctl.sh vtysh -c 'show bgp summary'
   lab/e2e/ctl.sh curl $v4 5
+  lab/e2e/ctl.sh status node3 | python3 -m json.tool | less   # "proxy": listeners, backends
 
 Logs: $HE_STATE/node1/speaker.log, $HE_STATE/router/bgpd.log
 Remove everything:  sudo scripts/demo.sh down

@@ -27,6 +27,7 @@ command -v ip >/dev/null        || need+=(iproute2)
 command -v gobgpd >/dev/null    || need+=(gobgpd)
 command -v bird >/dev/null      || need+=(bird2)
 command -v curl >/dev/null      || need+=(curl)
+command -v openssl >/dev/null   || need+=(openssl)   # proxy TLS tests (s_client, test certificates), the lab certificate
 command -v python3 >/dev/null   || need+=(python3)
 command -v tcpdump >/dev/null   || need+=(tcpdump)   # herald-e2e convergence benchmark
 command -v keepalived >/dev/null || need+=(keepalived) # vrrp interop tests
