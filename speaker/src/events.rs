@@ -20,6 +20,7 @@ use tracing::{debug, warn};
 
 use crate::announce::Decision;
 use crate::l2::L2Problem;
+use crate::proxy::runtime::CertificateProblem;
 
 /// The `reportingController` of the speaker's Events.
 pub const REPORTER: &str = "herald-speaker";
@@ -33,6 +34,9 @@ pub enum EventKind {
     Withdrawn,
     /// This node has no interface to hold the (L2) addresses on (Warning).
     InterfaceNotFound,
+    /// The proxy cannot use the certificate for the addresses: a refused bundle (the last
+    /// good one, if any, is still served) or a missing Secret (Warning).
+    CertificateRefused,
 }
 
 impl EventKind {
@@ -41,6 +45,7 @@ impl EventKind {
             EventKind::Announcing => "Announcing",
             EventKind::Withdrawn => "Withdrawn",
             EventKind::InterfaceNotFound => "InterfaceNotFound",
+            EventKind::CertificateRefused => "CertificateRefused",
         }
     }
 
@@ -49,13 +54,14 @@ impl EventKind {
             EventKind::Announcing => "Announce",
             EventKind::Withdrawn => "Withdraw",
             EventKind::InterfaceNotFound => "Hold",
+            EventKind::CertificateRefused => "Serve",
         }
     }
 
     fn event_type(self) -> EventType {
         match self {
             EventKind::Announcing | EventKind::Withdrawn => EventType::Normal,
-            EventKind::InterfaceNotFound => EventType::Warning,
+            EventKind::InterfaceNotFound | EventKind::CertificateRefused => EventType::Warning,
         }
     }
 }
@@ -83,6 +89,9 @@ impl ServiceEvent {
             EventKind::Announcing => format!("announcing {addresses} from node {node}"),
             EventKind::Withdrawn => format!("withdrew {addresses} from node {node}"),
             EventKind::InterfaceNotFound => format!("cannot hold {addresses} on node {node}"),
+            EventKind::CertificateRefused => {
+                format!("certificate problem for {addresses} on node {node}")
+            }
         };
         if !self.why.is_empty() {
             note.push_str(": ");
@@ -159,6 +168,23 @@ pub fn l2_problem_events(before: &[L2Problem], after: &[L2Problem]) -> Vec<Servi
                 why: vec![interface_reason(problem)],
             }),
             _ => None,
+        })
+        .collect()
+}
+
+/// Warning Events for the certificate problems in `after` that were not in `before`.
+pub fn certificate_events(
+    before: &[CertificateProblem],
+    after: &[CertificateProblem],
+) -> Vec<ServiceEvent> {
+    after
+        .iter()
+        .filter(|problem| !before.contains(problem))
+        .map(|problem| ServiceEvent {
+            service: problem.service.clone(),
+            kind: EventKind::CertificateRefused,
+            addresses: vec![problem.address],
+            why: vec![format!("{}: {}", problem.source, problem.message)],
         })
         .collect()
 }
@@ -247,6 +273,36 @@ mod tests {
 
     fn ip(text: &str) -> IpAddr {
         text.parse().expect("ip")
+    }
+
+    #[test]
+    fn a_new_certificate_problem_gives_one_warning_and_a_known_one_none() {
+        let problem = CertificateProblem {
+            service: key("web"),
+            address: ip("10.98.0.10"),
+            source: "file /etc/certs/web.pem".into(),
+            message: "the private key does not match the certificate".into(),
+        };
+        let events = certificate_events(&[], std::slice::from_ref(&problem));
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].kind.reason(), "CertificateRefused");
+        assert_eq!(events[0].kind.event_type(), EventType::Warning);
+        let note = events[0].note("node1");
+        assert!(
+            note.contains("10.98.0.10")
+                && note.contains("node1")
+                && note.contains("/etc/certs/web.pem")
+                && note.contains("does not match"),
+            "{note}"
+        );
+        assert!(
+            certificate_events(
+                std::slice::from_ref(&problem),
+                std::slice::from_ref(&problem)
+            )
+            .is_empty(),
+            "a problem already reported is not reported again"
+        );
     }
 
     #[test]

@@ -31,12 +31,12 @@ use crate::admin::{self, AdminState, Published};
 use crate::announce::{Decision, decide_serving};
 use crate::bgp_driver::BgpDriver;
 use crate::cli::Cli;
-use crate::events::{EventPublisher, l2_problem_events, plan_events};
+use crate::events::{EventPublisher, certificate_events, l2_problem_events, plan_events};
 use crate::host::HostInterfaces;
 use crate::l2::{self, L2Driver, L2Problem, L2State};
 use crate::metrics::Metrics;
 use crate::proxy::listener::ProxyOptions;
-use crate::proxy::runtime::ProxyRuntime;
+use crate::proxy::runtime::{CertificateProblem, ProxyRuntime};
 use crate::source::SourceState;
 use crate::source::kube::KubeSource;
 use crate::source::standalone::Standalone;
@@ -190,6 +190,7 @@ async fn drive(
     let mut announced: Vec<(ServiceKey, std::net::IpAddr)> = Vec::new();
     let mut reported: Vec<String> = Vec::new();
     let mut l2_problems: Vec<L2Problem> = Vec::new();
+    let mut certificate_problems: Vec<CertificateProblem> = Vec::new();
     let Drivers {
         bgp: driver,
         l2,
@@ -225,7 +226,19 @@ async fn drive(
                 if let Some(events) = events {
                     events.send(plan_events(&announced, &decision, None));
                     events.send(l2_problem_events(&l2_problems, &l2_plan.problems));
+                    events.send(certificate_events(
+                        &certificate_problems,
+                        proxy.certificate_problems(),
+                    ));
                 }
+                for problem in proxy
+                    .certificate_problems()
+                    .iter()
+                    .filter(|p| !certificate_problems.contains(p))
+                {
+                    warn!(service = %problem.service, address = %problem.address, source = %problem.source, "certificate problem: {}", problem.message);
+                }
+                certificate_problems = proxy.certificate_problems().to_vec();
                 announced.clone_from(&decision.announced);
                 l2_problems.clone_from(&l2_plan.problems);
                 admin.publish(Published {

@@ -183,6 +183,35 @@ fn proxied_service_is_served_by_herald_with_tls_through_the_router_for_cluster_a
         String::from_utf8_lossy(&routes.stdout)
     );
 
+    // A broken bundle (the key cut off) is refused and reported; the last good certificate
+    // stays in use.
+    let bundle = lab.state_dir().join("certs/web.pem");
+    let good = std::fs::read_to_string(&bundle).expect("bundle");
+    let chain_only: String = good
+        .split_inclusive('\n')
+        .take_while(|line| !line.contains("PRIVATE KEY"))
+        .collect();
+    std::fs::write(&bundle, chain_only).expect("write the broken bundle");
+    herald_testsupport::wait::wait_until(
+        SAFETY,
+        "node1 reports the refused bundle",
+        || {
+            let certificates = lab.status(1)["proxy"]["certificates"].clone();
+            (certificates[0]["last_failure"].is_string()
+                && certificates[0]["state"] == "loaded")
+            .then_some(())
+        },
+        || lab.status(1)["proxy"]["certificates"].to_string(),
+    );
+    assert!(
+        lab.metrics(1)
+            .lines()
+            .any(|l| l.starts_with("herald_proxy_certificate_refused{") && l.ends_with(" 1")),
+        "herald_proxy_certificate_refused"
+    );
+    tls(&lab, v4).expect("HTTPS goes on with the last good certificate");
+    std::fs::write(&bundle, good).expect("restore the bundle");
+
     // Local policy: only node2, which runs the endpoint, announces and serves.
     lab.ctl(&[
         "service",

@@ -71,6 +71,17 @@ struct Certificate {
 
 type Certificates = Arc<Mutex<BTreeMap<CertificateSource, Certificate>>>;
 
+/// A TLS listener's certificate that cannot be used as given: its newest bundle was
+/// refused (the last good certificate, if any, is still served) or its Secret is missing.
+/// Never holds key material.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateProblem {
+    pub service: herald_core::ServiceKey,
+    pub address: IpAddr,
+    pub source: String,
+    pub message: String,
+}
+
 /// What `/status` shows of a certificate source.
 #[derive(Debug, Clone)]
 pub struct CertificateReport {
@@ -129,6 +140,7 @@ pub struct ProxyRuntime {
     certificates: Certificates,
     selection: Selection,
     problems: Vec<String>,
+    certificate_problems: Vec<CertificateProblem>,
 }
 
 impl ProxyRuntime {
@@ -155,6 +167,7 @@ impl ProxyRuntime {
             certificates,
             selection: Selection::default(),
             problems: Vec::new(),
+            certificate_problems: Vec::new(),
         }
     }
 
@@ -165,9 +178,67 @@ impl ProxyRuntime {
         self.sync_certificates(view, &selection, &mut problems);
         self.sync_local(&selection, &mut problems).await;
         self.driver.apply(&selection);
+        self.certificate_problems = self.certificate_problems_of(view, &selection);
         self.selection = selection;
         self.problems = problems;
         &self.selection
+    }
+
+    /// Per TLS listener address, what is wrong with its certificate source.
+    fn certificate_problems_of(
+        &self,
+        view: &ClusterView,
+        selection: &Selection,
+    ) -> Vec<CertificateProblem> {
+        let certificates = self
+            .certificates
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut problems: Vec<CertificateProblem> = Vec::new();
+        for listener in &selection.listeners {
+            let Some(tls) = &listener.tls else { continue };
+            let source = &tls.certificate;
+            let message = match source {
+                CertificateSource::Secret { namespace, name } => {
+                    match view
+                        .proxy
+                        .secrets
+                        .get(&SecretKey::new(namespace.clone(), name.clone()))
+                    {
+                        Some(Err(problem)) => Some(problem.to_string()),
+                        _ => None,
+                    }
+                }
+                CertificateSource::Bundle(_) => None,
+            }
+            .or_else(|| {
+                let certificate = certificates.get(source)?;
+                certificate
+                    .terminate
+                    .terminator
+                    .store()
+                    .status()
+                    .into_iter()
+                    .find_map(|status| status.last_failure.map(|f| f.message))
+            });
+            if let Some(message) = message {
+                let problem = CertificateProblem {
+                    service: listener.service.clone(),
+                    address: listener.address,
+                    source: SourceName(source).to_string(),
+                    message,
+                };
+                if !problems.contains(&problem) {
+                    problems.push(problem);
+                }
+            }
+        }
+        problems
+    }
+
+    /// Certificates that cannot be used as given, per TLS listener address.
+    pub fn certificate_problems(&self) -> &[CertificateProblem] {
+        &self.certificate_problems
     }
 
     /// Republishes the serving state with the current selection (a certificate loaded
