@@ -257,6 +257,8 @@ pub struct VrrpInstanceReport {
     pub dropped: BTreeMap<&'static str, u64>,
     pub address_mismatches: u64,
     pub v2_adverts: u64,
+    pub adverts_sent: u64,
+    pub adverts_received: u64,
     pub errors: BTreeMap<&'static str, u64>,
 }
 
@@ -532,6 +534,8 @@ fn l2_report(l2: &L2State) -> L2Report {
                 dropped,
                 address_mismatches: status.address_mismatches,
                 v2_adverts: status.v2_adverts,
+                adverts_sent: status.adverts_sent,
+                adverts_received: status.adverts_received,
                 errors: status.errors.clone(),
             }
         })
@@ -633,6 +637,8 @@ mod tests {
             rejects,
             discards: BTreeMap::from([("lower_priority", 3)]),
             v2_adverts: 0,
+            adverts_received: 0,
+            adverts_sent: 0,
             address_mismatches: 1,
             errors: BTreeMap::new(),
         });

@@ -124,6 +124,9 @@ pub struct Metrics {
     /// `herald_vrrp_dropped_packets_total{interface,family,vrid,reason}`: packets the
     /// codec refused or the state machine ignored, by reason.
     pub vrrp_dropped: Family<VrrpReasonLabels, Counter>,
+    /// `herald_vrrp_adverts_total{interface,family,vrid,kind}`: adverts `sent` and
+    /// `received` by the instance.
+    pub vrrp_adverts: Family<VrrpReasonLabels, Counter>,
     /// `herald_vrrp_address_mismatches_total{interface,family,vrid}`: adverts listing
     /// other addresses than ours (counted, obeyed).
     pub vrrp_address_mismatches: Family<VrrpLabels, Counter>,
@@ -182,6 +185,7 @@ type SeenCounts = BTreeMap<&'static str, u64>;
 #[derive(Debug, Clone, Default)]
 struct VrrpSeen {
     transitions: u64,
+    adverts: SeenCounts,
     address_mismatches: u64,
     dropped: BTreeMap<&'static str, u64>,
     errors: BTreeMap<&'static str, u64>,
@@ -254,6 +258,11 @@ impl Metrics {
             "herald_vrrp_dropped_packets",
             "VRRP packets refused or ignored, by reason",
             metrics.vrrp_dropped.clone(),
+        );
+        registry.register(
+            "herald_vrrp_adverts",
+            "VRRP adverts sent and received by the instance (reason: sent, received)",
+            metrics.vrrp_adverts.clone(),
         );
         registry.register(
             "herald_vrrp_address_mismatches",
@@ -344,6 +353,9 @@ impl Metrics {
             self.vrrp_addresses.remove(&labels);
             self.vrrp_transitions.remove(&labels);
             self.vrrp_address_mismatches.remove(&labels);
+            for kind in last.adverts.keys() {
+                self.vrrp_adverts.remove(&reason_labels(&labels, kind));
+            }
             for reason in last.dropped.keys() {
                 self.vrrp_dropped.remove(&reason_labels(&labels, reason));
             }
@@ -376,6 +388,14 @@ impl Metrics {
                     &mut last.address_mismatches,
                     status.address_mismatches,
                 ));
+            for (kind, count) in [
+                ("sent", status.adverts_sent),
+                ("received", status.adverts_received),
+            ] {
+                self.vrrp_adverts
+                    .get_or_create(&reason_labels(&labels, kind))
+                    .inc_by(increment(last.adverts.entry(kind).or_default(), count));
+            }
             let mut dropped: BTreeMap<&'static str, u64> = status.discards.clone();
             for (reason, count) in status.rejects.iter() {
                 *dropped.entry(reason).or_default() += count;
@@ -734,6 +754,8 @@ mod tests {
             rejects: vrrp::packet::RejectCounts::default(),
             discards: BTreeMap::from([("lower_priority", 4)]),
             v2_adverts: 0,
+            adverts_received: 0,
+            adverts_sent: 0,
             address_mismatches: 0,
             errors: BTreeMap::new(),
         };

@@ -198,6 +198,13 @@ fn layer2_cluster_service_is_held_by_one_node_and_fails_over_when_the_master_die
             segment["received"].as_u64().unwrap_or(0) > 0,
             "node{backup}: {segment}"
         );
+        let sent = instance(&lab.status(holder), address).expect("the master's instance");
+        assert!(sent["adverts_sent"].as_u64().unwrap_or(0) > 0, "{sent}");
+        let heard = instance(&lab.status(backup), address).expect("the backup's instance");
+        assert!(
+            heard["adverts_received"].as_u64().unwrap_or(0) > 0,
+            "{heard}"
+        );
     }
 
     // The IPv4 master's speaker dies: its address stays on its eth0 (nobody removes it),

@@ -197,9 +197,8 @@ fn proxied_service_is_served_by_herald_with_tls_through_the_router_for_cluster_a
         "node1 reports the refused bundle",
         || {
             let certificates = lab.status(1)["proxy"]["certificates"].clone();
-            (certificates[0]["last_failure"].is_string()
-                && certificates[0]["state"] == "loaded")
-            .then_some(())
+            (certificates[0]["last_failure"].is_string() && certificates[0]["state"] == "loaded")
+                .then_some(())
         },
         || lab.status(1)["proxy"]["certificates"].to_string(),
     );

@@ -81,6 +81,10 @@ pub struct Status {
     pub discards: BTreeMap<&'static str, u64>,
     /// VRRPv2 adverts seen (logged, not obeyed).
     pub v2_adverts: u64,
+    /// VRRPv3 adverts of this VRID received (the segment decoded them).
+    pub adverts_received: u64,
+    /// Adverts sent (one per destination: the group, or each unicast peer).
+    pub adverts_sent: u64,
     /// Adverts listing other addresses than ours (counted, obeyed).
     pub address_mismatches: u64,
     /// Failed sends, announcements and address changes, by what failed.
@@ -96,6 +100,8 @@ impl Status {
             rejects: RejectCounts::default(),
             discards: BTreeMap::new(),
             v2_adverts: 0,
+            adverts_received: 0,
+            adverts_sent: 0,
             address_mismatches: 0,
             errors: BTreeMap::new(),
         }
@@ -357,7 +363,13 @@ impl Runner {
 
     fn received(&mut self, delivery: Delivery) {
         match delivery {
-            Delivery::V3 { from, advert } => self.apply(Input::AdvertReceived { from, advert }),
+            Delivery::V3 { from, advert } => {
+                self.status.send_if_modified(|s| {
+                    s.adverts_received += 1;
+                    false
+                });
+                self.apply(Input::AdvertReceived { from, advert });
+            }
             Delivery::V2 { from } => {
                 debug!(%from, "VRRPv2 advert ignored");
                 self.status.send_if_modified(|s| {
@@ -504,9 +516,17 @@ impl Runner {
                         .send(&payload, destination)
                         .map_err(|e| e.to_string())
                 });
-            if let Err(error) = sent {
-                warn!(%destination, %error, "sending an advert");
-                self.count_error("send");
+            match sent {
+                Ok(()) => {
+                    self.status.send_if_modified(|s| {
+                        s.adverts_sent += 1;
+                        false
+                    });
+                }
+                Err(error) => {
+                    warn!(%destination, %error, "sending an advert");
+                    self.count_error("send");
+                }
             }
         }
     }
