@@ -36,19 +36,7 @@ impl IpMode {
     }
 }
 
-/// Whether the server's schema has `ipMode`, from its `/version` (`major`, `minor`; minor may
-/// carry a `+` suffix as on some distributions). Unknown versions are taken as lacking it:
-/// writing without the field always works.
-pub fn server_has_ip_mode(major: &str, minor: &str) -> bool {
-    let number = |text: &str| -> Option<u32> {
-        let digits: String = text.chars().take_while(char::is_ascii_digit).collect();
-        digits.parse().ok()
-    };
-    match (number(major), number(minor)) {
-        (Some(major), Some(minor)) => major > 1 || (major == 1 && minor >= 29),
-        _ => false,
-    }
-}
+pub use herald_core::service::server_has_ip_mode;
 
 /// Whether an API error is a server refusing `ipMode` as unknown (the fallback when the
 /// version check was wrong, e.g. a server with the field switched off in its schema).
@@ -145,16 +133,6 @@ mod tests {
 
     fn ip(text: &str) -> IpAddr {
         text.parse().expect("test address")
-    }
-
-    #[test]
-    fn ip_mode_is_known_from_1_29_on() {
-        assert!(!server_has_ip_mode("1", "20"));
-        assert!(!server_has_ip_mode("1", "28+"));
-        assert!(server_has_ip_mode("1", "29"));
-        assert!(server_has_ip_mode("1", "33+"));
-        assert!(server_has_ip_mode("2", "0"));
-        assert!(!server_has_ip_mode("", "weird"));
     }
 
     #[test]

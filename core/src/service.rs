@@ -309,9 +309,33 @@ pub fn partition_holders<'a>(
     (held.into_iter().map(|(_, h)| h).collect(), others)
 }
 
+/// Whether the server's schema has `ipMode`, from its `/version` (`major`, `minor`; minor may
+/// carry a `+` suffix as on some distributions). Unknown versions are taken as lacking it:
+/// writing without the field always works.
+pub fn server_has_ip_mode(major: &str, minor: &str) -> bool {
+    let number = |text: &str| -> Option<u32> {
+        let digits: String = text.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok()
+    };
+    match (number(major), number(minor)) {
+        (Some(major), Some(minor)) => major > 1 || (major == 1 && minor >= 29),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ip_mode_is_known_from_1_29_on() {
+        assert!(!server_has_ip_mode("1", "20"));
+        assert!(!server_has_ip_mode("1", "28+"));
+        assert!(server_has_ip_mode("1", "29"));
+        assert!(server_has_ip_mode("1", "33+"));
+        assert!(server_has_ip_mode("2", "0"));
+        assert!(!server_has_ip_mode("", "weird"));
+    }
     use herald_testsupport::fixtures::{ip, lb};
     use k8s_openapi::api::core::v1::{
         LoadBalancerIngress, LoadBalancerStatus, ServicePort as K8sPort, ServiceSpec, ServiceStatus,

@@ -72,6 +72,9 @@ pub enum RunError {
 pub async fn run(cli: Cli, shutdown: CancellationToken) -> Result<(), RunError> {
     let node = cli.node_name.clone();
     let lb_class = cli.common.lb_class.clone();
+    // Whether kube-proxy leaves proxied addresses to Herald: only API servers with
+    // `ingress[].ipMode` let the controller say so (`None`: standalone, no kube-proxy).
+    let mut ip_mode: Option<(String, bool)> = None;
     let (source, events) = match &cli.standalone {
         Some(dir) => {
             // A directory that does not load yet is the user's to fix, not a reason to
@@ -83,6 +86,14 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> Result<(), RunError> 
         }
         None => {
             let client = kube_client::client(cli.common.kubeconfig.as_deref()).await?;
+            match client.apiserver_version().await {
+                Ok(version) => {
+                    let has =
+                        herald_core::service::server_has_ip_mode(&version.major, &version.minor);
+                    ip_mode = Some((version.git_version, has));
+                }
+                Err(error) => warn!(%error, "cannot read the API server version"),
+            }
             let source = KubeSource {
                 namespace: cli.common.namespace.clone(),
                 config_namespace: cli.common.config_namespace.clone(),
@@ -125,6 +136,7 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> Result<(), RunError> 
             l2: &mut l2,
             proxy: &mut proxy,
         },
+        ip_mode.filter(|(_, has)| !has).map(|(version, _)| version),
         &metrics,
         &state,
         events.as_ref(),
@@ -170,6 +182,18 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> Result<(), RunError> 
     Ok(())
 }
 
+/// The `/status` line for proxied Services on an API server without `ipMode`.
+fn bypass_problem(server: Option<&str>, proxy: &ProxyRuntime) -> Option<String> {
+    let server = server?;
+    (!proxy.selection().listeners.is_empty()).then(|| {
+        format!(
+            "the API server ({server}) has no status.loadBalancer.ingress[].ipMode \
+             (Kubernetes < 1.29): kube-proxy intercepts traffic to the proxied addresses \
+             before this proxy sees it (see the ProxyBypassed Events)"
+        )
+    })
+}
+
 /// What the main loop drives.
 struct Drivers<'a> {
     bgp: &'a mut BgpDriver,
@@ -182,6 +206,7 @@ async fn drive(
     node: &str,
     mut source: watch::Receiver<Arc<SourceState>>,
     drivers: Drivers<'_>,
+    without_ip_mode: Option<String>,
     metrics: &Metrics,
     admin: &AdminState,
     events: Option<&EventPublisher>,
@@ -249,7 +274,12 @@ async fn drive(
                     speaker_id: driver.speaker_id(),
                     decision,
                     proxy: Some(proxy.status()),
-                    proxy_problems: proxy.problems().to_vec(),
+                    proxy_problems: proxy
+                        .problems()
+                        .iter()
+                        .cloned()
+                        .chain(bypass_problem(without_ip_mode.as_deref(), proxy))
+                        .collect(),
                     l2: L2State {
                         instances: l2.instances(),
                         segments: l2.segments(),
