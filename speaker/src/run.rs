@@ -128,6 +128,9 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> Result<(), RunError> 
     let mut driver = BgpDriver::new(&node, cli.router_id(), speaker);
     let mut l2 = L2Driver::new();
     let mut proxy = ProxyRuntime::new(ProxyOptions::default()).await;
+    if let Some((server, false)) = ip_mode {
+        proxy.bypassed_by(server);
+    }
     let announced = drive(
         &node,
         source,
@@ -136,7 +139,6 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> Result<(), RunError> 
             l2: &mut l2,
             proxy: &mut proxy,
         },
-        ip_mode.filter(|(_, has)| !has).map(|(version, _)| version),
         &metrics,
         &state,
         events.as_ref(),
@@ -182,18 +184,6 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> Result<(), RunError> 
     Ok(())
 }
 
-/// The `/status` line for proxied Services on an API server without `ipMode`.
-fn bypass_problem(server: Option<&str>, proxy: &ProxyRuntime) -> Option<String> {
-    let server = server?;
-    (!proxy.selection().listeners.is_empty()).then(|| {
-        format!(
-            "the API server ({server}) has no status.loadBalancer.ingress[].ipMode \
-             (Kubernetes < 1.29): kube-proxy intercepts traffic to the proxied addresses \
-             before this proxy sees it (see the ProxyBypassed Events)"
-        )
-    })
-}
-
 /// What the main loop drives.
 struct Drivers<'a> {
     bgp: &'a mut BgpDriver,
@@ -206,7 +196,6 @@ async fn drive(
     node: &str,
     mut source: watch::Receiver<Arc<SourceState>>,
     drivers: Drivers<'_>,
-    without_ip_mode: Option<String>,
     metrics: &Metrics,
     admin: &AdminState,
     events: Option<&EventPublisher>,
@@ -274,12 +263,7 @@ async fn drive(
                     speaker_id: driver.speaker_id(),
                     decision,
                     proxy: Some(proxy.status()),
-                    proxy_problems: proxy
-                        .problems()
-                        .iter()
-                        .cloned()
-                        .chain(bypass_problem(without_ip_mode.as_deref(), proxy))
-                        .collect(),
+                    proxy_problems: proxy.problems().to_vec(),
                     l2: L2State {
                         instances: l2.instances(),
                         segments: l2.segments(),

@@ -141,6 +141,9 @@ pub struct ProxyRuntime {
     selection: Selection,
     problems: Vec<String>,
     certificate_problems: Vec<CertificateProblem>,
+    /// The API server's version when it lacks `ingress[].ipMode`: kube-proxy then takes
+    /// the proxied addresses' traffic before the proxy sees it.
+    bypassed_by: Option<String>,
 }
 
 impl ProxyRuntime {
@@ -168,7 +171,14 @@ impl ProxyRuntime {
             selection: Selection::default(),
             problems: Vec::new(),
             certificate_problems: Vec::new(),
+            bypassed_by: None,
         }
+    }
+
+    /// Records that the API server (`version`) has no `ingress[].ipMode`: while this node
+    /// proxies anything, [`ProxyRuntime::problems`] says kube-proxy intercepts it.
+    pub fn bypassed_by(&mut self, version: String) {
+        self.bypassed_by = Some(version);
     }
 
     /// Carries out the proxy's part of `view` on `node`; returns the selection.
@@ -179,6 +189,15 @@ impl ProxyRuntime {
         self.sync_local(&selection, &mut problems).await;
         self.driver.apply(&selection);
         self.certificate_problems = self.certificate_problems_of(view, &selection);
+        if let Some(server) = &self.bypassed_by
+            && !selection.listeners.is_empty()
+        {
+            problems.push(format!(
+                "the API server ({server}) has no status.loadBalancer.ingress[].ipMode \
+                 (Kubernetes < 1.29): kube-proxy intercepts traffic to the proxied addresses \
+                 before this proxy sees it (see the ProxyBypassed Events)"
+            ));
+        }
         self.selection = selection;
         self.problems = problems;
         &self.selection
