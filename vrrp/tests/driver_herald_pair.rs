@@ -169,3 +169,52 @@ fn ipv4_backup_takes_over_after_a_crash_and_after_a_graceful_stop() {
 fn ipv6_backup_takes_over_after_a_crash_and_after_a_graceful_stop() {
     pair(Family::Ipv6);
 }
+
+/// A partition (b's link down: neither hears the other) makes both masters, each holding
+/// the address on its side; when the link comes back, the lower-priority master hears
+/// the higher one's advert, turns backup and removes the address: exactly one holder
+/// again within about one advert interval.
+#[test]
+fn after_a_partition_heals_exactly_one_node_holds_the_address() {
+    init_tracing();
+    let topology = Topology::new("herald-partition");
+    let (ns_a, ns_b) = (topology.a.clone(), topology.b.clone());
+    let runtime_a = NsRuntime::start(&ns_a);
+    let runtime_b = NsRuntime::start(&ns_b);
+    let master = start(&runtime_a, 200, Family::Ipv4);
+    wait_for_state(&runtime_a, &master, State::Master);
+    let backup = start(&runtime_b, 100, Family::Ipv4);
+    wait_for_state(&runtime_b, &backup, State::Backup);
+    wait_until(Duration::from_secs(5), "the address is on a only", || {
+        only_on(&ns_a, &ns_b, VIP4)
+    });
+
+    driver_support::run("ip", &["-n", &ns_b, "link", "set", "eth0", "down"]);
+    wait_for_state(&runtime_b, &backup, State::Master);
+    wait_until(Duration::from_secs(5), "both hold the address", || {
+        has_address(&ns_a, VIP4) && has_address(&ns_b, VIP4)
+    });
+    assert_eq!(state(&master), State::Master, "a never lost mastership");
+
+    let healed = Instant::now();
+    driver_support::run("ip", &["-n", &ns_b, "link", "set", "eth0", "up"]);
+    let backed_off = wait_for_state(&runtime_b, &backup, State::Backup);
+    wait_until(
+        Duration::from_secs(5),
+        "the address is on a only again",
+        || only_on(&ns_a, &ns_b, VIP4),
+    );
+    let one_holder = healed.elapsed();
+    println!(
+        "partition healed -> b Backup after {} ms, one holder after {} ms",
+        (backed_off - healed).as_millis(),
+        one_holder.as_millis()
+    );
+    // One advert interval, plus the link coming up (carrier, multicast rejoin) and the
+    // polling of `ip addr`.
+    assert!(
+        one_holder < ADVERT.as_duration() + Duration::from_millis(400),
+        "two holders for {one_holder:?} after the heal"
+    );
+    assert_eq!(state(&master), State::Master);
+}
