@@ -397,6 +397,11 @@ impl Lab {
             IpAddr::V4(a) => format!("http://{a}:{SERVICE_PORT}/"),
             IpAddr::V6(a) => format!("http://[{a}]:{SERVICE_PORT}/"),
         };
+        self.client_curl(&[url])
+    }
+
+    /// `curl -sS --max-time 3 ARGS` in the client namespace: the body, or why it failed.
+    pub fn client_curl(&self, args: &[String]) -> Result<String, String> {
         let output = Command::new("ip")
             .args([
                 "netns",
@@ -407,14 +412,14 @@ impl Lab {
                 "--max-time",
                 "3",
             ])
-            .arg(&url)
+            .args(args)
             .output()
             .expect("run curl");
         if output.status.success() {
             Ok(String::from_utf8_lossy(&output.stdout).into_owned())
         } else {
             Err(format!(
-                "curl {url}: exit {:?}: {}",
+                "curl {args:?}: exit {:?}: {}",
                 output.status.code(),
                 String::from_utf8_lossy(&output.stderr).trim()
             ))

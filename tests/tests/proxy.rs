@@ -16,32 +16,6 @@ const SAFETY: Duration = Duration::from_secs(30);
 const PLAIN_PORT: &str = "8000";
 const NAME: &str = "web.herald.test";
 
-/// curl from the client namespace; the body, or why it failed.
-fn curl(lab: &Lab, args: &[String]) -> Result<String, String> {
-    let output = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &lab.client_ns(),
-            "curl",
-            "-sS",
-            "--max-time",
-            "3",
-        ])
-        .args(args)
-        .output()
-        .expect("run curl");
-    if output.status.success() {
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-    } else {
-        Err(format!(
-            "curl {args:?}: exit {:?}: {}",
-            output.status.code(),
-            String::from_utf8_lossy(&output.stderr).trim()
-        ))
-    }
-}
-
 fn host(address: IpAddr) -> String {
     match address {
         IpAddr::V4(a) => a.to_string(),
@@ -50,22 +24,19 @@ fn host(address: IpAddr) -> String {
 }
 
 fn plain(lab: &Lab, address: IpAddr) -> Result<String, String> {
-    curl(lab, &[format!("http://{}:{PLAIN_PORT}/", host(address))])
+    lab.client_curl(&[format!("http://{}:{PLAIN_PORT}/", host(address))])
 }
 
 /// HTTPS to `address` by the certificate's name, verified against the lab's CA.
 fn tls(lab: &Lab, address: IpAddr) -> Result<String, String> {
     let ca = lab.state_dir().join("certs/ca.pem");
-    curl(
-        lab,
-        &[
-            "--cacert".into(),
-            ca.display().to_string(),
-            "--resolve".into(),
-            format!("{NAME}:443:{}", host(address)),
-            format!("https://{NAME}/"),
-        ],
-    )
+    lab.client_curl(&[
+        "--cacert".into(),
+        ca.display().to_string(),
+        "--resolve".into(),
+        format!("{NAME}:443:{}", host(address)),
+        format!("https://{NAME}/"),
+    ])
 }
 
 /// The pod that answered (`pod=` of backend.py's answer).

@@ -9,10 +9,11 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use driver_support::{
-    A4, NsRuntime, Topology, VIP4, VIP6, addresses, has_address, init_tracing, wait_until,
+    A4, NsRuntime, Topology, VIP4, VIP6, addresses, has_address, init_tracing, wait_for_state,
+    wait_until,
 };
 use vrrp::Centiseconds;
-use vrrp::driver::{Instance, Options, Status, primary_address, remove_stale};
+use vrrp::driver::{Instance, Options, primary_address, remove_stale};
 use vrrp::fsm::{Config, State, master_down_interval};
 use vrrp::packet::{Family, VirtualAddresses};
 
@@ -35,21 +36,6 @@ fn start(runtime: &NsRuntime, priority: u8, family: Family) -> Instance {
 
 fn state(instance: &Instance) -> State {
     instance.status().borrow().state
-}
-
-/// Waits in `runtime` until `instance` reports `state`; returns when it did.
-fn wait_for_state(runtime: &NsRuntime, instance: &Instance, wanted: State) -> Instant {
-    let mut status = instance.status();
-    runtime.block_on(async move {
-        let reached = tokio::time::timeout(
-            Duration::from_secs(10),
-            status.wait_for(|s: &Status| s.state == wanted),
-        )
-        .await
-        .is_ok_and(|r| r.is_ok());
-        assert!(reached, "no {wanted} within 10 s: {:?}", *status.borrow());
-        Instant::now()
-    })
 }
 
 fn only_on(ns: &str, other: &str, vip: &str) -> bool {

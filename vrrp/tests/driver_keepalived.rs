@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use driver_support::{
     B4, Keepalived, NsRuntime, Topology, VIP4, VIP6, has_address, init_tracing, mac, neighbour_is,
-    wait_until,
+    wait_for_status, wait_until,
 };
 use vrrp::Centiseconds;
 use vrrp::driver::{Instance, Options, Status, primary_address};
@@ -29,19 +29,8 @@ fn wait_for(
     keepalived: &Keepalived,
     wanted: impl Fn(&Status) -> bool + Send + Sync + 'static,
 ) -> Instant {
-    let mut status = instance.status();
-    let reached = runtime.block_on(async move {
-        tokio::time::timeout(Duration::from_secs(15), status.wait_for(|s| wanted(s)))
-            .await
-            .is_ok_and(|r| r.is_ok())
-    });
-    assert!(
-        reached,
-        "Herald: no {what} within 15 s: {:?}\nkeepalived log:\n{}",
-        *instance.status().borrow(),
-        keepalived.log()
-    );
-    Instant::now()
+    let log = || format!("keepalived log:\n{}", keepalived.log());
+    wait_for_status(runtime, instance, what, log, wanted)
 }
 
 fn interop(family: Family) {

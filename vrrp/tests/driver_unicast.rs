@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use driver_support::{
     A4, B4, Keepalived, NsRuntime, Topology, VIP4, has_address, init_tracing, run, vrrp_instance,
-    wait_until,
+    wait_for_status, wait_until,
 };
 use vrrp::Centiseconds;
 use vrrp::driver::{Instance, Options, Status, primary_address};
@@ -69,26 +69,6 @@ fn start(runtime: &NsRuntime, priority: u8, peer: &str) -> Instance {
     })
 }
 
-fn wait_for(
-    runtime: &NsRuntime,
-    instance: &Instance,
-    what: &str,
-    wanted: impl Fn(&Status) -> bool + Send + Sync + 'static,
-) -> Instant {
-    let mut status = instance.status();
-    let reached = runtime.block_on(async move {
-        tokio::time::timeout(Duration::from_secs(15), status.wait_for(|s| wanted(s)))
-            .await
-            .is_ok_and(|r| r.is_ok())
-    });
-    assert!(
-        reached,
-        "no {what} within 15 s: {:?}",
-        *instance.status().borrow()
-    );
-    Instant::now()
-}
-
 #[test]
 fn two_herald_instances_with_unicast_peers_elect_and_fail_over_without_multicast() {
     init_tracing();
@@ -104,12 +84,16 @@ fn two_herald_instances_with_unicast_peers_elect_and_fail_over_without_multicast
 
     let backup = start(&runtime_b, 100, A4);
     let master = start(&runtime_a, 200, B4);
-    wait_for(&runtime_a, &master, "a Master", |s| {
+    wait_for_status(&runtime_a, &master, "a Master", String::new, |s| {
         s.state == State::Master
     });
-    wait_for(&runtime_b, &backup, "b following a", move |s| {
-        s.state == State::Backup && s.master == Some(a)
-    });
+    wait_for_status(
+        &runtime_b,
+        &backup,
+        "b following a",
+        String::new,
+        move |s| s.state == State::Backup && s.master == Some(a),
+    );
     wait_until(Duration::from_secs(5), "the address on a only", || {
         has_address(&ns_a, VIP4) && !has_address(&ns_b, VIP4)
     });
@@ -117,22 +101,22 @@ fn two_herald_instances_with_unicast_peers_elect_and_fail_over_without_multicast
     // Crash: b hears no more unicast adverts and takes over in Master_Down_Interval.
     let killed = Instant::now();
     drop(master);
-    let gap = wait_for(&runtime_b, &backup, "b Master", |s| {
+    let gap = wait_for_status(&runtime_b, &backup, "b Master", String::new, |s| {
         s.state == State::Master
     }) - killed;
     assert!(gap <= limit + Duration::from_millis(50), "took {gap:?}");
 
     // a back (preempts), then stopped gracefully: its priority 0 reaches b by unicast.
     let master = start(&runtime_a, 200, B4);
-    wait_for(&runtime_a, &master, "a Master again", |s| {
+    wait_for_status(&runtime_a, &master, "a Master again", String::new, |s| {
         s.state == State::Master
     });
-    wait_for(&runtime_b, &backup, "b Backup again", |s| {
+    wait_for_status(&runtime_b, &backup, "b Backup again", String::new, |s| {
         s.state == State::Backup
     });
     let stopped = Instant::now();
     runtime_a.block_on(master.shutdown()).unwrap();
-    let gap = wait_for(&runtime_b, &backup, "b Master", |s| {
+    let gap = wait_for_status(&runtime_b, &backup, "b Master", String::new, |s| {
         s.state == State::Master
     }) - stopped;
     assert!(gap < limit, "took {gap:?} after priority 0");
@@ -162,9 +146,13 @@ fn herald_and_keepalived_with_unicast_peers_elect_and_fail_over_both_ways() {
     // keepalived (150) is master, Herald (100) follows it.
     let mut keepalived = Keepalived::start_with(&ns_keepalived, dir.path(), &config(150));
     let herald = start(&runtime, 100, B4);
-    wait_for(&runtime, &herald, "Herald following keepalived", move |s| {
-        s.state == State::Backup && s.master == Some(keepalived_address)
-    });
+    wait_for_status(
+        &runtime,
+        &herald,
+        "Herald following keepalived",
+        String::new,
+        move |s| s.state == State::Backup && s.master == Some(keepalived_address),
+    );
     wait_until(
         Duration::from_secs(10),
         "keepalived holds the address",
@@ -174,7 +162,7 @@ fn herald_and_keepalived_with_unicast_peers_elect_and_fail_over_both_ways() {
     // keepalived stops (priority 0 by unicast): Herald takes over.
     let stopped = Instant::now();
     keepalived.terminate();
-    let gap = wait_for(&runtime, &herald, "Herald Master", |s| {
+    let gap = wait_for_status(&runtime, &herald, "Herald Master", String::new, |s| {
         s.state == State::Master
     }) - stopped;
     assert!(

@@ -9,10 +9,10 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use driver_support::{
-    NsRuntime, Topology, has_address, init_tracing, mac, neighbour_is, wait_until,
+    NsRuntime, Topology, has_address, init_tracing, mac, neighbour_is, wait_for_state, wait_until,
 };
 use vrrp::Centiseconds;
-use vrrp::driver::{DriverError, Instance, Options, Status, primary_address};
+use vrrp::driver::{DriverError, Instance, Options, primary_address};
 use vrrp::fsm::{Config, ConfigError, State};
 use vrrp::packet::{Family, VirtualAddresses};
 
@@ -36,19 +36,6 @@ fn start(runtime: &NsRuntime, priority: u8) -> Instance {
     })
 }
 
-fn wait_for(runtime: &NsRuntime, instance: &Instance, wanted: State) {
-    let mut status = instance.status();
-    runtime.block_on(async move {
-        let reached = tokio::time::timeout(
-            Duration::from_secs(10),
-            status.wait_for(|s: &Status| s.state == wanted),
-        )
-        .await
-        .is_ok_and(|r| r.is_ok());
-        assert!(reached, "no {wanted} within 10 s: {:?}", *status.borrow());
-    });
-}
-
 #[test]
 fn a_master_updated_live_moves_to_the_new_addresses_and_yields_when_lowered() {
     init_tracing();
@@ -57,9 +44,9 @@ fn a_master_updated_live_moves_to_the_new_addresses_and_yields_when_lowered() {
     let runtime_a = NsRuntime::start(&ns_a);
     let runtime_b = NsRuntime::start(&ns_b);
     let master = start(&runtime_a, 200);
-    wait_for(&runtime_a, &master, State::Master);
+    wait_for_state(&runtime_a, &master, State::Master);
     let backup = start(&runtime_b, 150);
-    wait_for(&runtime_b, &backup, State::Backup);
+    wait_for_state(&runtime_b, &backup, State::Backup);
     wait_until(Duration::from_secs(5), ".100 is on a", || {
         has_address(&ns_a, "172.30.0.100")
     });
@@ -101,8 +88,8 @@ fn a_master_updated_live_moves_to_the_new_addresses_and_yields_when_lowered() {
     runtime_a
         .block_on(master.update(100, vips(&[101, 102])))
         .unwrap();
-    wait_for(&runtime_b, &backup, State::Master);
-    wait_for(&runtime_a, &master, State::Backup);
+    wait_for_state(&runtime_b, &backup, State::Master);
+    wait_for_state(&runtime_a, &master, State::Backup);
     let a_address: IpAddr = "172.30.0.1".parse().unwrap();
     let b_master = backup.status().borrow().master;
     assert_ne!(b_master, Some(a_address));

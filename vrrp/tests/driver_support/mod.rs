@@ -337,3 +337,45 @@ impl Drop for Keepalived {
         }
     }
 }
+
+/// How long a test waits for an instance to reach a state.
+pub const STATE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Waits in `runtime` until `instance`'s status satisfies `wanted`; returns when it did.
+/// On timeout the test fails with the status and `context()` (a peer's log, say).
+pub fn wait_for_status(
+    runtime: &NsRuntime,
+    instance: &vrrp::driver::Instance,
+    what: &str,
+    context: impl Fn() -> String,
+    wanted: impl Fn(&vrrp::driver::Status) -> bool + Send + Sync + 'static,
+) -> Instant {
+    let mut status = instance.status();
+    let reached = runtime.block_on(async move {
+        tokio::time::timeout(STATE_TIMEOUT, status.wait_for(|s| wanted(s)))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    });
+    assert!(
+        reached,
+        "no {what} within {STATE_TIMEOUT:?}: {:?}\n{}",
+        *instance.status().borrow(),
+        context()
+    );
+    Instant::now()
+}
+
+/// [`wait_for_status`] for a state.
+pub fn wait_for_state(
+    runtime: &NsRuntime,
+    instance: &vrrp::driver::Instance,
+    wanted: vrrp::fsm::State,
+) -> Instant {
+    wait_for_status(
+        runtime,
+        instance,
+        &wanted.to_string(),
+        String::new,
+        move |s| s.state == wanted,
+    )
+}
