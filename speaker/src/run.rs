@@ -45,11 +45,11 @@ use crate::source::standalone::Standalone;
 const EVENT_GRACE: Duration = Duration::from_secs(3);
 /// The reason the Withdrawn Events of a shutdown give.
 const STOPPING: &str = "the speaker is stopping";
-/// How often the L2 plan is made again while an instance could not start or an
-/// interface was not found (the host may change without the cluster changing).
 /// How often TLS listeners look again at certificates that load in the background.
 const CERTIFICATE_RECHECK: Duration = Duration::from_secs(2);
 
+/// How often the L2 plan is made again while an instance could not start or an
+/// interface was not found (the host may change without the cluster changing).
 const L2_RETRY: Duration = Duration::from_secs(5);
 
 /// Why the speaker could not start.
@@ -292,24 +292,39 @@ async fn drive(
                 .iter()
                 .any(|p| matches!(p, L2Problem::InterfaceNotFound { .. }));
         let tls_waits = proxy.has_tls();
-        tokio::select! {
-            () = shutdown.cancelled() => return announced,
-            () = tokio::time::sleep(L2_RETRY), if retry_l2 => {},
-            // A proxied address's serving state changed (listener bound, backend up or
-            // down, certificate loaded): decide again, so BGP follows at once.
-            changed = serving.changed() => if changed.is_err() {
-                shutdown.cancelled().await;
-                return announced;
-            },
-            // Certificate files load in the background: look again now and then.
-            () = tokio::time::sleep(CERTIFICATE_RECHECK), if tls_waits => proxy.refresh(),
-            changed = source.changed() => if changed.is_err() {
-                // Failover must not depend on the source: the VRRP instances (and the
-                // BGP sessions) go on with the last plan until the speaker is stopped.
-                warn!("the source stopped; keeping the last plan until shutdown");
-                shutdown.cancelled().await;
-                return announced;
-            },
+        let view = state.view.clone();
+        let retry_l2_at = tokio::time::Instant::now() + L2_RETRY;
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return announced,
+                () = tokio::time::sleep_until(retry_l2_at), if retry_l2 => break,
+                // A proxied address's serving state changed (listener bound, backend up
+                // or down, certificate loaded): decide again, so BGP follows at once.
+                changed = serving.changed() => if changed.is_err() {
+                    shutdown.cancelled().await;
+                    return announced;
+                } else {
+                    break;
+                },
+                // Certificate files load in the background: look again now and then, and
+                // decide again only when a certificate was loaded or refused since.
+                () = tokio::time::sleep(CERTIFICATE_RECHECK), if tls_waits => {
+                    if let Some(view) = &view
+                        && proxy.refresh(view)
+                    {
+                        break;
+                    }
+                },
+                changed = source.changed() => if changed.is_err() {
+                    // Failover must not depend on the source: the VRRP instances (and the
+                    // BGP sessions) go on with the last plan until the speaker is stopped.
+                    warn!("the source stopped; keeping the last plan until shutdown");
+                    shutdown.cancelled().await;
+                    return announced;
+                } else {
+                    break;
+                },
+            }
         }
     }
 }

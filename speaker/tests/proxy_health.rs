@@ -10,6 +10,7 @@ use herald_core::ServiceKey;
 use herald_speaker::proxy::driver::ServingMap;
 use herald_speaker::proxy::health::{HealthCheck, HealthState};
 use herald_speaker::proxy::listener::ProxyOptions;
+use herald_speaker::proxy::select::ListenerTimers;
 use herald_speaker::proxy::serving::{Serving, WithdrawReason};
 use herald_testsupport::wait::{ms, wait_until};
 use proxy_support::{ProxyLab, VIP4, VIP6, ip, listener, sock, url};
@@ -171,4 +172,43 @@ fn an_unbound_listener_withdraws_its_address_until_the_port_is_free() {
     wait_serving(&lab, VIP4, Serving::Announce);
     assert_eq!(lab.snapshot(front).bound, Ok(front));
     assert_eq!(lab.curl(&url(front), &[]).as_deref(), Ok("a"));
+}
+
+#[test]
+fn checks_turned_on_by_an_update_apply_to_the_running_listener() {
+    // No checks at first: a backend nobody listens on counts as up (passive health).
+    let mut lab = ProxyLab::new("health-retune", ProxyOptions::default());
+    let dead = sock("127.0.0.1:8009");
+    lab.apply(vec![listener(VIP4, 80, &[dead])]);
+    wait_serving(&lab, VIP4, Serving::Announce);
+    let front = sock("10.99.0.1:80");
+    // One client, refused by the dead backend, counted by this listener.
+    assert!(lab.curl(&url(front), &[]).is_err());
+    assert_eq!(lab.snapshot(front).total, 1);
+
+    // The pool's checks are switched on: the same listener checks and takes it down.
+    let mut checked = listener(VIP4, 80, &[dead]);
+    checked.timers = Some(ListenerTimers {
+        health_check: Some(HealthCheck {
+            interval: INTERVAL,
+            rise: 1,
+            fall: 1,
+            initial: HealthState::Up,
+        }),
+        connect_timeout: Duration::from_secs(5),
+        handshake_timeout: Duration::from_secs(10),
+        drain_timeout: Duration::from_secs(30),
+    });
+    lab.apply(vec![checked]);
+    let took = wait_serving(
+        &lab,
+        VIP4,
+        Serving::Withdraw(WithdrawReason::NoHealthyBackend { port: 80 }),
+    );
+    println!("withdrawn {} after the checks were switched on", ms(took));
+    assert_eq!(
+        lab.snapshot(front).total,
+        1,
+        "the listener kept its counters: it was not restarted"
+    );
 }

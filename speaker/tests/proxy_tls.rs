@@ -524,6 +524,43 @@ async fn tls_1_2_and_1_3_handshakes_over_ipv4_and_ipv6() {
     assert_eq!(stats.failures(), 0, "{stats:?}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_order_picks_aes_128_gcm_unless_the_client_lacks_it() {
+    require_tools();
+    let pki = Pki::new();
+    let (store, _) = pool_store(&pki);
+    let server = Server::start(store, HANDSHAKE_TIMEOUT).await;
+    let hello = Hello {
+        addr: server.v4,
+        server_name: Some("a.test"),
+        version: Version::Tls13,
+    };
+    // (what the client offers, in its order; what the server picks)
+    let cases = [
+        (
+            "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256",
+            "TLS_AES_128_GCM_SHA256",
+        ),
+        (
+            "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384",
+            "TLS_AES_256_GCM_SHA384",
+        ),
+        (
+            "TLS_CHACHA20_POLY1305_SHA256",
+            "TLS_CHACHA20_POLY1305_SHA256",
+        ),
+    ];
+    for (offered, picked) in cases {
+        let seen = handshake(&pki, hello, &["-ciphersuites", offered]).await;
+        assert!(
+            seen.session_line()
+                .ends_with(&format!("Cipher is {picked}")),
+            "offered {offered}: {}",
+            seen.session_line()
+        );
+    }
+}
+
 async fn curl(args: &[&str]) -> String {
     let output = tokio::time::timeout(
         CLIENT_TIMEOUT,

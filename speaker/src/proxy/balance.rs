@@ -86,6 +86,20 @@ impl BackendSet {
         self.algorithm = algorithm;
     }
 
+    /// Changes the active checks. Turned off: every backend is up again (passive health
+    /// only, as a set made without checks). Turned on or changed: each backend keeps its
+    /// state and its streak of results, now counted against the new rise and fall, so a
+    /// live listener does not drop its backends (nor withdraw its address) because its
+    /// checks were retuned; a backend added later starts in the new `initial` state.
+    pub fn set_check(&mut self, check: Option<HealthCheck>) {
+        if check.is_none() {
+            for backend in &mut self.backends {
+                backend.health = Health::new(None);
+            }
+        }
+        self.check = check;
+    }
+
     /// Every backend, active and draining, in rotation order.
     pub fn backends(&self) -> &[Backend] {
         &self.backends
@@ -237,6 +251,53 @@ mod tests {
             fall: 1,
             ..HealthCheck::default()
         })
+    }
+
+    #[test]
+    fn retuned_checks_keep_each_backend_state_and_count_against_the_new_fall() {
+        let (mut set, _) = set(Balance::RoundRobin, checked(), &[1, 2]);
+        assert_eq!(
+            set.record_check(a(1), CheckResult::Failed),
+            Some(Transition::WentDown)
+        );
+        let slower = HealthCheck {
+            rise: 2,
+            fall: 2,
+            ..HealthCheck::default()
+        };
+        set.set_check(Some(slower));
+        // a(1) stays down and a(2) up: nothing moves because of the change itself.
+        assert_eq!(set.get(a(1)).unwrap().health().state(), HealthState::Down);
+        assert_eq!(set.get(a(2)).unwrap().health().state(), HealthState::Up);
+        // a(2) now needs two failures, a(1) two successes.
+        assert_eq!(set.record_check(a(2), CheckResult::Failed), None);
+        assert_eq!(
+            set.record_check(a(2), CheckResult::Failed),
+            Some(Transition::WentDown)
+        );
+        assert_eq!(set.record_check(a(1), CheckResult::Passed), None);
+        assert_eq!(
+            set.record_check(a(1), CheckResult::Passed),
+            Some(Transition::WentUp)
+        );
+    }
+
+    #[test]
+    fn checks_turned_off_bring_every_backend_up_and_turned_on_keep_them_up() {
+        let (mut set, _) = set(Balance::RoundRobin, checked(), &[1, 2]);
+        set.record_check(a(1), CheckResult::Failed);
+        assert_eq!(set.healthy(), 1);
+        set.set_check(None);
+        assert_eq!(set.healthy(), 2);
+        assert_eq!(set.record_check(a(1), CheckResult::Failed), None);
+        assert_eq!(set.healthy(), 2, "no checks: results are ignored");
+
+        set.set_check(checked());
+        assert_eq!(set.healthy(), 2, "turning checks on takes no backend down");
+        assert_eq!(
+            set.record_check(a(2), CheckResult::Failed),
+            Some(Transition::WentDown)
+        );
     }
 
     #[test]

@@ -184,7 +184,9 @@ impl ProxyDriver {
                     _ => None,
                 };
                 match listeners.get(&key) {
-                    Some(running) => running.update(listener, terminate),
+                    Some(running) => {
+                        running.update(listener, terminate, self.options.for_listener(listener));
+                    }
                     None => {
                         let running = RunningListener::start(
                             listener,

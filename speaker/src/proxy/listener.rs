@@ -55,7 +55,7 @@ pub struct ProxyOptions {
 
 impl ProxyOptions {
     /// These options with `listener`'s own timers (its pool's settings), when it has any.
-    /// They are taken when the listener starts.
+    /// A running listener takes new ones with each update.
     pub fn for_listener(&self, listener: &Listener) -> Self {
         match listener.timers {
             Some(timers) => Self {
@@ -170,7 +170,9 @@ pub(crate) type Changed = Arc<dyn Fn() + Send + Sync>;
 pub(crate) struct Shared {
     address: IpAddr,
     port: u16,
-    options: ProxyOptions,
+    /// Timers and checks; an update may change them (bind retry and sweep interval are
+    /// taken at start).
+    options: Mutex<ProxyOptions>,
     /// Shared with the connections, which clone the `Arc` only.
     settings: Mutex<Arc<Settings>>,
     set: Mutex<BackendSet>,
@@ -193,6 +195,12 @@ impl std::fmt::Debug for Shared {
             .field("address", &self.address)
             .field("port", &self.port)
             .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    fn options(&self) -> ProxyOptions {
+        *lock(&self.options)
     }
 }
 
@@ -224,7 +232,7 @@ impl RunningListener {
         let shared = Arc::new(Shared {
             address: listener.address,
             port: listener.port,
-            options,
+            options: Mutex::new(options),
             settings: Mutex::new(Arc::new(Settings::from(listener, terminate))),
             set: Mutex::new(set),
             backend_connections: Mutex::new(HashMap::new()),
@@ -242,15 +250,22 @@ impl RunningListener {
 
     /// Takes a new selection of the same `address:port`: settings, algorithm and
     /// backends (removed ones drain). The caller republishes the serving state.
-    pub(crate) fn update(&self, listener: &Listener, terminate: Option<Arc<dyn Terminate>>) {
+    pub(crate) fn update(
+        &self,
+        listener: &Listener,
+        terminate: Option<Arc<dyn Terminate>>,
+        options: ProxyOptions,
+    ) {
         *lock(&self.shared.settings) = Arc::new(Settings::from(listener, terminate));
+        *lock(&self.shared.options) = options;
         {
             let mut set = lock(&self.shared.set);
             set.set_algorithm(listener.balance);
+            set.set_check(options.health_check);
             set.update(
                 &listener.backends,
                 std::time::Instant::now(),
-                self.shared.options.drain_grace,
+                options.drain_grace,
             );
         }
         self.shared.updated.notify_one();
@@ -277,7 +292,7 @@ impl RunningListener {
 
     /// How long the listener's connections may outlive it.
     pub(crate) fn drain_grace(&self) -> Duration {
-        self.shared.options.drain_grace
+        self.shared.options().drain_grace
     }
 
     pub(crate) fn active(&self) -> u64 {
@@ -387,7 +402,7 @@ async fn accept_loop(shared: Arc<Shared>) {
                 }
                 tokio::select! {
                     () = shared.stop_accepting.cancelled() => return,
-                    () = tokio::time::sleep(shared.options.bind_retry) => {}
+                    () = tokio::time::sleep(shared.options().bind_retry) => {}
                 }
             }
         }
@@ -452,7 +467,7 @@ async fn connection(active: Active, tcp: TcpStream, client: SocketAddr) {
         (true, None) => debug!("no certificate: connection closed"),
         (true, Some(terminate)) => {
             let handshake =
-                tokio::time::timeout(shared.options.handshake_timeout, terminate.accept(tcp));
+                tokio::time::timeout(shared.options().handshake_timeout, terminate.accept(tcp));
             let stream = tokio::select! {
                 () = closing.cancelled() => return,
                 stream = handshake => stream,
@@ -549,7 +564,7 @@ impl Drop for Open {
 /// Picks and connects a backend, trying the next one after a failure, all within the
 /// connect timeout. The connection is counted open from its connect.
 async fn connect_backend(shared: &Arc<Shared>) -> Option<(SocketAddr, TcpStream)> {
-    let deadline = Instant::now() + shared.options.connect_timeout;
+    let deadline = Instant::now() + shared.options().connect_timeout;
     let mut tried = Vec::new();
     loop {
         let candidate = {
@@ -583,14 +598,17 @@ async fn connect_backend(shared: &Arc<Shared>) -> Option<(SocketAddr, TcpStream)
 /// Active health checks and drain sweeps (every `sweep_interval` while a backend drains)
 /// until the listener closes.
 async fn maintenance(shared: Arc<Shared>) {
-    let check = shared.options.health_check;
-    let mut checks = tokio::time::interval(check.map_or(Duration::from_secs(3600), |c| {
-        c.interval.max(Duration::from_millis(10))
-    }));
-    checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut sweeps = tokio::time::interval(shared.options.sweep_interval);
+    let mut check = shared.options().health_check;
+    let mut checks = check_timer(check, true);
+    let mut sweeps = tokio::time::interval(shared.options().sweep_interval);
     sweeps.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        // An update may have retuned the checks: the next one follows the new interval.
+        let now = shared.options().health_check;
+        if now.map(|c| c.interval) != check.map(|c| c.interval) {
+            checks = check_timer(now, false);
+        }
+        check = now;
         // Sweeps only while something drains: an idle listener without checks sleeps.
         let draining = lock(&shared.set)
             .backends()
@@ -609,6 +627,21 @@ async fn maintenance(shared: Arc<Shared>) {
     }
 }
 
+/// The timer of the active checks: the first tick at once (`now`) or one interval on.
+fn check_timer(check: Option<HealthCheck>, now: bool) -> tokio::time::Interval {
+    let period = check.map_or(Duration::from_secs(3600), |c| {
+        c.interval.max(Duration::from_millis(10))
+    });
+    let start = if now {
+        tokio::time::Instant::now()
+    } else {
+        tokio::time::Instant::now() + period
+    };
+    let mut timer = tokio::time::interval_at(start, period);
+    timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    timer
+}
+
 /// One connect-only check of every backend that is not draining, at once.
 async fn run_checks(shared: &Arc<Shared>, check: &HealthCheck) {
     let backends: Vec<SocketAddr> = lock(&shared.set)
@@ -617,7 +650,7 @@ async fn run_checks(shared: &Arc<Shared>, check: &HealthCheck) {
         .filter(|b| b.drain().is_none())
         .map(|b| b.address())
         .collect();
-    let timeout = check.interval.min(shared.options.connect_timeout);
+    let timeout = check.interval.min(shared.options().connect_timeout);
     let results = futures::future::join_all(backends.into_iter().map(|backend| async move {
         let result = match tokio::time::timeout(timeout, TcpStream::connect(backend)).await {
             Ok(Ok(_)) => CheckResult::Passed,

@@ -141,6 +141,8 @@ pub struct ProxyRuntime {
     selection: Selection,
     problems: Vec<String>,
     certificate_problems: Vec<CertificateProblem>,
+    /// Loads (good and refused) of all certificate sources, as last seen.
+    certificate_loads: u64,
     /// The API server's version when it lacks `ingress[].ipMode`: kube-proxy then takes
     /// the proxied addresses' traffic before the proxy sees it.
     bypassed_by: Option<String>,
@@ -171,6 +173,7 @@ impl ProxyRuntime {
             selection: Selection::default(),
             problems: Vec::new(),
             certificate_problems: Vec::new(),
+            certificate_loads: 0,
             bypassed_by: None,
         }
     }
@@ -189,6 +192,7 @@ impl ProxyRuntime {
         self.sync_local(&selection, &mut problems).await;
         self.driver.apply(&selection);
         self.certificate_problems = self.certificate_problems_of(view, &selection);
+        self.certificate_loads = self.certificate_loads();
         if let Some(server) = &self.bypassed_by
             && !selection.listeners.is_empty()
         {
@@ -260,10 +264,30 @@ impl ProxyRuntime {
         &self.certificate_problems
     }
 
-    /// Republishes the serving state with the current selection (a certificate loaded
-    /// since, say).
-    pub fn refresh(&mut self) {
+    /// Looks again at the certificates of the current selection (a file that loaded in
+    /// the background, say): republishes the serving state, which wakes whoever watches
+    /// it if it changed, and returns whether a certificate was loaded or refused since
+    /// (the status and the problems to report changed). Cheap: no selection, no netlink.
+    pub fn refresh(&mut self, view: &ClusterView) -> bool {
         self.driver.apply(&self.selection);
+        let loads = self.certificate_loads();
+        let problems = self.certificate_problems_of(view, &self.selection);
+        let changed = loads != self.certificate_loads || problems != self.certificate_problems;
+        self.certificate_loads = loads;
+        self.certificate_problems = problems;
+        changed
+    }
+
+    fn certificate_loads(&self) -> u64 {
+        let certificates = self
+            .certificates
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        certificates
+            .values()
+            .flat_map(|certificate| certificate.terminate.terminator.store().status())
+            .map(|status| status.loads + status.failures)
+            .sum()
     }
 
     /// Whether some listener terminates TLS (its certificate may load later).

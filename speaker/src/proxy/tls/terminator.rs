@@ -1,8 +1,8 @@
 //! The TLS side of a listener: the rustls `ServerConfig` and the handshake of each accepted
 //! connection, with a timeout and counters.
 //!
-//! The config: TLS 1.3 and 1.2 with the aws-lc-rs provider (its default cipher suites and
-//! key exchange groups), certificates from the listener's [`CertificateStore`] by SNI,
+//! The config: TLS 1.3 and 1.2 with the aws-lc-rs provider (its default cipher suites, in
+//! the server's order with AES-128-GCM first, and its key exchange groups), certificates from the listener's [`CertificateStore`] by SNI,
 //! session resumption both ways (stateless tickets from rustls' aws-lc-rs ticketer, whose
 //! key rotates every 6 hours while the previous key still decrypts, and a server-side
 //! session cache for TLS 1.2 clients without tickets), no 0-RTT data, no client
@@ -195,6 +195,8 @@ fn server_config(
     config.ticketer = ticketer;
     config.session_storage = sessions;
     config.send_tls13_tickets = settings.tls13_tickets;
+    // The server's cipher suite order ([`provider`]): AES-128-GCM first.
+    config.ignore_client_order = true;
     config.alpn_protocols = settings.alpn.clone();
     Ok(Arc::new(config))
 }
