@@ -115,19 +115,23 @@ print(json.dumps(answers))
     serde_json::from_slice(&output.stdout).expect("answers as JSON")
 }
 
-/// Asserts node1's share of `answers` lies within 10 % (relative) of `expected`.
+/// Asserts node1's share of `answers` lies within 5 percentage points of `expected`.
+/// The issue asks for a split within 10 % of 25/75; read as percentage points that is
+/// met with room, while 10 % of the share itself (2.5 points) is only 2.6 standard
+/// deviations of a 2,000-connection binomial and would fail about one run in a hundred.
+/// 5 points is over 5 deviations, and still far from an unweighted 50/50.
 fn assert_share(answers: &BTreeMap<String, usize>, expected: f64) {
     let total: usize = answers.values().sum();
     assert_eq!(total, CONNECTIONS, "every connection answered: {answers:?}");
     let node1 = *answers.get("node1").unwrap_or(&0) as f64 / total as f64;
     println!(
-        "{CONNECTIONS} connections: {answers:?}, node1 {:.1} % (expected {:.0} % +- 10 %)",
+        "{CONNECTIONS} connections: {answers:?}, node1 {:.1} % (expected {:.0} % +- 5 points)",
         node1 * 100.0,
         expected * 100.0
     );
     assert!(
-        (node1 - expected).abs() <= expected * 0.1,
-        "node1 got {:.1} % of the connections, expected {:.0} % +- 10 %: {answers:?}",
+        (node1 - expected).abs() <= 0.05,
+        "node1 got {:.1} % of the connections, expected {:.0} % +- 5 points: {answers:?}",
         node1 * 100.0,
         expected * 100.0
     );
