@@ -65,7 +65,7 @@ mod status;
 pub use config::{PeerConfig, PeerConfigProblem, SpeakerConfig};
 pub use fsm::SessionState;
 pub use ipnet::IpNet;
-pub use packet::{Community, LargeCommunity, Origin};
+pub use packet::{Community, ExtendedCommunity, LargeCommunity, Origin};
 pub use route::RouteAttributes;
 pub use speaker::{Speaker, SpeakerError};
 pub use status::{PeerEvent, PeerStats};

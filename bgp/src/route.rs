@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::packet::{Community, LargeCommunity, Origin};
+use crate::packet::{Community, ExtendedCommunity, LargeCommunity, Origin};
 
 /// What a route carries besides its prefix. AS_PATH, NEXT_HOP and the family encoding
 /// are per session and filled in by the speaker.
@@ -14,6 +14,11 @@ pub struct RouteAttributes {
     pub local_pref: Option<u32>,
     pub communities: Vec<Community>,
     pub large_communities: Vec<LargeCommunity>,
+    pub extended_communities: Vec<ExtendedCommunity>,
+    /// Sent as the link bandwidth extended community (draft-ietf-idr-link-bandwidth),
+    /// in bytes per second, with the session's local AS: routers with weighted ECMP
+    /// split traffic over paths in proportion to it.
+    pub link_bandwidth: Option<u32>,
 }
 
 impl Default for RouteAttributes {
@@ -24,6 +29,8 @@ impl Default for RouteAttributes {
             local_pref: None,
             communities: Vec::new(),
             large_communities: Vec::new(),
+            extended_communities: Vec::new(),
+            link_bandwidth: None,
         }
     }
 }
@@ -51,6 +58,12 @@ impl fmt::Display for RouteAttributes {
                 " large {}:{}:{}",
                 large.global_admin, large.local_data1, large.local_data2
             )?;
+        }
+        for extended in &self.extended_communities {
+            write!(f, " extended {extended}")?;
+        }
+        if let Some(bandwidth) = self.link_bandwidth {
+            write!(f, " link-bandwidth {bandwidth}")?;
         }
         Ok(())
     }

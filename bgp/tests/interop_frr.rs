@@ -238,6 +238,36 @@ fn withdrawn_host_routes_leave_frr_rib_and_kernel_fib() {
 }
 
 #[test]
+fn link_bandwidth_reaches_frr_as_its_extended_community() {
+    let lab = Lab::default("link_bandwidth_reaches_frr_as_its_extended_community");
+    lab.wait_both_established();
+    let (v4, v6) = (net("10.99.0.10/32"), net("fd00:99::10/128"));
+    let weighted = RouteAttributes {
+        link_bandwidth: Some(375_000),
+        ..attributes_with_communities()
+    };
+    lab.herald.announce(v4, weighted.clone());
+    lab.herald.announce(v6, weighted);
+    for prefix in [v4, v6] {
+        let path = lab.wait_path(prefix);
+        println!(
+            "FRR path for {prefix}: extendedCommunity {}",
+            path["extendedCommunity"]
+        );
+        // FRR 8.4 prints the link bandwidth as "LB:<AS>:<bytes/s> (<Mbps>)".
+        assert_eq!(
+            path["extendedCommunity"]["string"], "LB:64500:375000 (3.000 Mbps)",
+            "link bandwidth of {prefix}: {path}"
+        );
+        assert_eq!(
+            strings(&path["community"]["list"]),
+            ["64500:1", "noAdvertise"],
+            "the other communities still go: {path}"
+        );
+    }
+}
+
+#[test]
 fn four_octet_local_as_appears_in_frr_as_path() {
     const WIDE_AS: u32 = 4_200_000_001;
     let options = FrrOptions {

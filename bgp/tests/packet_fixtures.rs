@@ -486,6 +486,64 @@ fn prefix_counts_add_both_families() {
     assert_eq!(update.prefix_counts(), (4, 2));
 }
 
+const UPDATE_LINK_BANDWIDTH: &str = "
+    ffffffffffffffffffffffffffffffff  # marker
+    0035                              # length 53
+    02                                # type UPDATE
+    0000                              # no withdrawn routes
+    0019                              # total path attribute length 25
+      40 01 01 00                     #   ORIGIN IGP
+      40 02 00                        #   AS_PATH empty
+      40 03 04 c0000201               #   NEXT_HOP 192.0.2.1
+      c0 10 08                        #   EXTENDED_COMMUNITIES, 8 octets:
+        40 04 fbf4 47f42400           #     link bandwidth, non-transitive, AS 64500,
+                                      #     125000.0 bytes/s (IEEE 754 0x47f42400)
+    20 0a090001                       # NLRI 10.9.0.1/32
+";
+
+fn update_link_bandwidth() -> Message {
+    Message::Update(UpdateMsg {
+        withdrawn: vec![],
+        attributes: PathAttributes {
+            origin: Some(Origin::Igp),
+            as_path: Some(AsPath::default()),
+            next_hop: Some(Ipv4Addr::new(192, 0, 2, 1)),
+            extended_communities: vec![ExtendedCommunity::link_bandwidth(64500, 125_000.0)],
+            ..PathAttributes::default()
+        },
+        nlri: vec![net4("10.9.0.1/32")],
+    })
+}
+
+#[test]
+fn link_bandwidth_extended_community_encodes() {
+    assert_encodes(&update_link_bandwidth(), &FOUR, UPDATE_LINK_BANDWIDTH);
+}
+
+#[test]
+fn link_bandwidth_extended_community_decodes() {
+    assert_decodes(UPDATE_LINK_BANDWIDTH, &FOUR, &update_link_bandwidth());
+}
+
+#[test]
+fn link_bandwidth_reads_back_from_either_transitivity() {
+    let non_transitive = ExtendedCommunity::link_bandwidth(64500, 375_000.0);
+    assert_eq!(non_transitive.0, hex("40 04 fbf4 48b71b00").as_slice());
+    assert_eq!(non_transitive.as_link_bandwidth(), Some((64500, 375_000.0)));
+    // FRR's `set extcommunity bandwidth` sends the transitive type 0x00 by default.
+    let transitive = ExtendedCommunity([0x00, 0x04, 0xfb, 0xf4, 0x47, 0xf4, 0x24, 0x00]);
+    assert_eq!(transitive.as_link_bandwidth(), Some((64500, 125_000.0)));
+    // A route target (type 0x00, sub-type 0x02) is not a bandwidth.
+    let route_target = ExtendedCommunity([0x00, 0x02, 0xfb, 0xf4, 0, 0, 0, 1]);
+    assert_eq!(route_target.as_link_bandwidth(), None);
+}
+
+#[test]
+fn link_bandwidth_of_a_four_octet_as_carries_as_trans() {
+    let community = ExtendedCommunity::link_bandwidth(4_200_000_001, 1.0);
+    assert_eq!(community.as_link_bandwidth(), Some((23456, 1.0)));
+}
+
 const UPDATE_UNKNOWN_TRANSITIVE: &str = "
     ffffffffffffffffffffffffffffffff  # marker
     0031                              # length 49

@@ -405,6 +405,21 @@ fn cases() -> Vec<Case> {
             handled(&[(8, P::Length, A::TreatAsWithdraw)], (0, 1)),
         ),
         case(
+            "EXTENDED_COMMUNITIES of 12 octets",
+            update("", &valid("c0 10 0c 4004fbf4 47f42400 00000000"), NLRI),
+            handled(&[(16, P::Length, A::TreatAsWithdraw)], (0, 1)),
+        ),
+        case(
+            "EXTENDED_COMMUNITIES empty",
+            update("", &valid("c0 10 00"), NLRI),
+            handled(&[(16, P::Length, A::TreatAsWithdraw)], (0, 1)),
+        ),
+        case(
+            "EXTENDED_COMMUNITIES marked non-transitive (flags error)",
+            update("", &valid("80 10 08 4004fbf4 47f42400"), NLRI),
+            handled(&[(16, P::Flags, A::TreatAsWithdraw)], (0, 1)),
+        ),
+        case(
             "LARGE_COMMUNITIES of 8 octets",
             update("", &valid("c0 20 08 0000fbf400000001"), NLRI),
             handled(&[(32, P::Length, A::TreatAsWithdraw)], (0, 1)),

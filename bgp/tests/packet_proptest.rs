@@ -159,7 +159,7 @@ fn mp_unreach() -> impl Strategy<Value = MpUnreach> {
 /// Unknown optional attributes, one per type code; transitive ones already carry the
 /// Partial bit the encoder sets.
 fn unknown_attributes() -> impl Strategy<Value = Vec<RawAttribute>> {
-    let known = [1u8, 2, 3, 4, 5, 6, 7, 8, 14, 15, 17, 18, 32];
+    let known = [1u8, 2, 3, 4, 5, 6, 7, 8, 14, 15, 16, 17, 18, 32];
     prop::collection::btree_map(
         any::<u8>().prop_filter("known type", move |t| !known.contains(t)),
         (any::<bool>(), prop::collection::vec(any::<u8>(), 0..300)),
@@ -207,6 +207,7 @@ fn update(
             prop::option::of(mp_reach()),
             prop::option::of(mp_unreach()),
             unknown_attributes(),
+            prop::collection::vec(any::<[u8; 8]>().prop_map(ExtendedCommunity), 0..4),
         ),
     );
     (
@@ -216,7 +217,7 @@ fn update(
     )
         .prop_map(|(withdrawn, (a, b), nlri)| {
             let (origin, as_path, next_hop, med, local_pref, atomic_aggregate, aggregator) = a;
-            let (communities, large_communities, mp_reach, mp_unreach, unknown) = b;
+            let (communities, large_communities, mp_reach, mp_unreach, unknown, extended) = b;
             let mut attributes = PathAttributes {
                 origin,
                 as_path,
@@ -230,6 +231,7 @@ fn update(
                 }),
                 communities,
                 large_communities,
+                extended_communities: extended,
                 mp_reach,
                 mp_unreach,
                 unknown,

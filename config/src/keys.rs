@@ -1,10 +1,12 @@
 //! Annotation and label keys Herald reads (DESIGN.md sections 3 and 5), and small helpers
 //! that read an annotation through its aliases. Herald's own key always wins over an alias.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use crate::address::IpFamily;
+use crate::community::Community;
+use crate::error::CommunityFault;
 
 /// Service annotation: the pool to allocate from.
 pub const ADDRESS_POOL: &str = "herald.dev/address-pool";
@@ -40,6 +42,13 @@ pub const TLS_SECRET: &str = "herald.dev/tls-secret";
 /// Service annotation: `"true"` asks the speaker's proxy to serve the Service, `"false"`
 /// keeps it out of the proxy of a pool with `proxy.enabled`.
 pub const PROXY: &str = "herald.dev/proxy";
+
+/// Service annotation: communities added to the Service's routes (comma list of `A:B`,
+/// large `A:B:C`, well-known names such as `no-export`, and `bgp-communities` aliases).
+pub const BGP_COMMUNITIES: &str = "herald.dev/bgp-communities";
+/// Service annotation: LOCAL_PREF of the Service's routes (0-4294967295; sent on iBGP
+/// sessions only).
+pub const BGP_LOCALPREF: &str = "herald.dev/bgp-localpref";
 
 /// Node label: a node carrying it (any value) never announces Service addresses.
 pub const EXCLUDE_FROM_EXTERNAL_LOAD_BALANCERS: &str =
@@ -129,6 +138,104 @@ pub fn load_balancer_ips(
     Ok(ips)
 }
 
+/// Why a per-Service BGP annotation is not used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BgpAnnotationError {
+    /// An entry that is no literal, no well-known name and no `bgp-communities` alias.
+    #[error(
+        "annotation {key}: \"{value}\" is not a community (A:B, A:B:C), a well-known name or a bgp-communities alias"
+    )]
+    UnknownCommunity { key: &'static str, value: String },
+    /// A literal that does not parse.
+    #[error("annotation {key}: \"{value}\": {fault}")]
+    MalformedCommunity {
+        key: &'static str,
+        value: String,
+        fault: CommunityFault,
+    },
+    /// Not a number in 0-4294967295.
+    #[error("annotation {key}: \"{value}\" is not a LOCAL_PREF (0-4294967295)")]
+    InvalidLocalPref { key: &'static str, value: String },
+}
+
+impl BgpAnnotationError {
+    /// The annotation the error is about.
+    pub fn key(&self) -> &'static str {
+        match self {
+            BgpAnnotationError::UnknownCommunity { key, .. }
+            | BgpAnnotationError::MalformedCommunity { key, .. }
+            | BgpAnnotationError::InvalidLocalPref { key, .. } => key,
+        }
+    }
+}
+
+/// The communities of `herald.dev/bgp-communities`: each comma-separated entry is an
+/// alias from the config's `bgp-communities` (`aliases`), a well-known name, or a literal
+/// `A:B` / `A:B:C`, resolved as in an advertisement's `communities`. Empty when the
+/// annotation is absent or blank; every bad entry is reported (and then none is used).
+pub fn bgp_communities(
+    annotations: &BTreeMap<String, String>,
+    aliases: &BTreeMap<String, Community>,
+) -> Result<BTreeSet<Community>, Vec<BgpAnnotationError>> {
+    let Some(value) = annotations.get(BGP_COMMUNITIES) else {
+        return Ok(BTreeSet::new());
+    };
+    let mut communities = BTreeSet::new();
+    let mut errors = Vec::new();
+    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if let Some(alias) = aliases.get(item) {
+            communities.insert(*alias);
+        } else if let Some(known) = Community::well_known(item) {
+            communities.insert(known);
+        } else if item.contains(':') {
+            match item.parse::<Community>() {
+                Ok(community) => {
+                    communities.insert(community);
+                }
+                Err(fault) => errors.push(BgpAnnotationError::MalformedCommunity {
+                    key: BGP_COMMUNITIES,
+                    value: item.to_string(),
+                    fault,
+                }),
+            }
+        } else {
+            errors.push(BgpAnnotationError::UnknownCommunity {
+                key: BGP_COMMUNITIES,
+                value: item.to_string(),
+            });
+        }
+    }
+    if errors.is_empty() {
+        Ok(communities)
+    } else {
+        Err(errors)
+    }
+}
+
+/// The LOCAL_PREF of `herald.dev/bgp-localpref` (trimmed decimal); `None` when absent or
+/// blank.
+pub fn bgp_localpref(
+    annotations: &BTreeMap<String, String>,
+) -> Result<Option<u32>, BgpAnnotationError> {
+    let Some(value) = annotations.get(BGP_LOCALPREF).map(|v| v.trim()) else {
+        return Ok(None);
+    };
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let parsed = if value.bytes().all(|b| b.is_ascii_digit()) {
+        value.parse::<u32>().ok()
+    } else {
+        None
+    };
+    parsed
+        .map(Some)
+        .ok_or_else(|| BgpAnnotationError::InvalidLocalPref {
+            key: BGP_LOCALPREF,
+            value: value.to_string(),
+        })
+}
+
 /// A `"true"`/`"false"` annotation (any case, trimmed): `None` when absent or set to
 /// anything else.
 pub fn switch(annotations: &BTreeMap<String, String>, key: &str, aliases: &[&str]) -> Option<bool> {
@@ -191,6 +298,87 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    fn aliases() -> BTreeMap<String, Community> {
+        BTreeMap::from([("edge".to_string(), Community::standard(64500, 7))])
+    }
+
+    #[test]
+    fn bgp_communities_resolve_literals_large_well_known_names_and_aliases() {
+        let annotations = map(&[(BGP_COMMUNITIES, " 64500:1, 64500:1:2 ,no-export,edge,, ")]);
+        let communities = bgp_communities(&annotations, &aliases()).expect("valid");
+        assert_eq!(
+            communities,
+            BTreeSet::from([
+                Community::standard(64500, 1),
+                Community::Large {
+                    global_admin: 64500,
+                    local_data1: 1,
+                    local_data2: 2
+                },
+                Community::Standard(0xFFFF_FF01),
+                Community::standard(64500, 7),
+            ])
+        );
+        assert_eq!(bgp_communities(&map(&[]), &aliases()), Ok(BTreeSet::new()));
+        assert_eq!(
+            bgp_communities(&map(&[(BGP_COMMUNITIES, " ")]), &aliases()),
+            Ok(BTreeSet::new())
+        );
+    }
+
+    #[test]
+    fn bgp_communities_report_every_bad_entry() {
+        let annotations = map(&[(BGP_COMMUNITIES, "64500:1, nowhere, 70000:1, 1:2:3:4")]);
+        let errors = bgp_communities(&annotations, &aliases()).expect_err("invalid");
+        assert_eq!(
+            errors,
+            [
+                BgpAnnotationError::UnknownCommunity {
+                    key: BGP_COMMUNITIES,
+                    value: "nowhere".into()
+                },
+                BgpAnnotationError::MalformedCommunity {
+                    key: BGP_COMMUNITIES,
+                    value: "70000:1".into(),
+                    fault: CommunityFault::StandardPartTooLarge
+                },
+                BgpAnnotationError::MalformedCommunity {
+                    key: BGP_COMMUNITIES,
+                    value: "1:2:3:4".into(),
+                    fault: CommunityFault::PartCount
+                },
+            ]
+        );
+        assert_eq!(
+            errors[0].to_string(),
+            "annotation herald.dev/bgp-communities: \"nowhere\" is not a community (A:B, A:B:C), a well-known name or a bgp-communities alias"
+        );
+    }
+
+    #[test]
+    fn bgp_localpref_is_a_32_bit_number() {
+        assert_eq!(
+            bgp_localpref(&map(&[(BGP_LOCALPREF, " 250 ")])),
+            Ok(Some(250))
+        );
+        assert_eq!(
+            bgp_localpref(&map(&[(BGP_LOCALPREF, "4294967295")])),
+            Ok(Some(u32::MAX))
+        );
+        assert_eq!(bgp_localpref(&map(&[])), Ok(None));
+        assert_eq!(bgp_localpref(&map(&[(BGP_LOCALPREF, "")])), Ok(None));
+        for bad in ["4294967296", "-1", "+5", "high", "1e3"] {
+            assert_eq!(
+                bgp_localpref(&map(&[(BGP_LOCALPREF, bad)])),
+                Err(BgpAnnotationError::InvalidLocalPref {
+                    key: BGP_LOCALPREF,
+                    value: bad.into()
+                }),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -247,6 +247,9 @@ pub struct BgpAdvertisement {
     pub local_pref: Option<u32>,
     /// Communities attached, aliases and names resolved.
     pub communities: BTreeSet<Community>,
+    /// `link-bandwidth` (Herald): attach the link bandwidth extended community, weighted
+    /// by the node's count of serving local endpoints, for weighted ECMP at the router.
+    pub link_bandwidth: bool,
 }
 
 impl Default for BgpAdvertisement {
@@ -256,6 +259,7 @@ impl Default for BgpAdvertisement {
             aggregation_length_v6: 128,
             local_pref: None,
             communities: BTreeSet::new(),
+            link_bandwidth: false,
         }
     }
 }

@@ -126,6 +126,8 @@ struct RawAdvertisement {
     localpref: Option<u32>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     communities: Vec<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    link_bandwidth: bool,
 }
 
 #[derive(Serialize)]
@@ -296,6 +298,7 @@ fn raw_advertisement(a: &BgpAdvertisement) -> RawAdvertisement {
         aggregation_length_v6: a.aggregation_length_v6,
         localpref: a.local_pref,
         communities: a.communities.iter().map(ToString::to_string).collect(),
+        link_bandwidth: a.link_bandwidth,
     }
 }
 

@@ -215,6 +215,13 @@ fn defaults_are_filled_in() {
     assert_eq!(pool.tls, Tls::default_for("web"));
     assert_eq!(pool.tls.bundle, PathBuf::from("/etc/certs/web.pem"));
     assert!(pool.vrrp.is_none() && pool.proxy.is_none() && pool.interface.is_none());
+    let bgp = valid(
+        "address-pools: [{name: b, protocol: bgp, addresses: [10.0.0.0/28], bgp-advertisements: [{}]}]",
+    );
+    assert!(
+        !bgp.pools[0].bgp_advertisements[0].link_bandwidth,
+        "link-bandwidth is off by default"
+    );
 }
 
 #[test]
@@ -243,6 +250,7 @@ fn herald_extensions_are_accepted() {
     );
 
     let default = config.pool("default").unwrap();
+    assert!(default.bgp_advertisements[0].link_bandwidth);
     assert_eq!(default.families(), [IpFamily::V4, IpFamily::V6]);
     assert_eq!(default.iter_family(IpFamily::V4).count(), 2);
     assert_eq!(

@@ -42,6 +42,7 @@ const KEYS: &[&str] = &[
     "aggregation-length-v6",
     "localpref",
     "communities",
+    "link-bandwidth",
     "interface",
     "vrrp",
     "vrids",

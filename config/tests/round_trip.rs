@@ -358,14 +358,22 @@ fn arb_advertisement(blocks: Vec<AddressBlock>) -> impl Strategy<Value = BgpAdve
         min6..=128,
         prop::option::of(any::<u32>()),
         prop::collection::btree_set(arb_community(), 0..4),
+        any::<bool>(),
     )
         .prop_map(
-            |(aggregation_length, aggregation_length_v6, local_pref, communities)| {
+            |(
+                aggregation_length,
+                aggregation_length_v6,
+                local_pref,
+                communities,
+                link_bandwidth,
+            )| {
                 BgpAdvertisement {
                     aggregation_length,
                     aggregation_length_v6,
                     local_pref,
                     communities,
+                    link_bandwidth,
                 }
             },
         )

@@ -204,6 +204,13 @@ fn advertisement_rules_report_path_and_reason() {
             "address-pools[0].bgp-advertisements[0].localpref: 4294967296 is out of range 0-4294967295",
         ),
         (
+            "link-bandwidth not a boolean",
+            &bgp_pool(
+                "  addresses: [10.0.0.0/24]\n  bgp-advertisements: [{link-bandwidth: \"yes\"}]",
+            ),
+            "address-pools[0].bgp-advertisements[0].link-bandwidth: expected boolean, found string",
+        ),
+        (
             "unknown community alias",
             &bgp_pool("  addresses: [10.0.0.0/24]\n  bgp-advertisements: [{communities: [gold]}]"),
             "address-pools[0].bgp-advertisements[0].communities[0]: unknown community \"gold\": not an alias in bgp-communities nor a well-known name",

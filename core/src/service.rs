@@ -1,10 +1,10 @@
 //! From a `v1.Service` to what the allocator needs: is it ours, what does it ask for, what
 //! does its status already hold. Pure functions of the object.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use herald_config::keys;
+use herald_config::{Community, keys};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
@@ -206,6 +206,32 @@ pub fn traffic_policy(service: &Service) -> TrafficPolicy {
     }
 }
 
+/// What a Service's BGP annotations add to its routes (`herald.dev/bgp-communities`,
+/// `herald.dev/bgp-localpref`), and why an annotation is not used. A bad annotation adds
+/// nothing; the others still apply.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServiceBgp {
+    pub communities: BTreeSet<Community>,
+    pub local_pref: Option<u32>,
+    pub problems: Vec<keys::BgpAnnotationError>,
+}
+
+/// The Service's BGP annotations, community aliases resolved with `aliases` (the config's
+/// `bgp-communities`).
+pub fn bgp_annotations(service: &Service, aliases: &BTreeMap<String, Community>) -> ServiceBgp {
+    let annotations = annotations(service);
+    let mut bgp = ServiceBgp::default();
+    match keys::bgp_communities(annotations, aliases) {
+        Ok(communities) => bgp.communities = communities,
+        Err(errors) => bgp.problems.extend(errors),
+    }
+    match keys::bgp_localpref(annotations) {
+        Ok(local_pref) => bgp.local_pref = local_pref,
+        Err(error) => bgp.problems.push(error),
+    }
+    bgp
+}
+
 /// The IP addresses in `status.loadBalancer.ingress`, in order; hostname-only entries and
 /// unparsable ones are skipped.
 pub fn status_addresses(service: &Service) -> Vec<IpAddr> {
@@ -326,6 +352,50 @@ pub fn server_has_ip_mode(major: &str, minor: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bad_bgp_annotation_adds_nothing_and_the_other_still_applies() {
+        let aliases = BTreeMap::from([("edge".to_string(), Community::standard(64500, 7))]);
+        let service = annotated(
+            lb("web"),
+            &[
+                (keys::BGP_COMMUNITIES, "edge, 64500:1:2"),
+                (keys::BGP_LOCALPREF, "lots"),
+            ],
+        );
+        let bgp = bgp_annotations(&service, &aliases);
+        assert_eq!(
+            bgp.communities,
+            BTreeSet::from([
+                Community::standard(64500, 7),
+                Community::Large {
+                    global_admin: 64500,
+                    local_data1: 1,
+                    local_data2: 2
+                }
+            ])
+        );
+        assert_eq!(bgp.local_pref, None);
+        assert_eq!(bgp.problems.len(), 1);
+        assert_eq!(bgp.problems[0].key(), keys::BGP_LOCALPREF);
+
+        let service = annotated(
+            lb("web"),
+            &[
+                (keys::BGP_COMMUNITIES, "edge, gold"),
+                (keys::BGP_LOCALPREF, "300"),
+            ],
+        );
+        let bgp = bgp_annotations(&service, &aliases);
+        assert!(bgp.communities.is_empty(), "one bad entry: none is used");
+        assert_eq!(bgp.local_pref, Some(300));
+        assert_eq!(bgp.problems.len(), 1);
+
+        assert_eq!(
+            bgp_annotations(&lb("plain"), &aliases),
+            ServiceBgp::default()
+        );
+    }
 
     #[test]
     fn ip_mode_is_known_from_1_29_on() {

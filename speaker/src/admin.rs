@@ -318,6 +318,9 @@ pub struct RouteReport {
     pub prefix: String,
     pub communities: Vec<String>,
     pub local_pref: Option<u32>,
+    /// Local serving endpoints the route's link bandwidth stands for (`link-bandwidth`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint_weight: Option<u32>,
 }
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -399,6 +402,7 @@ pub fn status_report(
                 prefix: prefix.to_string(),
                 communities: spec.communities.iter().map(ToString::to_string).collect(),
                 local_pref: spec.local_pref,
+                endpoint_weight: spec.endpoint_weight,
             })
             .collect(),
         announced: decision
@@ -594,6 +598,7 @@ mod tests {
             RouteSpec {
                 communities: [Community::standard(64500, 1)].into_iter().collect(),
                 local_pref: Some(100),
+                endpoint_weight: Some(3),
             },
         );
         decision
@@ -702,6 +707,7 @@ mod tests {
         assert_eq!(json["routes"][0]["prefix"], "192.168.197.1/32");
         assert_eq!(json["routes"][0]["communities"][0], "64500:1");
         assert_eq!(json["routes"][0]["local_pref"], 100);
+        assert_eq!(json["routes"][0]["endpoint_weight"], 3);
         assert_eq!(json["announced"][0]["service"], "default/web");
         assert_eq!(json["not_announced"][0]["reason"], "no_serving_endpoint");
         assert_eq!(

@@ -13,11 +13,18 @@
 //!    on this node for `Local`.
 //!
 //! Routes: each announced address, for each advertisement of its pool, truncated to the
-//! advertisement's aggregation length for its family. When several (Service, address,
-//! advertisement) triples give the same prefix, the route carries the union of their
-//! communities and the highest LOCAL_PREF among them (set beats unset): a router that
-//! filters on any of the communities still sees the route, and the preference is never
-//! lowered because a second Service happens to share the aggregate.
+//! advertisement's aggregation length for its family. A route carries the advertisement's
+//! communities plus those of the Service's `herald.dev/bgp-communities` annotation, and the
+//! Service's `herald.dev/bgp-localpref` if set, else the advertisement's `localpref`.
+//! With `link-bandwidth: true` and `Local` policy it also carries the node's count of
+//! serving local endpoints of the Service (the link bandwidth weight); `Cluster` Services
+//! go unweighted, since kube-proxy spreads their traffic over every endpoint whichever node
+//! receives it. When several (Service, address, advertisement) triples give the same
+//! prefix, the route carries the union of their communities and the highest LOCAL_PREF
+//! among them (set beats unset): a router that filters on any of the communities still
+//! sees the route, and the preference is never lowered because a second Service happens to
+//! share the aggregate. Their weights add up if every one is weighted, else the route goes
+//! unweighted.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -58,21 +65,35 @@ pub struct RouteSpec {
     pub communities: BTreeSet<Community>,
     /// LOCAL_PREF (sent on iBGP sessions only).
     pub local_pref: Option<u32>,
+    /// Serving endpoints on this node behind the route, for the link bandwidth extended
+    /// community (`link-bandwidth: true`, `Local` policy); `None`: unweighted.
+    pub endpoint_weight: Option<u32>,
 }
 
 impl RouteSpec {
-    fn from_advertisement(advertisement: &BgpAdvertisement) -> Self {
+    /// The attributes `service` gets from `advertisement`, with `local_endpoints` serving
+    /// on this node.
+    fn new(advertisement: &BgpAdvertisement, service: &ServiceView, local_endpoints: u32) -> Self {
+        let mut communities = advertisement.communities.clone();
+        communities.extend(service.bgp.communities.iter().copied());
+        let weighted =
+            advertisement.link_bandwidth && service.traffic_policy == TrafficPolicy::Local;
         Self {
-            communities: advertisement.communities.clone(),
-            local_pref: advertisement.local_pref,
+            communities,
+            local_pref: service.bgp.local_pref.or(advertisement.local_pref),
+            endpoint_weight: weighted.then_some(local_endpoints),
         }
     }
 
     /// Folds another contribution to the same prefix in: union of communities, highest
-    /// LOCAL_PREF.
+    /// LOCAL_PREF, weights added when both are weighted.
     fn merge(&mut self, other: RouteSpec) {
         self.communities.extend(other.communities);
         self.local_pref = self.local_pref.max(other.local_pref);
+        self.endpoint_weight = match (self.endpoint_weight, other.endpoint_weight) {
+            (Some(a), Some(b)) => Some(a.saturating_add(b)),
+            _ => None,
+        };
     }
 }
 
@@ -224,9 +245,10 @@ pub fn decide_serving(view: &ClusterView, node: &str, serving: &ServingMap) -> D
                     });
                 }
                 Ok(advertisements) => {
+                    let local_endpoints = local_serving_endpoints(service, node);
                     for advertisement in advertisements {
                         let prefix = aggregate(address, advertisement);
-                        let spec = RouteSpec::from_advertisement(advertisement);
+                        let spec = RouteSpec::new(advertisement, service, local_endpoints);
                         decision
                             .routes
                             .entry(prefix)
@@ -298,6 +320,17 @@ fn address_decision<'a>(
         }
     }
     Ok(&pool.bgp_advertisements)
+}
+
+/// The Service's serving endpoints on `node` (an endpoint counts once whatever its
+/// number of addresses).
+fn local_serving_endpoints(service: &ServiceView, node: &str) -> u32 {
+    let count = service
+        .endpoints
+        .iter()
+        .filter(|e| e.is_on(node) && e.is_serving())
+        .count();
+    u32::try_from(count).unwrap_or(u32::MAX)
 }
 
 /// `address` truncated to the advertisement's aggregation length for its family.

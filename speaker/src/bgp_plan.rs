@@ -198,11 +198,20 @@ fn seconds(field: &'static str, duration: Duration) -> Result<u16, PeerMappingEr
     u16::try_from(seconds).map_err(|_| PeerMappingError::TooLong { field, seconds })
 }
 
-/// The path attributes of a route: standard communities (RFC 1997), large ones (RFC 8092)
-/// and LOCAL_PREF (the speaker sends it on iBGP sessions only).
+/// Link bandwidth per serving endpoint, in bytes per second: 1 Mbps, FRR's unit per path.
+/// FRR truncates the value to whole bytes/s and reads 0 as absent, so one endpoint must be
+/// worth at least 1.
+pub const BYTES_PER_SECOND_PER_ENDPOINT: u32 = 125_000;
+
+/// The path attributes of a route: standard communities (RFC 1997), large ones (RFC 8092),
+/// LOCAL_PREF (the speaker sends it on iBGP sessions only) and the link bandwidth of its
+/// endpoint weight.
 pub fn route_attributes(spec: &RouteSpec) -> RouteAttributes {
     let mut attributes = RouteAttributes {
         local_pref: spec.local_pref,
+        link_bandwidth: spec
+            .endpoint_weight
+            .map(|endpoints| endpoints.saturating_mul(BYTES_PER_SECOND_PER_ENDPOINT)),
         ..RouteAttributes::default()
     };
     for community in &spec.communities {
@@ -529,6 +538,7 @@ mod tests {
             .into_iter()
             .collect(),
             local_pref: Some(150),
+            endpoint_weight: None,
         };
         let attributes = route_attributes(&spec);
         assert_eq!(
@@ -545,6 +555,22 @@ mod tests {
         );
         assert_eq!(attributes.local_pref, Some(150));
         assert_eq!(attributes.origin, bgp::Origin::Igp);
+        assert_eq!(attributes.link_bandwidth, None, "unweighted");
+    }
+
+    #[test]
+    fn each_endpoint_is_worth_one_megabit_of_link_bandwidth() {
+        let bandwidth = |endpoint_weight| {
+            route_attributes(&RouteSpec {
+                endpoint_weight,
+                ..RouteSpec::default()
+            })
+            .link_bandwidth
+        };
+        assert_eq!(bandwidth(Some(1)), Some(125_000));
+        assert_eq!(bandwidth(Some(3)), Some(375_000));
+        assert_eq!(bandwidth(Some(u32::MAX)), Some(u32::MAX), "saturates");
+        assert_eq!(bandwidth(None), None);
     }
 
     fn session(address: &str, remote_as: u32) -> PeerConfig {

@@ -37,6 +37,9 @@ pub enum EventKind {
     /// The proxy cannot use the certificate for the addresses: a refused bundle (the last
     /// good one, if any, is still served) or a missing Secret (Warning).
     CertificateRefused,
+    /// A BGP annotation of the Service is not used (`herald.dev/bgp-communities`,
+    /// `herald.dev/bgp-localpref`); the Service is announced without it (Warning).
+    InvalidAnnotation,
 }
 
 impl EventKind {
@@ -46,6 +49,7 @@ impl EventKind {
             EventKind::Withdrawn => "Withdrawn",
             EventKind::InterfaceNotFound => "InterfaceNotFound",
             EventKind::CertificateRefused => "CertificateRefused",
+            EventKind::InvalidAnnotation => "InvalidAnnotation",
         }
     }
 
@@ -55,13 +59,16 @@ impl EventKind {
             EventKind::Withdrawn => "Withdraw",
             EventKind::InterfaceNotFound => "Hold",
             EventKind::CertificateRefused => "Serve",
+            EventKind::InvalidAnnotation => "Announce",
         }
     }
 
     fn event_type(self) -> EventType {
         match self {
             EventKind::Announcing | EventKind::Withdrawn => EventType::Normal,
-            EventKind::InterfaceNotFound | EventKind::CertificateRefused => EventType::Warning,
+            EventKind::InterfaceNotFound
+            | EventKind::CertificateRefused
+            | EventKind::InvalidAnnotation => EventType::Warning,
         }
     }
 }
@@ -91,6 +98,9 @@ impl ServiceEvent {
             EventKind::InterfaceNotFound => format!("cannot hold {addresses} on node {node}"),
             EventKind::CertificateRefused => {
                 format!("certificate problem for {addresses} on node {node}")
+            }
+            EventKind::InvalidAnnotation => {
+                format!("announced from node {node} without an annotation")
             }
         };
         if !self.why.is_empty() {
@@ -168,6 +178,24 @@ pub fn l2_problem_events(before: &[L2Problem], after: &[L2Problem]) -> Vec<Servi
                 why: vec![interface_reason(problem)],
             }),
             _ => None,
+        })
+        .collect()
+}
+
+/// Warning Events for the annotation problems (`(Service, why)`, see
+/// [`crate::view::ClusterView::annotation_problems`]) in `after` that were not in `before`.
+pub fn annotation_events(
+    before: &[(ServiceKey, String)],
+    after: &[(ServiceKey, String)],
+) -> Vec<ServiceEvent> {
+    after
+        .iter()
+        .filter(|problem| !before.contains(problem))
+        .map(|(service, why)| ServiceEvent {
+            service: service.clone(),
+            kind: EventKind::InvalidAnnotation,
+            addresses: Vec::new(),
+            why: vec![why.clone()],
         })
         .collect()
 }
@@ -393,6 +421,26 @@ mod tests {
         );
         let after = [problem.clone(), other];
         assert!(l2_problem_events(std::slice::from_ref(&problem), &after).is_empty());
+    }
+
+    #[test]
+    fn a_new_annotation_problem_gives_one_warning_and_a_known_one_none() {
+        let bad = (
+            key("web"),
+            "annotation herald.dev/bgp-localpref: \"lots\" is not a LOCAL_PREF (0-4294967295)"
+                .to_string(),
+        );
+        let events = annotation_events(&[], std::slice::from_ref(&bad));
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].kind.reason(), "InvalidAnnotation");
+        assert_eq!(events[0].kind.event_type(), EventType::Warning);
+        assert_eq!(
+            events[0].note("n1"),
+            format!("announced from node n1 without an annotation: {}", bad.1)
+        );
+        assert!(
+            annotation_events(std::slice::from_ref(&bad), std::slice::from_ref(&bad)).is_empty()
+        );
     }
 
     #[test]

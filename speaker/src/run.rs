@@ -31,7 +31,9 @@ use crate::admin::{self, AdminState, Published};
 use crate::announce::{Decision, decide_serving};
 use crate::bgp_driver::BgpDriver;
 use crate::cli::Cli;
-use crate::events::{EventPublisher, certificate_events, l2_problem_events, plan_events};
+use crate::events::{
+    EventPublisher, annotation_events, certificate_events, l2_problem_events, plan_events,
+};
 use crate::host::HostInterfaces;
 use crate::l2::{self, L2Driver, L2Problem, L2State};
 use crate::metrics::Metrics;
@@ -205,6 +207,7 @@ async fn drive(
     let mut reported: Vec<String> = Vec::new();
     let mut l2_problems: Vec<L2Problem> = Vec::new();
     let mut certificate_problems: Vec<CertificateProblem> = Vec::new();
+    let mut annotation_problems: Vec<(ServiceKey, String)> = Vec::new();
     let Drivers {
         bgp: driver,
         l2,
@@ -245,6 +248,11 @@ async fn drive(
                         proxy.certificate_problems(),
                     ));
                 }
+                let annotations_now = view.annotation_problems();
+                if let Some(events) = events {
+                    events.send(annotation_events(&annotation_problems, &annotations_now));
+                }
+                annotation_problems = annotations_now;
                 for problem in proxy
                     .certificate_problems()
                     .iter()

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use herald_config::Config;
 use herald_core::service::{
-    ServiceError, handles, service_key, service_ports, status_addresses, traffic_policy,
+    ServiceBgp, ServiceError, bgp_annotations, handles, service_key, service_ports,
+    status_addresses, traffic_policy,
 };
 use herald_core::{ServiceKey, ServicePort, TrafficPolicy};
 use k8s_openapi::api::core::v1::{Node, Secret, Service};
@@ -51,6 +52,9 @@ pub struct ServiceView {
     /// Endpoints of every EndpointSlice labelled with this Service's name, in the order of
     /// the slices given.
     pub endpoints: Vec<EndpointView>,
+    /// Communities and LOCAL_PREF its annotations add to its routes, and the annotations
+    /// that are not used (reported in `/status` and as Warning Events).
+    pub bgp: ServiceBgp,
 }
 
 /// One endpoint of an EndpointSlice, its conditions as the API gives them (`None` = unset).
@@ -123,6 +127,7 @@ impl ClusterView {
                 traffic_policy: traffic_policy(service),
                 ports: service_ports(service),
                 endpoints: Vec::new(),
+                bgp: bgp_annotations(service, &config.bgp_communities),
                 key: key.clone(),
             };
             service_views.insert(key, view);
@@ -158,9 +163,27 @@ impl ClusterView {
     pub fn service_problems(&self) -> Vec<String> {
         self.services
             .values()
-            .filter_map(|service| {
-                let error = service.ports.as_ref().err()?;
-                Some(format!("{}: {error}", service.key))
+            .flat_map(|service| {
+                let ports = service.ports.as_ref().err().map(ToString::to_string);
+                let annotations = service.bgp.problems.iter().map(ToString::to_string);
+                ports
+                    .into_iter()
+                    .chain(annotations)
+                    .map(move |why| format!("{}: {why}", service.key))
+            })
+            .collect()
+    }
+
+    /// The Services whose BGP annotations are not used, with why (one line each).
+    pub fn annotation_problems(&self) -> Vec<(ServiceKey, String)> {
+        self.services
+            .values()
+            .flat_map(|service| {
+                service
+                    .bgp
+                    .problems
+                    .iter()
+                    .map(|problem| (service.key.clone(), problem.to_string()))
             })
             .collect()
     }
@@ -218,6 +241,7 @@ fn node_view(node: &Node) -> Option<NodeView> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use herald_config::keys;
     use k8s_openapi::api::core::v1::{
         LoadBalancerIngress, LoadBalancerStatus, NodeCondition, NodeStatus, ServicePort as K8sPort,
         ServiceSpec, ServiceStatus,
@@ -408,6 +432,38 @@ mod tests {
             view.service_problems(),
             ["ns/odd: spec.ports has unknown protocol \"QUIC\""]
         );
+    }
+
+    #[test]
+    fn bgp_annotations_are_read_with_the_config_s_aliases_and_bad_ones_reported() {
+        let config =
+            Arc::new(Config::from_yaml("bgp-communities: {edge: '64500:7'}\n").expect("config"));
+        let annotate = |name: &str, pairs: &[(&str, &str)]| {
+            let mut service = lb(name);
+            service.metadata.annotations = Some(
+                pairs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            );
+            service
+        };
+        let good = annotate(
+            "good",
+            &[
+                (keys::BGP_COMMUNITIES, "edge,no-export"),
+                (keys::BGP_LOCALPREF, "300"),
+            ],
+        );
+        let bad = annotate("bad", &[(keys::BGP_COMMUNITIES, "edge,gold")]);
+        let view = ClusterView::build(config, &[good, bad], &[], &[], CLASS);
+        let good = &view.services[&key("good")].bgp;
+        assert_eq!(good.communities.len(), 2);
+        assert_eq!(good.local_pref, Some(300));
+        assert!(view.services[&key("bad")].bgp.communities.is_empty());
+        let why = "annotation herald.dev/bgp-communities: \"gold\" is not a community (A:B, A:B:C), a well-known name or a bgp-communities alias";
+        assert_eq!(view.service_problems(), [format!("ns/bad: {why}")]);
+        assert_eq!(view.annotation_problems(), [(key("bad"), why.to_string())]);
     }
 
     fn spec_set_policy(service: &mut Service, policy: &str) {

@@ -83,6 +83,7 @@ fn service(name: &str, addresses: &[&str], endpoints: Vec<EndpointView>) -> Serv
         traffic_policy: TrafficPolicy::Cluster,
         ports: Ok(Vec::new()),
         endpoints,
+        bgp: Default::default(),
     }
 }
 
@@ -489,6 +490,7 @@ fn communities_large_communities_and_localpref_are_carried() {
             Community::Standard(0xFFFF_FF01),
         ]),
         local_pref: Some(150),
+        endpoint_weight: None,
     };
     assert_eq!(
         decision.routes,
@@ -526,6 +528,7 @@ fn one_prefix_from_several_advertisements_unions_communities_and_takes_highest_l
                 RouteSpec {
                     communities: BTreeSet::from([Community::standard(64500, 24)]),
                     local_pref: None,
+                    endpoint_weight: None,
                 }
             ),
             (
@@ -537,9 +540,124 @@ fn one_prefix_from_several_advertisements_unions_communities_and_takes_highest_l
                         Community::standard(64500, 3),
                     ]),
                     local_pref: Some(200),
+                    endpoint_weight: None,
                 }
             ),
         ])
+    );
+}
+
+const LINK_BANDWIDTH: &str = "
+peers:
+- {peer-address: 172.30.0.1, peer-asn: 64501, my-asn: 64500}
+bgp-communities:
+  edge: '64500:7'
+address-pools:
+- name: default
+  protocol: bgp
+  addresses: [192.168.10.0/24]
+  bgp-advertisements:
+  - {link-bandwidth: true, communities: ['64500:1'], localpref: 100}
+- name: plain
+  protocol: bgp
+  addresses: [192.168.20.0/24]
+";
+
+fn weighted_view(services: Vec<ServiceView>) -> ClusterView {
+    view(
+        config(LINK_BANDWIDTH),
+        services,
+        vec![node("n1", &[]), node("n2", &[])],
+    )
+}
+
+fn weight(decision: &Decision, prefix: &str) -> Option<u32> {
+    decision.routes[&net(prefix)].endpoint_weight
+}
+
+#[test]
+fn local_service_routes_weigh_the_node_s_serving_endpoints() {
+    let not_ready = endpoint("n2", Some(false), Some(false), Some(false));
+    let view = weighted_view(vec![local(service(
+        "web",
+        &["192.168.10.5"],
+        vec![
+            ready_on("n1"),
+            ready_on("n2"),
+            ready_on("n2"),
+            ready_on("n2"),
+            not_ready,
+        ],
+    ))]);
+    assert_eq!(weight(&decide(&view, "n1"), "192.168.10.5/32"), Some(1));
+    assert_eq!(
+        weight(&decide(&view, "n2"), "192.168.10.5/32"),
+        Some(3),
+        "the endpoint that is not ready does not count"
+    );
+}
+
+#[test]
+fn cluster_service_and_pools_without_link_bandwidth_go_unweighted() {
+    let view = weighted_view(vec![
+        service(
+            "cluster",
+            &["192.168.10.6"],
+            vec![ready_on("n1"), ready_on("n1")],
+        ),
+        local(service("plain", &["192.168.20.5"], vec![ready_on("n1")])),
+    ]);
+    let decision = decide(&view, "n1");
+    assert_eq!(weight(&decision, "192.168.10.6/32"), None);
+    assert_eq!(weight(&decision, "192.168.20.5/32"), None);
+}
+
+#[test]
+fn services_sharing_a_prefix_add_their_weights_unless_one_is_unweighted() {
+    let shared = |name: &str, endpoints| local(service(name, &["192.168.10.5"], endpoints));
+    let view = weighted_view(vec![
+        shared("a", vec![ready_on("n1")]),
+        shared("b", vec![ready_on("n1"), ready_on("n1")]),
+    ]);
+    assert_eq!(weight(&decide(&view, "n1"), "192.168.10.5/32"), Some(3));
+
+    let view = weighted_view(vec![
+        shared("a", vec![ready_on("n1")]),
+        service("c", &["192.168.10.5"], vec![ready_on("n2")]),
+    ]);
+    assert_eq!(weight(&decide(&view, "n1"), "192.168.10.5/32"), None);
+}
+
+#[test]
+fn annotation_communities_and_localpref_add_to_the_advertisement() {
+    let mut web = local(service("web", &["192.168.10.5"], vec![ready_on("n1")]));
+    web.bgp.communities = BTreeSet::from([
+        Community::standard(64500, 7),
+        Community::Standard(0xFFFF_FF01),
+    ]);
+    web.bgp.local_pref = Some(300);
+    let other = local(service("other", &["192.168.10.6"], vec![ready_on("n1")]));
+    let decision = decide(&weighted_view(vec![web, other]), "n1");
+    assert_eq!(
+        decision.routes[&net("192.168.10.5/32")],
+        RouteSpec {
+            communities: BTreeSet::from([
+                Community::standard(64500, 1),
+                Community::standard(64500, 7),
+                Community::Standard(0xFFFF_FF01),
+            ]),
+            local_pref: Some(300),
+            endpoint_weight: Some(1),
+        }
+    );
+    assert_eq!(
+        decision.routes[&net("192.168.10.6/32")],
+        RouteSpec {
+            communities: BTreeSet::from([Community::standard(64500, 1)]),
+            local_pref: Some(100),
+            endpoint_weight: Some(1),
+        },
+        "another Service keeps the advertisement's attributes"
     );
 }
 

@@ -75,6 +75,7 @@ async fn route_changes_are_incremental_and_only_changed_settings_reset_the_sessi
     let tagged = RouteSpec {
         communities: [Community::standard(64500, 7)].into_iter().collect(),
         local_pref: None,
+        endpoint_weight: None,
     };
     let first = config(port, "90s");
     driver

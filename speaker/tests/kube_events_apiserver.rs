@@ -1,7 +1,8 @@
 //! The speaker binary in Kubernetes mode against a real kube-apiserver (1.20.2) and a BGP
 //! peer on loopback (a passive `bgp::Speaker` playing the router): it announces the
 //! Service's address, records `Announcing` / `Withdrawn` Events on the Service with the
-//! node name, and on SIGTERM withdraws, closes the session with Cease and exits 0.
+//! node name, a Warning `InvalidAnnotation` for a bad BGP annotation (the route stays),
+//! and on SIGTERM withdraws, closes the session with Cease and exits 0.
 
 mod bin_support;
 
@@ -135,6 +136,30 @@ async fn announcing_and_withdrawn_events_follow_the_announcements() {
         .await
         .expect("create slice again");
     wait_router(&router, "the route back", |s| s.prefixes_received == 1).await;
+
+    // A bad BGP annotation: a Warning Event, the route stays.
+    let annotated = serde_json::json!({
+        "metadata": {"annotations": {"herald.dev/bgp-localpref": "lots"}}
+    });
+    ns.services()
+        .patch("web", &PatchParams::default(), &Patch::Merge(&annotated))
+        .await
+        .expect("annotate");
+    let event = ns
+        .wait_for_event_object("Service", "web", "InvalidAnnotation")
+        .await;
+    assert_eq!(
+        event.note.as_deref(),
+        Some(
+            format!(
+                "announced from node {node} without an annotation: annotation \
+                 herald.dev/bgp-localpref: \"lots\" is not a LOCAL_PREF (0-4294967295)"
+            )
+            .as_str()
+        )
+    );
+    assert_eq!(event.type_.as_deref(), Some("Warning"));
+    assert_eq!(router_stats(&router).await.prefixes_received, 1);
 
     // SIGTERM: withdraw, Cease, exit 0.
     let exit = speaker.terminate();

@@ -136,6 +136,32 @@ pub fn fib_next_hops(route_json: &str) -> BTreeSet<IpAddr> {
         .collect()
 }
 
+/// Next hops and their weights from `ip -j route show ADDR` (iproute2 leaves out a weight
+/// of 1, the default; a single-path route has weight 1).
+pub fn fib_weights(route_json: &str) -> BTreeMap<IpAddr, u64> {
+    let Ok(Value::Array(routes)) = serde_json::from_str::<Value>(route_json) else {
+        return BTreeMap::new();
+    };
+    let gateway = |hop: &Value| hop.get("gateway")?.as_str()?.parse::<IpAddr>().ok();
+    let weight = |hop: &Value| hop.get("weight").and_then(Value::as_u64).unwrap_or(1);
+    routes
+        .iter()
+        .flat_map(|route| {
+            let own = gateway(route).map(|g| (g, weight(route)));
+            let hops = route
+                .get("nexthops")
+                .and_then(Value::as_array)
+                .map(|hops| {
+                    hops.iter()
+                        .filter_map(|hop| Some((gateway(hop)?, weight(hop))))
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default();
+            own.into_iter().chain(hops)
+        })
+        .collect()
+}
+
 /// The number of routes in `ip -j route show proto bgp`.
 pub fn route_count(routes_json: &str) -> usize {
     match serde_json::from_str::<Value>(routes_json) {

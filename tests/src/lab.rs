@@ -347,6 +347,17 @@ impl Lab {
         frr::fib_next_hops(&String::from_utf8_lossy(&output.stdout))
     }
 
+    /// The router's kernel next hops for `address` with their weights.
+    pub fn fib_weights(&self, address: IpAddr) -> std::collections::BTreeMap<IpAddr, u64> {
+        let family = if address.is_ipv6() { "-6" } else { "-4" };
+        let output = Command::new("ip")
+            .args(["-n", &self.router_ns(), family, "-j", "route", "show"])
+            .arg(address.to_string())
+            .output()
+            .expect("run ip route");
+        frr::fib_weights(&String::from_utf8_lossy(&output.stdout))
+    }
+
     /// Waits until the router's FIB has exactly `want` for `address` (empty: no route);
     /// returns how long that took.
     pub fn wait_fib(

@@ -23,6 +23,7 @@ pub struct PathAttributes {
     pub aggregator: Option<Aggregator>,
     pub communities: Vec<Community>,
     pub large_communities: Vec<LargeCommunity>,
+    pub extended_communities: Vec<ExtendedCommunity>,
     pub mp_reach: Option<MpReach>,
     pub mp_unreach: Option<MpUnreach>,
     /// Attributes we do not interpret, passed through as received (optional transitive
@@ -120,6 +121,67 @@ impl std::fmt::Display for LargeCommunity {
             "{}:{}:{}",
             self.global_admin, self.local_data1, self.local_data2
         )
+    }
+}
+
+/// An extended community (RFC 4360 section 2): eight octets, the type (high and low
+/// octet) first, then the value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ExtendedCommunity(pub [u8; 8]);
+
+impl ExtendedCommunity {
+    /// Type high octet of a non-transitive two-octet-AS-specific community (RFC 7153
+    /// section 5.1); its transitive twin is 0x00.
+    pub const TYPE_AS2_NON_TRANSITIVE: u8 = 0x40;
+    pub const TYPE_AS2_TRANSITIVE: u8 = 0x00;
+    /// Sub-type of the link bandwidth community (draft-ietf-idr-link-bandwidth section 2).
+    pub const SUBTYPE_LINK_BANDWIDTH: u8 = 0x04;
+
+    /// The link bandwidth community (draft-ietf-idr-link-bandwidth section 2): type 0x40
+    /// (non-transitive, two-octet AS specific), sub-type 0x04, `asn`, then the bandwidth in
+    /// bytes per second as an IEEE 754 single-precision float. A 4-octet AS goes as
+    /// AS_TRANS (RFC 6793 section 9), as for every two-octet-AS field.
+    pub fn link_bandwidth(asn: u32, bytes_per_second: f32) -> Self {
+        let asn = u16::try_from(asn).unwrap_or(super::iana::AS_TRANS);
+        let [a0, a1] = asn.to_be_bytes();
+        let [b0, b1, b2, b3] = bytes_per_second.to_bits().to_be_bytes();
+        ExtendedCommunity([
+            Self::TYPE_AS2_NON_TRANSITIVE,
+            Self::SUBTYPE_LINK_BANDWIDTH,
+            a0,
+            a1,
+            b0,
+            b1,
+            b2,
+            b3,
+        ])
+    }
+
+    /// The AS and bandwidth (bytes per second) of a link bandwidth community, transitive
+    /// or not (routers send both).
+    pub fn as_link_bandwidth(&self) -> Option<(u16, f32)> {
+        let [kind, subtype, a0, a1, b0, b1, b2, b3] = self.0;
+        let two_octet_as =
+            kind == Self::TYPE_AS2_NON_TRANSITIVE || kind == Self::TYPE_AS2_TRANSITIVE;
+        (two_octet_as && subtype == Self::SUBTYPE_LINK_BANDWIDTH).then(|| {
+            (
+                u16::from_be_bytes([a0, a1]),
+                f32::from_bits(u32::from_be_bytes([b0, b1, b2, b3])),
+            )
+        })
+    }
+}
+
+/// A link bandwidth community as `lb:AS:bytes/s`, any other as its 16 hex digits.
+impl std::fmt::Display for ExtendedCommunity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some((asn, bandwidth)) = self.as_link_bandwidth() {
+            return write!(f, "lb:{asn}:{bandwidth}");
+        }
+        for octet in self.0 {
+            write!(f, "{octet:02x}")?;
+        }
+        Ok(())
     }
 }
 

@@ -11,8 +11,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use super::CodecContext;
 use super::as_path::{decode_as_path, merge_as4_path};
 use super::attribute::{
-    Aggregator, AsPath, Community, LargeCommunity, MpNextHop, MpReach, MpUnreach, Origin,
-    PathAttributes, RawAttribute,
+    Aggregator, AsPath, Community, ExtendedCommunity, LargeCommunity, MpNextHop, MpReach,
+    MpUnreach, Origin, PathAttributes, RawAttribute,
 };
 use super::error::{AttributeError, AttributeProblem, DecodeError, ErrorAction};
 use super::iana::{AS_TRANS, Afi, AfiSafi, Safi, attr_flag, attr_type};
@@ -36,6 +36,7 @@ pub(crate) fn expected_flags(type_code: u8) -> Option<u8> {
         }
         attr_type::AGGREGATOR
         | attr_type::COMMUNITIES
+        | attr_type::EXTENDED_COMMUNITIES
         | attr_type::AS4_PATH
         | attr_type::AS4_AGGREGATOR
         | attr_type::LARGE_COMMUNITIES => OPTIONAL_TRANSITIVE,
@@ -263,6 +264,17 @@ impl Decoder {
                     .chunks_exact(4)
                     .filter_map(|c| <[u8; 4]>::try_from(c).ok())
                     .map(|c| Community(u32::from_be_bytes(c)))
+                    .collect();
+            }
+            attr_type::EXTENDED_COMMUNITIES => {
+                // RFC 7606 section 7.14: empty or not a multiple of 8 is treat-as-withdraw.
+                if value.is_empty() || !value.len().is_multiple_of(8) {
+                    return self.malformed(type_code, P::Length, tlv);
+                }
+                attrs.extended_communities = value
+                    .chunks_exact(8)
+                    .filter_map(|c| <[u8; 8]>::try_from(c).ok())
+                    .map(ExtendedCommunity)
                     .collect();
             }
             attr_type::LARGE_COMMUNITIES => {

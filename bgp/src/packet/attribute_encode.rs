@@ -13,8 +13,8 @@ use bytes::{BufMut, BytesMut};
 use super::CodecContext;
 use super::as_path::{PathEncoding, as_path_len, put_as_path};
 use super::attribute::{
-    Aggregator, AsPath, Community, LargeCommunity, MpReach, MpUnreach, Origin, PathAttributes,
-    RawAttribute,
+    Aggregator, AsPath, Community, ExtendedCommunity, LargeCommunity, MpReach, MpUnreach, Origin,
+    PathAttributes, RawAttribute,
 };
 use super::iana::{AS_TRANS, attr_flag, attr_type};
 use super::prefix::{put_v6, v6_wire_len};
@@ -32,6 +32,7 @@ enum Wire<'a> {
     /// The aggregator and whether its AS goes in 2 octets.
     Aggregator(Aggregator, bool),
     Communities(&'a [Community]),
+    ExtendedCommunities(&'a [ExtendedCommunity]),
     As4Path(&'a AsPath),
     As4Aggregator(Aggregator),
     LargeCommunities(&'a [LargeCommunity]),
@@ -52,6 +53,7 @@ impl Wire<'_> {
             Wire::MpReach(_) | Wire::MpUnreach(_) | Wire::Med(_) => attr_flag::OPTIONAL,
             Wire::Aggregator(..)
             | Wire::Communities(_)
+            | Wire::ExtendedCommunities(_)
             | Wire::As4Path(_)
             | Wire::As4Aggregator(_)
             | Wire::LargeCommunities(_) => OPTIONAL_TRANSITIVE,
@@ -81,6 +83,7 @@ impl Wire<'_> {
             Wire::AtomicAggregate => attr_type::ATOMIC_AGGREGATE,
             Wire::Aggregator(..) => attr_type::AGGREGATOR,
             Wire::Communities(_) => attr_type::COMMUNITIES,
+            Wire::ExtendedCommunities(_) => attr_type::EXTENDED_COMMUNITIES,
             Wire::As4Path(_) => attr_type::AS4_PATH,
             Wire::As4Aggregator(_) => attr_type::AS4_AGGREGATOR,
             Wire::LargeCommunities(_) => attr_type::LARGE_COMMUNITIES,
@@ -109,6 +112,7 @@ impl Wire<'_> {
                 }
             }
             Wire::Communities(communities) => 4 * communities.len(),
+            Wire::ExtendedCommunities(communities) => 8 * communities.len(),
             Wire::As4Path(path) => as_path_len(path, PathEncoding::As4),
             Wire::As4Aggregator(_) => 8,
             Wire::LargeCommunities(large) => 12 * large.len(),
@@ -154,6 +158,11 @@ impl Wire<'_> {
             Wire::Communities(communities) => {
                 for community in *communities {
                     out.put_u32(community.0);
+                }
+            }
+            Wire::ExtendedCommunities(communities) => {
+                for community in *communities {
+                    out.put_slice(&community.0);
                 }
             }
             Wire::As4Path(path) => put_as_path(out, path, PathEncoding::As4),
@@ -240,6 +249,9 @@ fn for_each<'a>(attrs: &'a PathAttributes, cx: &CodecContext, mut f: impl FnMut(
     }
     if !attrs.communities.is_empty() {
         f(Wire::Communities(&attrs.communities));
+    }
+    if !attrs.extended_communities.is_empty() {
+        f(Wire::ExtendedCommunities(&attrs.extended_communities));
     }
     if two_octet {
         if let Some(path) = attrs.as_path.as_ref().filter(|path| path.needs_as4_path()) {

@@ -12,7 +12,9 @@ use ipnet::{Ipv4Net, Ipv6Net};
 
 use super::pack::{pack_announce_v4, pack_announce_v6, pack_withdraw_v4, pack_withdraw_v6};
 use super::table::{Change, Delta, RouteTable};
-use crate::packet::{AfiSafi, AsPath, CodecContext, MpNextHop, PathAttributes, UpdateMsg};
+use crate::packet::{
+    AfiSafi, AsPath, CodecContext, ExtendedCommunity, MpNextHop, PathAttributes, UpdateMsg,
+};
 use crate::route::RouteAttributes;
 
 /// LOCAL_PREF sent to iBGP peers for routes that do not set one.
@@ -64,8 +66,21 @@ impl Outbound {
                 .then(|| route.local_pref.unwrap_or(DEFAULT_LOCAL_PREF)),
             communities: route.communities.clone(),
             large_communities: route.large_communities.clone(),
+            extended_communities: self.extended_communities(route),
             ..PathAttributes::default()
         }
+    }
+
+    /// The route's extended communities, plus its link bandwidth with our AS.
+    fn extended_communities(&self, route: &RouteAttributes) -> Vec<ExtendedCommunity> {
+        let mut communities = route.extended_communities.clone();
+        if let Some(bandwidth) = route.link_bandwidth {
+            communities.push(ExtendedCommunity::link_bandwidth(
+                self.local_as,
+                bandwidth as f32,
+            ));
+        }
+        communities
     }
 
     /// Every route of the table for our families; with `end_of_rib`, followed by an
@@ -369,6 +384,61 @@ mod tests {
             3,
             "one withdrawal, one UPDATE per attribute set"
         );
+    }
+
+    #[test]
+    fn link_bandwidth_goes_out_as_an_extended_community_with_the_session_as() {
+        let weighted = |bandwidth| RouteAttributes {
+            link_bandwidth: Some(bandwidth),
+            ..RouteAttributes::default()
+        };
+        let table = table_of([
+            (host(1), weighted(125_000)),
+            (host(2), weighted(375_000)),
+            (host(3), weighted(125_000)),
+        ]);
+        let (messages, _) = ebgp_v4().full_table(&table, false);
+        assert_eq!(messages.len(), 2, "one UPDATE per bandwidth");
+        let mut seen: Vec<(usize, Option<(u16, f32)>)> = messages
+            .iter()
+            .map(|m| {
+                let [community] = m.attributes.extended_communities[..] else {
+                    panic!("one extended community: {m:?}");
+                };
+                (m.nlri.len(), community.as_link_bandwidth())
+            })
+            .collect();
+        seen.sort_by_key(|(count, _)| *count);
+        assert_eq!(
+            seen,
+            [(1, Some((64500, 375_000.0))), (2, Some((64500, 125_000.0)))]
+        );
+
+        let four_octet = Outbound {
+            local_as: 4_200_000_001,
+            ..ebgp_v4()
+        };
+        let (messages, _) = four_octet.full_table(&table, false);
+        assert_eq!(
+            messages[0].attributes.extended_communities[0]
+                .as_link_bandwidth()
+                .map(|(asn, _)| asn),
+            Some(23456),
+            "AS_TRANS in the two-octet AS field"
+        );
+    }
+
+    #[test]
+    fn routes_without_link_bandwidth_carry_no_extended_community() {
+        let table = table_of([(host(1), RouteAttributes::default())]);
+        let (messages, _) = ebgp_v6().full_table(&table, false);
+        assert!(
+            messages
+                .iter()
+                .all(|m| m.attributes.extended_communities.is_empty())
+        );
+        let (messages, _) = ebgp_v4().full_table(&table, false);
+        assert!(messages[0].attributes.extended_communities.is_empty());
     }
 
     #[test]

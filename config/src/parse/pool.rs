@@ -34,6 +34,7 @@ const ADVERTISEMENT_KEYS: &[&str] = &[
     "aggregation-length-v6",
     "localpref",
     "communities",
+    "link-bandwidth",
 ];
 const VRRP_KEYS: &[&str] = &["vrids", "advert-interval", "unicast-peers"];
 const PROXY_KEYS: &[&str] = &[
@@ -324,11 +325,15 @@ fn advertisement(
             }
         }
     }
+    let link_bandwidth = map
+        .bool("link-bandwidth", errors)
+        .unwrap_or(defaults.link_bandwidth);
     (errors.0.len() == before).then_some(BgpAdvertisement {
         aggregation_length: length_v4,
         aggregation_length_v6: length_v6,
         local_pref,
         communities,
+        link_bandwidth,
     })
 }
 

@@ -87,6 +87,7 @@ fn service(
         traffic_policy: policy,
         ports: Ok(Vec::new()),
         endpoints: endpoints.iter().map(|n| on(n)).collect(),
+        bgp: Default::default(),
     }
 }
 
@@ -344,6 +345,7 @@ address-pools:
                 traffic_policy: TrafficPolicy::Cluster,
                 ports: Ok(Vec::new()),
                 endpoints: vec![on("n1")],
+                bgp: Default::default(),
             }
         })
         .collect();
