@@ -51,6 +51,7 @@
 //!  (write half)         (read half, frame_len)
 //! ```
 
+pub mod bfd;
 pub mod fsm;
 pub mod packet;
 pub mod rib;
