@@ -114,10 +114,10 @@ pub fn recv_with_ttl(
     while !cmsg.is_null() {
         let header = unsafe { &*cmsg };
         let is_ttl = (header.cmsg_level == libc::IPPROTO_IP && header.cmsg_type == libc::IP_TTL)
-            || (header.cmsg_level == libc::IPPROTO_IPV6
-                && header.cmsg_type == libc::IPV6_HOPLIMIT);
+            || (header.cmsg_level == libc::IPPROTO_IPV6 && header.cmsg_type == libc::IPV6_HOPLIMIT);
         if is_ttl {
-            let value = unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>()) };
+            let value =
+                unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>()) };
             ttl = u8::try_from(value).ok();
         }
         cmsg = unsafe { libc::CMSG_NXTHDR(&raw const msg, cmsg) };
@@ -234,7 +234,10 @@ mod tests {
             .send_to(b"x", receiver.local_addr().expect("addr"))
             .expect("send");
         let _ = receiver.peek(&mut buf).expect("peek");
-        assert_eq!(recv_with_ttl(&receiver, &mut buf).expect("recv").2, Some(64));
+        assert_eq!(
+            recv_with_ttl(&receiver, &mut buf).expect("recv").2,
+            Some(64)
+        );
     }
 
     #[test]

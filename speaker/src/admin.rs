@@ -684,6 +684,7 @@ mod tests {
             last_error: Some("received NOTIFICATION Cease/Administrative Reset".into()),
             hold_time: Some(90),
             pending_messages: 0,
+            bfd: None,
         }];
         let report = status_report("n1", &published(), &stats, now);
         let json = serde_json::to_value(&report).expect("serializes");

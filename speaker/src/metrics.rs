@@ -672,6 +672,7 @@ mod tests {
             last_error: None,
             hold_time: None,
             pending_messages: 0,
+            bfd: None,
         }
     }
 

@@ -26,7 +26,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::Interest;
@@ -46,19 +46,23 @@ pub const MULTIHOP_PORT: u16 = 4784;
 const SOURCE_PORTS: std::ops::RangeInclusive<u16> = 49152..=65535;
 const TTL: u32 = 255;
 
-/// Where the driver's sockets listen and send (the ports are fixed by the RFCs; tests
-/// that run two drivers on one host move them).
+/// Where the driver listens and where it sends to. The RFCs fix both to 3784 (4784
+/// multihop); tests that run two drivers on one host cross them over.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ports {
-    pub single_hop: u16,
-    pub multihop: u16,
+    pub listen_single_hop: u16,
+    pub listen_multihop: u16,
+    pub peer_single_hop: u16,
+    pub peer_multihop: u16,
 }
 
 impl Default for Ports {
     fn default() -> Self {
         Ports {
-            single_hop: SINGLE_HOP_PORT,
-            multihop: MULTIHOP_PORT,
+            listen_single_hop: SINGLE_HOP_PORT,
+            listen_multihop: MULTIHOP_PORT,
+            peer_single_hop: SINGLE_HOP_PORT,
+            peer_multihop: MULTIHOP_PORT,
         }
     }
 }
@@ -332,9 +336,9 @@ impl Engine {
                     error: None,
                 };
                 let port = if key.multihop {
-                    self.ports.multihop
+                    self.ports.peer_multihop
                 } else {
-                    self.ports.single_hop
+                    self.ports.peer_single_hop
                 };
                 match transmit_socket(key, port) {
                     Ok(socket) => {
@@ -388,9 +392,9 @@ impl Engine {
             return Err(error.clone());
         }
         let port = if multihop {
-            self.ports.multihop
+            self.ports.listen_multihop
         } else {
-            self.ports.single_hop
+            self.ports.listen_single_hop
         };
         match receive_socket(ipv6, port) {
             Ok(socket) => {
@@ -492,14 +496,17 @@ async fn sleep_until(deadline: Option<Instant>) {
 
 /// The index of the first receive socket that is readable.
 async fn readable(sockets: [&Option<UdpSocket>; 4]) -> Option<usize> {
-    let waits = sockets.into_iter().enumerate().filter_map(|(index, socket)| {
-        socket.as_ref().map(|socket| {
-            Box::pin(async move {
-                let _ = socket.readable().await;
-                index
+    let waits = sockets
+        .into_iter()
+        .enumerate()
+        .filter_map(|(index, socket)| {
+            socket.as_ref().map(|socket| {
+                Box::pin(async move {
+                    let _ = socket.readable().await;
+                    index
+                })
             })
-        })
-    });
+        });
     let waits: Vec<_> = waits.collect();
     if waits.is_empty() {
         return std::future::pending().await;
@@ -556,6 +563,3 @@ fn transmit_socket(key: SessionKey, port: u16) -> io::Result<std::net::UdpSocket
     }
     Err(last_error)
 }
-
-#[allow(dead_code)]
-const _: Duration = Duration::ZERO;

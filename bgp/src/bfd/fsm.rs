@@ -239,7 +239,8 @@ impl Session {
         }
         let peer_admin_down = packet.state == State::AdminDown;
         let next = if peer_admin_down {
-            (self.state != State::Down).then_some((State::Down, Diag::NEIGHBOR_SIGNALED_SESSION_DOWN))
+            (self.state != State::Down)
+                .then_some((State::Down, Diag::NEIGHBOR_SIGNALED_SESSION_DOWN))
         } else {
             match (self.state, packet.state) {
                 (State::Down, State::Down) => Some((State::Init, Diag::NONE)),
@@ -318,12 +319,8 @@ impl Session {
         let mut output = Output::default();
         if !self.admin_down {
             self.admin_down = true;
-            output.changed = Some(self.change_state(
-                State::AdminDown,
-                Diag::ADMINISTRATIVELY_DOWN,
-                false,
-                now,
-            ));
+            output.changed =
+                Some(self.change_state(State::AdminDown, Diag::ADMINISTRATIVELY_DOWN, false, now));
         }
         output.send = Some(self.transmitted(now));
         output
@@ -750,7 +747,10 @@ mod tests {
             high = high.max(d);
         }
         assert!(low >= ms(75) && high <= ms(90), "{low:?}..{high:?}");
-        assert!(low < ms(77) && high > ms(88), "the range is used: {low:?}..{high:?}");
+        assert!(
+            low < ms(77) && high > ms(88),
+            "the range is used: {low:?}..{high:?}"
+        );
     }
 
     #[test]
@@ -765,7 +765,10 @@ mod tests {
         assert_eq!(change.diag, Diag::NEIGHBOR_SIGNALED_SESSION_DOWN);
         assert!(change.peer_admin_down && !change.is_failure());
         let last_b = link.sent_by_b.last().expect("b told a").1;
-        assert_eq!((last_b.state, last_b.diag), (State::AdminDown, Diag::ADMINISTRATIVELY_DOWN));
+        assert_eq!(
+            (last_b.state, last_b.diag),
+            (State::AdminDown, Diag::ADMINISTRATIVELY_DOWN)
+        );
     }
 
     #[test]
@@ -831,6 +834,9 @@ mod tests {
             link.sent_by_a.clear();
             link.sent_by_b.clear();
         }
-        assert_eq!(link.changes_a.iter().filter(|c| c.is_failure()).count(), 100);
+        assert_eq!(
+            link.changes_a.iter().filter(|c| c.is_failure()).count(),
+            100
+        );
     }
 }

@@ -173,7 +173,9 @@ impl ControlPacket {
             });
         }
         let state = State::from_bits(flags >> 6);
-        let word = |at: usize| u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+        let word = |at: usize| {
+            u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+        };
         let packet = ControlPacket {
             diag: Diag(bytes[0] & 0x1f),
             state,
@@ -240,8 +242,8 @@ mod tests {
     /// An Up packet as FRR bfdd sends it at 100 ms x 3: version 1, no diag, Up, C bit
     /// clear, mult 3, discriminators 0x00000001 / 0x12345678, 100 ms / 100 ms / echo 50 ms.
     const UP_100MS: [u8; 24] = [
-        0x20, 0xc0, 0x03, 0x18, 0x00, 0x00, 0x00, 0x01, 0x12, 0x34, 0x56, 0x78, 0x00, 0x01,
-        0x86, 0xa0, 0x00, 0x01, 0x86, 0xa0, 0x00, 0x00, 0xc3, 0x50,
+        0x20, 0xc0, 0x03, 0x18, 0x00, 0x00, 0x00, 0x01, 0x12, 0x34, 0x56, 0x78, 0x00, 0x01, 0x86,
+        0xa0, 0x00, 0x01, 0x86, 0xa0, 0x00, 0x00, 0xc3, 0x50,
     ];
 
     fn up_100ms() -> ControlPacket {
