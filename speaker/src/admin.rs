@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bgp::{PeerStats, Speaker};
 use herald_runtime::admin::{self as common, Readiness, Reply};
@@ -311,6 +311,40 @@ pub struct PeerReport {
     pub last_error: Option<String>,
     /// Why Herald could not configure this peer (then it has no session).
     pub config_error: Option<String>,
+    /// The BFD session with this peer, if `bfd` is configured.
+    pub bfd: Option<BfdReport>,
+}
+
+/// One BFD session: its state and the intervals agreed with the peer.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct BfdReport {
+    /// `Up`, `Down`, `Init`, `AdminDown`.
+    pub state: &'static str,
+    pub remote_state: &'static str,
+    /// Why the session last went down (RFC 5880 diagnostic).
+    pub diagnostic: &'static str,
+    pub transmit_interval_ms: f64,
+    pub receive_interval_ms: f64,
+    pub detection_time_ms: f64,
+    pub flaps: u64,
+    /// A socket the session needs could not be opened.
+    pub error: Option<String>,
+}
+
+impl BfdReport {
+    fn new(status: &bgp::BfdStatus) -> BfdReport {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        BfdReport {
+            state: status.state.name(),
+            remote_state: status.remote_state.name(),
+            diagnostic: status.local_diag.name(),
+            transmit_interval_ms: ms(status.negotiated.tx_interval),
+            receive_interval_ms: ms(status.negotiated.rx_interval),
+            detection_time_ms: ms(status.negotiated.detection_time),
+            flaps: status.flaps,
+            error: status.error.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -359,6 +393,7 @@ pub fn status_report(
             prefixes_received: peer.prefixes_received,
             last_error: peer.last_error.clone(),
             config_error: None,
+            bfd: peer.bfd.as_ref().map(BfdReport::new),
         })
         .collect();
     for problem in &published.peer_problems {
@@ -378,6 +413,7 @@ pub fn status_report(
                 prefixes_received: 0,
                 last_error: None,
                 config_error: Some(problem.error.clone()),
+                bfd: None,
             }),
         }
     }
