@@ -71,16 +71,30 @@ fn thread_cpu() -> Duration {
 
 /// Runs one driver with `n` sessions on its own thread; reports (all Up, CPU over the
 /// window) through `report`.
-fn side(
+/// One of the two drivers: its name, ports, and the second octet of its addresses and of
+/// its peers' addresses.
+struct Side {
     name: &'static str,
     ports: Ports,
+    local_side: u8,
+    peer_side: u8,
+}
+
+type Report = (&'static str, Duration, Duration, u64);
+
+fn side(
+    side: Side,
     n: u32,
     timers: BfdTimers,
     window: Duration,
-    local_side: u8,
-    peer_side: u8,
-    report: mpsc::Sender<(&'static str, Duration, Duration, u64)>,
+    report: mpsc::Sender<Report>,
 ) -> std::thread::JoinHandle<()> {
+    let Side {
+        name,
+        ports,
+        local_side,
+        peer_side,
+    } = side;
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -159,17 +173,20 @@ fn main() -> ExitCode {
         ..Ports::default()
     };
     let (tx, rx) = mpsc::channel();
-    let a = side(
-        "A",
-        a_ports,
-        args.sessions,
-        timers,
-        window,
-        0,
-        1,
-        tx.clone(),
-    );
-    let b = side("B", b_ports, args.sessions, timers, window, 1, 0, tx);
+    let a = Side {
+        name: "A",
+        ports: a_ports,
+        local_side: 0,
+        peer_side: 1,
+    };
+    let b = Side {
+        name: "B",
+        ports: b_ports,
+        local_side: 1,
+        peer_side: 0,
+    };
+    let a = side(a, args.sessions, timers, window, tx.clone());
+    let b = side(b, args.sessions, timers, window, tx);
     for _ in 0..2 {
         let Ok((name, cpu, wall, flaps)) = rx.recv() else {
             eprintln!("a driver thread ended early");
