@@ -4,7 +4,7 @@
 //! node namespace) or, as the floor, FRR's own bgpd+bfdd. Prints figures; asserts nothing
 //! about time.
 //!
-//! Scenarios, each `--rounds` times (3 with `--bench`, 1 otherwise):
+//! Scenarios, each `--rounds N` times (default 3 with `--bench`, 1 otherwise):
 //! a. Herald, no BFD, FRR `timers 3 9` (hold 9 s);
 //! b. Herald with BFD 100 ms x 3 (FRR's profile the same);
 //! c. Herald with BFD 20 ms x 3;
@@ -48,8 +48,16 @@ fn main() {
         child(interval.parse().unwrap());
         return;
     }
-    let full = std::env::args().any(|a| a == "--bench");
-    let rounds = if full { 3 } else { 1 };
+    let args: Vec<String> = std::env::args().collect();
+    let full = args.iter().any(|a| a == "--bench");
+    let rounds = match args.iter().position(|a| a == "--rounds") {
+        Some(i) => args
+            .get(i + 1)
+            .and_then(|v| v.parse().ok())
+            .expect("--rounds needs a number"),
+        None if full => 3,
+        None => 1,
+    };
     let scenarios = [
         ("a. Herald, hold timer only (3/9)", Node::Herald(None)),
         ("b. Herald, BFD 100 ms x 3", Node::Herald(Some(100))),

@@ -52,6 +52,11 @@
 //!  writer task          reader task          one pair per TCP connection
 //!  (write half)         (read half, frame_len)
 //! ```
+//!
+//! Peers with `PeerConfig::bfd` also hold a BFD session: the core starts one BFD driver
+//! task (see `bfd::driver`) with the first such peer; each peer task registers its
+//! session there and receives its state changes (mpsc), and a BFD failure ends the BGP
+//! session with Cease/BFD Down (`fsm::Input::BfdDown`).
 
 pub mod bfd;
 pub mod fsm;
