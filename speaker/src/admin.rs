@@ -704,6 +704,59 @@ mod tests {
     }
 
     #[test]
+    fn status_shows_each_bfd_session_with_its_intervals_and_flaps() {
+        let interval = Duration::from_millis(100);
+        let bfd = bgp::BfdStatus {
+            peer: "172.30.0.1".parse().expect("ip"),
+            local: None,
+            multihop: false,
+            state: bgp::bfd::State::Down,
+            remote_state: bgp::bfd::State::Down,
+            local_diag: bgp::bfd::Diag::CONTROL_DETECTION_TIME_EXPIRED,
+            remote_diag: bgp::bfd::Diag::NONE,
+            local_discriminator: 1,
+            remote_discriminator: 0,
+            configured: bgp::BfdTimers {
+                desired_min_tx: Duration::from_millis(20),
+                required_min_rx: Duration::from_millis(20),
+                detect_mult: 3,
+            },
+            negotiated: bgp::bfd::Negotiated {
+                tx_interval: interval,
+                rx_interval: interval,
+                detection_time: interval * 3,
+            },
+            flaps: 2,
+            error: None,
+        };
+        let stats = [PeerStats {
+            address: "172.30.0.1".parse().expect("ip"),
+            remote_as: 64501,
+            state: SessionState::Active,
+            established_since: None,
+            messages_sent: 0,
+            messages_received: 0,
+            updates_sent: 0,
+            updates_received: 0,
+            prefixes_sent: 0,
+            prefixes_received: 0,
+            last_error: Some("sent NOTIFICATION Cease/BFD Down".into()),
+            hold_time: None,
+            pending_messages: 0,
+            bfd: Some(bfd),
+        }];
+        let report = status_report("n1", &published(), &stats, Instant::now());
+        let json = serde_json::to_value(&report).expect("serializes");
+        let bfd = &json["peers"][0]["bfd"];
+        assert_eq!(bfd["state"], "Down");
+        assert_eq!(bfd["diagnostic"], "Control Detection Time Expired");
+        assert_eq!(bfd["transmit_interval_ms"], 100.0);
+        assert_eq!(bfd["receive_interval_ms"], 100.0);
+        assert_eq!(bfd["detection_time_ms"], 300.0);
+        assert_eq!(bfd["flaps"], 2);
+    }
+
+    #[test]
     fn status_lists_sessions_routes_reasons_and_problems() {
         let now = Instant::now();
         let stats = [PeerStats {
