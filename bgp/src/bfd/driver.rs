@@ -26,6 +26,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::task::Poll;
 use std::time::Instant;
 
 use socket2::{Domain, Protocol, Socket, Type};
@@ -299,13 +300,12 @@ impl Engine {
                 .values()
                 .map(|e| e.session.next_deadline())
                 .min();
-            let [r0, r1, r2, r3] = &self.receivers.sockets;
             tokio::select! {
                 command = commands.recv() => match command {
                     Some(command) => self.command(command),
                     None => break,
                 },
-                Some(index) = readable([r0, r1, r2, r3]) => self.receive(index, &mut buf),
+                index = readable(&self.receivers.sockets) => self.receive(index, &mut buf),
                 () = sleep_until(deadline) => {}
             }
             self.timers();
@@ -494,25 +494,20 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-/// The index of the first receive socket that is readable.
-async fn readable(sockets: [&Option<UdpSocket>; 4]) -> Option<usize> {
-    let waits = sockets
-        .into_iter()
-        .enumerate()
-        .filter_map(|(index, socket)| {
-            socket.as_ref().map(|socket| {
-                Box::pin(async move {
-                    let _ = socket.readable().await;
-                    index
-                })
-            })
-        });
-    let waits: Vec<_> = waits.collect();
-    if waits.is_empty() {
-        return std::future::pending().await;
-    }
-    let (index, _, _) = futures::future::select_all(waits).await;
-    Some(index)
+/// The index of the first receive socket that is readable (never, with none open).
+/// Polls all four in place: no allocation per wake-up.
+async fn readable(sockets: &[Option<UdpSocket>; 4]) -> usize {
+    std::future::poll_fn(|cx| {
+        for (index, socket) in sockets.iter().enumerate() {
+            if let Some(socket) = socket
+                && socket.poll_recv_ready(cx).is_ready()
+            {
+                return Poll::Ready(index);
+            }
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 fn receive_socket(ipv6: bool, port: u16) -> io::Result<UdpSocket> {
