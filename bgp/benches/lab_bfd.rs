@@ -10,11 +10,13 @@
 //! c. Herald with BFD 20 ms x 3;
 //! d. FRR bgpd+bfdd as the node at 20 ms x 3 (the floor of this router).
 //!
-//! The failure is SIGSTOP of the node's process(es): its sockets stay open, so only a
-//! timer can tell. The clock starts just before the signal and stops when `ip route`
-//! in the router namespace (polled every 2 ms) no longer shows the route. A cut link is
-//! not measured: in this topology the router's end of the veth loses carrier and the
-//! kernel drops the route at once, whatever BGP or BFD do.
+//! Two failures: SIGSTOP of the node's process(es) (its sockets stay open, so only a
+//! timer can tell), and a cut link: iptables in the node namespace drops everything in
+//! and out of its `eth0` (as a switch port going dark would; `ip link set down` is not
+//! used because the router's end of the veth would lose carrier and the kernel would drop
+//! the route at once, whatever BGP or BFD do). The clock starts just before the signal or
+//! the `iptables` command (whose own start-up, a few ms, is inside the figure) and stops
+//! when `ip route` in the router namespace (polled every 2 ms) no longer shows the route.
 //!
 //! `cargo bench -p bgp --bench lab_bfd` (root, frr installed). CPU of 100 sessions at
 //! 20 ms: `cargo run --release -p bgp --example bfd_load`.
@@ -34,6 +36,12 @@ use support::{NODE_AS, NODE4, ROUTER_AS, ROUTER4, Topology, fib, run, wait_until
 const CHILD: &str = "HERALD_BFD_BENCH_CHILD";
 const SERVICE: &str = "10.99.0.10/32";
 const SETTLE: Duration = Duration::from_secs(60);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Failure {
+    Stop,
+    Cut,
+}
 
 #[derive(Clone, Copy, Debug)]
 enum Node {
@@ -64,22 +72,24 @@ fn main() {
         ("c. Herald, BFD 20 ms x 3", Node::Herald(Some(20))),
         ("d. FRR bgpd+bfdd node, BFD 20 ms x 3", Node::Frr(20)),
     ];
-    let mut results = Vec::new();
-    for (name, node) in scenarios {
-        let mut times: Vec<Duration> = (0..rounds).map(|_| measure(node)).collect();
-        times.sort();
+    for (failure, what) in [(Failure::Stop, "SIGSTOP"), (Failure::Cut, "link cut")] {
+        let mut results = Vec::new();
+        for (name, node) in scenarios {
+            let mut times: Vec<Duration> = (0..rounds).map(|_| measure(node, failure)).collect();
+            times.sort();
+            println!(
+                "{name}: {what} -> route out of the router's FIB: median {:.0} ms (min {:.0}, max {:.0}, {rounds} rounds)",
+                ms(times[times.len() / 2]),
+                ms(times[0]),
+                ms(times[times.len() - 1])
+            );
+            results.push(times[times.len() / 2]);
+        }
         println!(
-            "{name}: SIGSTOP -> route out of the router's FIB: median {:.0} ms (min {:.0}, max {:.0}, {rounds} rounds)",
-            ms(times[times.len() / 2]),
-            ms(times[0]),
-            ms(times[times.len() - 1])
+            "{what}: Herald at 20 ms x 3 / FRR node at 20 ms x 3 = {:.2} (target <= 1.1)",
+            results[2].as_secs_f64() / results[3].as_secs_f64()
         );
-        results.push(times[times.len() / 2]);
     }
-    println!(
-        "Herald at 20 ms x 3 / FRR node at 20 ms x 3 = {:.2} (target <= 1.1)",
-        results[2].as_secs_f64() / results[3].as_secs_f64()
-    );
 }
 
 fn ms(d: Duration) -> f64 {
@@ -104,7 +114,7 @@ fn child(interval_ms: u64) {
     });
 }
 
-fn measure(node: Node) -> Duration {
+fn measure(node: Node, failure: Failure) -> Duration {
     let topology = Topology::new("lab_bfd");
     let mut neighbor_options = vec!["timers connect 1".to_owned()];
     let bfd = match node {
@@ -161,15 +171,32 @@ fn measure(node: Node) -> Duration {
         // Let the Poll Sequence after Up settle the fast timers.
         std::thread::sleep(Duration::from_secs(1));
     }
-    let frozen_at = Instant::now();
-    for process in &processes {
-        process.freeze();
+    let failed_at = Instant::now();
+    match failure {
+        Failure::Stop => {
+            for process in &processes {
+                process.freeze();
+            }
+        }
+        Failure::Cut => {
+            run(
+                "ip",
+                &[
+                    "netns",
+                    "exec",
+                    &topology.node,
+                    "sh",
+                    "-c",
+                    "iptables -I OUTPUT -o eth0 -j DROP && iptables -I INPUT -i eth0 -j DROP",
+                ],
+            );
+        }
     }
     while fib::route(&topology.router, service).is_some() {
-        assert!(frozen_at.elapsed() < SETTLE, "the route never left the FIB");
+        assert!(failed_at.elapsed() < SETTLE, "the route never left the FIB");
         std::thread::sleep(Duration::from_millis(2));
     }
-    let took = frozen_at.elapsed();
+    let took = failed_at.elapsed();
     for mut process in processes {
         process.stop();
     }
