@@ -49,7 +49,9 @@ pub struct PeerConfig {
     pub graceful_restart: Option<u16>,
     /// Run a BFD session with the peer (RFC 5880; multihop, RFC 5883, when
     /// `ebgp_multihop` is set): when it goes from Up to Down the BGP session ends at once
-    /// with Cease/BFD Down (RFC 9384).
+    /// with Cease/BFD Down (RFC 9384). As in FRR, BGP does not wait for BFD: a session
+    /// may come up while BFD is Down (a peer whose BFD is broken still gets our routes);
+    /// only the Up -> Down change of BFD ends it.
     pub bfd: Option<BfdTimers>,
 }
 
