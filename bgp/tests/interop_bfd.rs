@@ -238,3 +238,28 @@ fn frr_removes_the_route_within_bfd_time_when_the_herald_process_freezes() {
     });
     child.stop();
 }
+
+#[test]
+fn ebgp_multihop_peers_run_multihop_bfd_with_frr() {
+    let topology = Topology::new("bfd_multihop");
+    let mut options = frr_bfd(100, 3);
+    options.neighbor_options.push("ebgp-multihop 2".into());
+    let frr = Frr::start(&topology, options);
+    let herald = Herald::start(&topology);
+    let router = IpAddr::from(ROUTER4);
+    let mut config = Herald::peer_config(false, NODE_AS);
+    config.ebgp_multihop = Some(2);
+    config.bfd = Some(herald_bfd(100, 3));
+    herald.add_peer(config);
+    wait_until(SETTLE, "multihop BFD up on both sides", || {
+        (frr_bfd_up(&frr, NODE4.into())
+            && herald_bfd_state(&herald, router) == Some(bfd::State::Up))
+        .then_some(())
+    });
+    let peer = frr.bfd_peer(NODE4.into()).unwrap();
+    println!("FRR's multihop BFD with {NODE4}: {peer}");
+    assert_eq!(peer["multihop"].as_bool(), Some(true), "{peer}");
+    let status = herald.peer_stats(router).bfd.unwrap();
+    assert!(status.multihop);
+    herald.wait_established(router, SETTLE);
+}
