@@ -230,6 +230,8 @@ struct Entry {
     local: Option<SocketAddr>,
     changes: mpsc::UnboundedSender<StateChange>,
     status: watch::Sender<BfdStatus>,
+    /// What `status` holds, to compare against without taking the watch's lock.
+    published: Option<BfdStatus>,
     error: Option<String>,
 }
 
@@ -256,16 +258,12 @@ impl Entry {
 
     /// Updates the watched status if something a reader sees has changed (state,
     /// intervals, flaps): not on every packet.
-    fn publish(&self) {
+    fn publish(&mut self) {
         let now = status_of(&self.key, self.local, &self.session, self.error.clone());
-        self.status.send_if_modified(|status| {
-            if *status == now {
-                false
-            } else {
-                *status = now;
-                true
-            }
-        });
+        if self.published.as_ref() != Some(&now) {
+            self.published = Some(now.clone());
+            self.status.send_replace(now);
+        }
     }
 }
 
@@ -333,6 +331,7 @@ impl Engine {
                     local: None,
                     changes,
                     status,
+                    published: None,
                     error: None,
                 };
                 let port = if key.multihop {

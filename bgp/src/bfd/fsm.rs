@@ -225,6 +225,10 @@ impl Session {
         self.remote_state = packet.state;
         self.remote_diag = packet.diag;
         self.remote_min_rx_us = packet.required_min_rx_us;
+        // A peer that lowers its Desired Min TX with a Poll may go on sending at the old
+        // rate until our Final reaches it and its transmit timer next runs (FRR does):
+        // until a packet without Poll, the detection time keeps the slower rate.
+        let previous_tx_us = self.remote_desired_min_tx_us;
         self.remote_desired_min_tx_us = packet.desired_min_tx_us;
         self.remote_detect_mult = packet.detect_mult;
         let mut output = Output::default();
@@ -254,7 +258,12 @@ impl Session {
             }
         };
         // Section 6.8.4: every packet not discarded restarts the detection timer.
-        self.detect_deadline = Some(now + self.negotiated().detection_time);
+        let mut detection = self.negotiated().detection_time;
+        if packet.poll && previous_tx_us > packet.desired_min_tx_us {
+            let slower = self.effective_rx_us.max(previous_tx_us);
+            detection = from_micros(slower) * u32::from(self.remote_detect_mult);
+        }
+        self.detect_deadline = Some(now + detection);
         if let Some((to, diag)) = next {
             output.changed = Some(self.change_state(to, diag, peer_admin_down, now));
         }
@@ -692,6 +701,34 @@ mod tests {
         let (_, last) = link.sent_by_a.last().expect("packets");
         assert_eq!(last.desired_min_tx_us, 20_000);
         assert!(!last.poll);
+    }
+
+    #[test]
+    fn a_peer_lowering_its_interval_by_poll_keeps_the_old_detection_time_until_its_next_packet() {
+        let mut link = Link::new(timers(20, 20, 3), timers(1000, 20, 3));
+        link.run_for(ms(3000));
+        assert_eq!(link.a.negotiated().rx_interval, ms(1000));
+        // b now asks for 20 ms, by Poll, but (like FRR) keeps its 1 s timer running.
+        let now = link.now;
+        let poll = ControlPacket {
+            poll: true,
+            desired_min_tx_us: 20_000,
+            your_discriminator: link.a.local_discriminator(),
+            ..link.b.packet()
+        };
+        link.a.receive(&poll, now).expect("accepted");
+        assert_eq!(link.a.negotiated().detection_time, ms(60));
+        // Silence of 900 ms (b's next periodic packet at its old rate) is no failure.
+        let _ = link.a.on_timer(now + ms(900));
+        assert_eq!(link.a.state(), State::Up);
+        // The next packet, without Poll, brings the short detection time in.
+        let plain = ControlPacket {
+            poll: false,
+            ..poll
+        };
+        link.a.receive(&plain, now + ms(950)).expect("accepted");
+        let _ = link.a.on_timer(now + ms(1020));
+        assert_eq!(link.a.state(), State::Down);
     }
 
     #[test]
