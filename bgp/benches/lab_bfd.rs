@@ -168,8 +168,16 @@ fn measure(node: Node, failure: Failure) -> Duration {
             frr.bfd_peer(NODE4.into())
                 .filter(|p| p["status"].as_str() == Some("up"))
         });
-        // Let the Poll Sequence after Up settle the fast timers.
-        std::thread::sleep(Duration::from_secs(1));
+        // Let the Poll Sequence after Up settle the fast timers, and FRR restart its BFD
+        // session after BGP came up (it does, once), then check again.
+        std::thread::sleep(Duration::from_secs(2));
+        wait_until(SETTLE, "route and BFD session in place", || {
+            (fib::route(&topology.router, service).is_some()
+                && frr
+                    .bfd_peer(NODE4.into())
+                    .is_some_and(|p| p["status"].as_str() == Some("up")))
+            .then_some(())
+        });
     }
     let failed_at = Instant::now();
     match failure {

@@ -90,7 +90,9 @@ fn frr_bfdd_and_herald_come_up_and_both_transmit_at_the_slower_sides_interval() 
         println!("Herald's BFD with {router}: {status:?}");
         assert_eq!(status.negotiated.rx_interval, ms(100));
         assert_eq!(status.negotiated.detection_time, ms(300));
-        assert_eq!(status.flaps, 0);
+        // No flap count here: FRR 8.4's bgpd re-registers its BFD session when the BGP
+        // session comes up (new source address), and bfdd may restart the session then,
+        // which Herald sees go down once.
         let peer = frr.bfd_peer(node).unwrap();
         println!("FRR's BFD with {node}: {peer}");
         // What FRR heard from Herald: 20 ms asked for both ways, multiplier 3.
@@ -120,6 +122,18 @@ fn herald_ends_the_bgp_session_with_cease_bfd_down_when_frr_bfdd_freezes_and_rec
         .then_some(())
     });
     herald.wait_established(router, SETTLE);
+    // FRR restarts its BFD session right after BGP comes up (see the first test), which
+    // can take the BGP session down once more. Let that pass (settling, not a measure),
+    // then wait for everything up again and count from there.
+    std::thread::sleep(Duration::from_secs(2));
+    wait_until(SETTLE, "BGP and BFD up on both sides", || {
+        (frr_bfd_up(&frr, NODE4.into())
+            && herald_bfd_state(&herald, router) == Some(bfd::State::Up)
+            && herald.peer_stats(router).state == SessionState::Established
+            && frr.is_established(NODE4.into()))
+        .then_some(())
+    });
+    let flaps_before = herald.peer_stats(router).bfd.unwrap().flaps;
 
     let frozen_at = Instant::now();
     frr.bfdd().freeze();
@@ -139,7 +153,7 @@ fn herald_ends_the_bgp_session_with_cease_bfd_down_when_frr_bfdd_freezes_and_rec
     let status = herald.peer_stats(router).bfd.unwrap();
     assert_eq!(status.state, bfd::State::Down);
     assert_eq!(status.local_diag, bfd::Diag::CONTROL_DETECTION_TIME_EXPIRED);
-    assert_eq!(status.flaps, 1);
+    assert_eq!(status.flaps, flaps_before + 1);
     // bgpd got the NOTIFICATION: code 6 (Cease), subcode 10 (BFD Down).
     wait_until(SETTLE, "bgpd logs Cease/10 from Herald", || {
         frr.bgpd_log()
@@ -213,6 +227,12 @@ fn frr_removes_the_route_within_bfd_time_when_the_herald_process_freezes() {
     });
     wait_until(SETTLE, "FRR's BFD session with Herald is up", || {
         frr_bfd_up(&frr, NODE4.into()).then_some(())
+    });
+    // Past FRR's restart of its BFD session after BGP came up (settling, not a measure).
+    std::thread::sleep(Duration::from_secs(2));
+    wait_until(SETTLE, "route and BFD session in place", || {
+        (frr_bfd_up(&frr, NODE4.into()) && fib::route(&topology.router, service).is_some())
+            .then_some(())
     });
 
     let frozen_at = Instant::now();
