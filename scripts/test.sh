@@ -31,6 +31,7 @@ command -v openssl >/dev/null   || need+=(openssl)   # proxy TLS tests (s_client
 command -v python3 >/dev/null   || need+=(python3)
 command -v tcpdump >/dev/null   || need+=(tcpdump)   # herald-e2e convergence benchmark
 command -v keepalived >/dev/null || need+=(keepalived) # vrrp interop tests
+command -v iptables >/dev/null  || need+=(iptables)  # lab_bfd benchmark: a cut link without carrier loss
 if ((${#need[@]})); then
     # the services of the packages about to be installed, and how they were before
     services=() was_active=() was_enabled=()

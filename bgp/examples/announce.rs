@@ -4,7 +4,8 @@
 //! cargo run -p bgp --example announce -- --peer 172.30.0.1 --remote-as 64501 \
 //!     --local-as 64500 --router-id 172.30.0.11 [--source ADDR] [--password KEY] \
 //!     [--hold 90] [--listen ADDR:PORT] [--passive] [--multihop N] [--gtsm] \
-//!     [--graceful-restart SECONDS] [--count N --base 10.0.0.0] [PREFIX...]
+//!     [--graceful-restart SECONDS] [--bfd TX_MS,RX_MS,MULT] [--count N --base 10.0.0.0]
+//!     [PREFIX...]
 //! ```
 //!
 //! Commands, one per line: `announce PREFIX [community A:B]... [large A:B:C]... [med N]
@@ -20,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use bgp::{
-    Community, IpNet, LargeCommunity, PeerConfig, PeerStats, RouteAttributes, SessionState,
-    Speaker, SpeakerConfig,
+    BfdTimers, Community, IpNet, LargeCommunity, PeerConfig, PeerStats, RouteAttributes,
+    SessionState, Speaker, SpeakerConfig,
 };
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -42,6 +43,7 @@ struct Args {
     multihop: Option<u8>,
     gtsm: bool,
     graceful_restart: Option<u16>,
+    bfd: Option<BfdTimers>,
     count: u32,
     base: Ipv4Addr,
     prefixes: Vec<IpNet>,
@@ -61,6 +63,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args> {
         multihop: None,
         gtsm: false,
         graceful_restart: None,
+        bfd: None,
         count: 0,
         base: Ipv4Addr::new(10, 0, 0, 0),
         prefixes: Vec::new(),
@@ -94,6 +97,9 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args> {
                         .context("--graceful-restart")?,
                 );
             }
+            "--bfd" => {
+                parsed.bfd = Some(parse_bfd(&value("--bfd")?).context("--bfd TX_MS,RX_MS,MULT")?)
+            }
             "--count" => parsed.count = value("--count")?.parse().context("--count")?,
             "--base" => parsed.base = value("--base")?.parse().context("--base")?,
             flag if flag.starts_with("--") => bail!("unknown option {flag}"),
@@ -112,6 +118,19 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args> {
     Ok(parsed)
 }
 
+/// `TX_MS,RX_MS,MULT`, e.g. `20,20,3`.
+fn parse_bfd(text: &str) -> Result<BfdTimers> {
+    let parts: Vec<&str> = text.split(',').collect();
+    let [tx, rx, mult] = parts[..] else {
+        bail!("three comma-separated numbers")
+    };
+    Ok(BfdTimers {
+        desired_min_tx: Duration::from_millis(tx.parse()?),
+        required_min_rx: Duration::from_millis(rx.parse()?),
+        detect_mult: mult.parse()?,
+    })
+}
+
 fn peer_config(args: &Args, address: IpAddr) -> PeerConfig {
     let mut peer = PeerConfig::new(address, args.local_as, args.remote_as, args.router_id);
     // The source address only applies to peers of its family.
@@ -124,6 +143,7 @@ fn peer_config(args: &Args, address: IpAddr) -> PeerConfig {
     peer.ebgp_multihop = args.multihop;
     peer.gtsm = args.gtsm;
     peer.graceful_restart = args.graceful_restart;
+    peer.bfd = args.bfd;
     peer
 }
 
@@ -178,6 +198,14 @@ fn stats_json(stats: &PeerStats) -> serde_json::Value {
         "hold_time": stats.hold_time,
         "pending_messages": stats.pending_messages,
         "last_error": stats.last_error,
+        "bfd": stats.bfd.as_ref().map(|bfd| serde_json::json!({
+            "state": bfd.state.name(),
+            "tx_interval_ms": bfd.negotiated.tx_interval.as_secs_f64() * 1000.0,
+            "rx_interval_ms": bfd.negotiated.rx_interval.as_secs_f64() * 1000.0,
+            "detection_time_ms": bfd.negotiated.detection_time.as_secs_f64() * 1000.0,
+            "flaps": bfd.flaps,
+            "error": bfd.error,
+        })),
     })
 }
 
@@ -305,7 +333,8 @@ fn main() -> ExitCode {
             eprintln!(
                 "usage: announce --peer ADDR [--peer ADDR]... --remote-as AS --local-as AS --router-id ID \
                  [--source ADDR] [--password KEY] [--hold S] [--listen ADDR:PORT] [--passive] \
-                 [--multihop N] [--gtsm] [--graceful-restart S] [--count N --base ADDR] [PREFIX]..."
+                 [--multihop N] [--gtsm] [--graceful-restart S] [--bfd TX_MS,RX_MS,MULT] \
+                 [--count N --base ADDR] [PREFIX]..."
             );
             return ExitCode::from(USAGE);
         }

@@ -4,7 +4,12 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use crate::bfd::Timers as BfdTimers;
 use crate::sockopt::MD5_MAX_KEY_LEN;
+
+/// The shortest BFD interval a peer may ask for: the driver's timers are not meant for
+/// less (RFC 5880 leaves the floor to implementations).
+pub const BFD_MIN_INTERVAL: Duration = Duration::from_millis(10);
 
 /// Speaker-wide settings.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -42,6 +47,12 @@ pub struct PeerConfig {
     pub passive: bool,
     /// Advertise graceful restart (RFC 4724) with this restart time in seconds.
     pub graceful_restart: Option<u16>,
+    /// Run a BFD session with the peer (RFC 5880; multihop, RFC 5883, when
+    /// `ebgp_multihop` is set): when it goes from Up to Down the BGP session ends at once
+    /// with Cease/BFD Down (RFC 9384). As in FRR, BGP does not wait for BFD: a session
+    /// may come up while BFD is Down (a peer whose BFD is broken still gets our routes);
+    /// only the Up -> Down change of BFD ends it.
+    pub bfd: Option<BfdTimers>,
 }
 
 impl PeerConfig {
@@ -63,6 +74,7 @@ impl PeerConfig {
             gtsm: false,
             passive: false,
             graceful_restart: None,
+            bfd: None,
         }
     }
 
@@ -99,6 +111,13 @@ impl PeerConfig {
         if self.ebgp_multihop == Some(0) {
             return Err(PeerConfigProblem::ZeroMultihop);
         }
+        if let Some(bfd) = &self.bfd
+            && (bfd.detect_mult == 0
+                || bfd.desired_min_tx < BFD_MIN_INTERVAL
+                || bfd.required_min_rx < BFD_MIN_INTERVAL)
+        {
+            return Err(PeerConfigProblem::BfdTimers);
+        }
         if let Some(source) = self.source_address
             && source.is_ipv4() != self.address.is_ipv4()
         {
@@ -127,6 +146,8 @@ pub enum PeerConfigProblem {
     PasswordLength,
     #[error("ebgp-multihop of 0 hops")]
     ZeroMultihop,
+    #[error("BFD: intervals must be at least 10 ms and the multiplier at least 1")]
+    BfdTimers,
     #[error("source address {source_address} is not of the peer's address family")]
     SourceFamily { source_address: IpAddr },
 }

@@ -9,7 +9,9 @@
 //! after it (`tests/layers.rs` checks this):
 //! - [`packet`]: the codec, pure. Inside it, `capability` (the capability TLVs) is used
 //!   by both the OPEN codec and the error-to-NOTIFICATION mapping;
-//! - [`fsm`]: the RFC 4271 session state machine, sans-IO;
+//! - [`fsm`]: the RFC 4271 session state machine, sans-IO; beside it [`bfd`] (RFC 5880:
+//!   codec, sans-IO session state machine, and one driver task for every BFD session),
+//!   which the peer tasks of `session` use to end a BGP session as soon as its path fails;
 //! - [`rib`]: the routes we originate and what each session sends of them (route table,
 //!   deltas, per-session Adj-RIB-Out, UPDATE packing), pure;
 //! - `session`: the tokio driver of one peer: carries out the FSM's outputs on TCP
@@ -50,7 +52,13 @@
 //!  writer task          reader task          one pair per TCP connection
 //!  (write half)         (read half, frame_len)
 //! ```
+//!
+//! Peers with `PeerConfig::bfd` also hold a BFD session: the core starts one BFD driver
+//! task (see `bfd::driver`) with the first such peer; each peer task registers its
+//! session there and receives its state changes (mpsc), and a BFD failure ends the BGP
+//! session with Cease/BFD Down (`fsm::Input::BfdDown`).
 
+pub mod bfd;
 pub mod fsm;
 pub mod packet;
 pub mod rib;
@@ -62,10 +70,11 @@ mod config;
 mod route;
 mod status;
 
-pub use config::{PeerConfig, PeerConfigProblem, SpeakerConfig};
+pub use bfd::Timers as BfdTimers;
+pub use config::{BFD_MIN_INTERVAL, PeerConfig, PeerConfigProblem, SpeakerConfig};
 pub use fsm::SessionState;
 pub use ipnet::IpNet;
 pub use packet::{Community, ExtendedCommunity, LargeCommunity, Origin};
 pub use route::RouteAttributes;
 pub use speaker::{Speaker, SpeakerError};
-pub use status::{PeerEvent, PeerStats};
+pub use status::{BfdStatus, PeerEvent, PeerStats};

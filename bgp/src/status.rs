@@ -3,6 +3,7 @@
 use std::net::IpAddr;
 use std::time::Instant;
 
+pub use crate::bfd::BfdStatus;
 use crate::fsm::SessionState;
 
 /// A peer changed state.
@@ -36,4 +37,6 @@ pub struct PeerStats {
     pub hold_time: Option<u16>,
     /// Messages encoded but not yet written to the socket (0 once everything is out).
     pub pending_messages: u64,
+    /// The BFD session with the peer, if configured: state, agreed intervals, flaps.
+    pub bfd: Option<BfdStatus>,
 }

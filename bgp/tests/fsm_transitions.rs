@@ -348,3 +348,30 @@ fn manual_stop_for_graceful_restart_closes_without_notification() {
     assert!(closed(&outputs, OUT));
     assert_eq!(fsm.state(), SessionState::Idle);
 }
+
+#[test]
+fn bfd_down_ends_an_established_session_with_cease_bfd_down_and_retries() {
+    let mut fsm = in_established(config(), 90);
+    let outputs = fsm.handle(Input::BfdDown);
+    assert_eq!(
+        fsm_error(&outputs),
+        (error_code::CEASE, cease_subcode::BFD_DOWN)
+    );
+    assert!(closed(&outputs, OUT));
+    assert!(went_idle_then_active(&outputs), "{outputs:?}");
+    // The automatic restart (RFC 4271 section 8.1.1): connect again after the backoff.
+    assert!(timer_started(&outputs, Timer::ConnectRetry).is_some());
+    assert_eq!(
+        notification(&outputs, OUT).map(|n| n.to_string()),
+        Some("Cease/BFD Down".to_owned())
+    );
+}
+
+#[test]
+fn bfd_down_without_a_connection_changes_nothing() {
+    let mut fsm = Fsm::new(config());
+    fsm.handle(Input::ManualStart);
+    let outputs = fsm.handle(Input::BfdDown);
+    assert!(outputs.is_empty(), "{outputs:?}");
+    assert_eq!(fsm.state(), SessionState::Connect);
+}

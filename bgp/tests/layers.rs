@@ -14,6 +14,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("sockopt", 0),
     ("packet", 0),
     ("fsm", 1),
+    ("bfd", 1),
     ("config", 2),
     ("route", 2),
     ("status", 2),
@@ -82,7 +83,7 @@ fn no_module_uses_a_module_of_a_later_layer() {
 
 #[test]
 fn files_of_one_module_do_not_import_each_other_in_a_cycle() {
-    for module in ["packet", "fsm", "rib", "session", "speaker"] {
+    for module in ["packet", "fsm", "bfd", "rib", "session", "speaker"] {
         let dir = src().join(module);
         let siblings: BTreeSet<String> = rust_files(&dir)
             .iter()

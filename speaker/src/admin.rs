@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bgp::{PeerStats, Speaker};
 use herald_runtime::admin::{self as common, Readiness, Reply};
@@ -311,6 +311,40 @@ pub struct PeerReport {
     pub last_error: Option<String>,
     /// Why Herald could not configure this peer (then it has no session).
     pub config_error: Option<String>,
+    /// The BFD session with this peer, if `bfd` is configured.
+    pub bfd: Option<BfdReport>,
+}
+
+/// One BFD session: its state and the intervals agreed with the peer.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct BfdReport {
+    /// `Up`, `Down`, `Init`, `AdminDown`.
+    pub state: &'static str,
+    pub remote_state: &'static str,
+    /// Why the session last went down (RFC 5880 diagnostic).
+    pub diagnostic: &'static str,
+    pub transmit_interval_ms: f64,
+    pub receive_interval_ms: f64,
+    pub detection_time_ms: f64,
+    pub flaps: u64,
+    /// A socket the session needs could not be opened.
+    pub error: Option<String>,
+}
+
+impl BfdReport {
+    fn new(status: &bgp::BfdStatus) -> BfdReport {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        BfdReport {
+            state: status.state.name(),
+            remote_state: status.remote_state.name(),
+            diagnostic: status.local_diag.name(),
+            transmit_interval_ms: ms(status.negotiated.tx_interval),
+            receive_interval_ms: ms(status.negotiated.rx_interval),
+            detection_time_ms: ms(status.negotiated.detection_time),
+            flaps: status.flaps,
+            error: status.error.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -362,6 +396,7 @@ pub fn status_report(
             prefixes_received: peer.prefixes_received,
             last_error: peer.last_error.clone(),
             config_error: None,
+            bfd: peer.bfd.as_ref().map(BfdReport::new),
         })
         .collect();
     for problem in &published.peer_problems {
@@ -381,6 +416,7 @@ pub fn status_report(
                 prefixes_received: 0,
                 last_error: None,
                 config_error: Some(problem.error.clone()),
+                bfd: None,
             }),
         }
     }
@@ -673,6 +709,59 @@ mod tests {
     }
 
     #[test]
+    fn status_shows_each_bfd_session_with_its_intervals_and_flaps() {
+        let interval = Duration::from_millis(100);
+        let bfd = bgp::BfdStatus {
+            peer: "172.30.0.1".parse().expect("ip"),
+            local: None,
+            multihop: false,
+            state: bgp::bfd::State::Down,
+            remote_state: bgp::bfd::State::Down,
+            local_diag: bgp::bfd::Diag::CONTROL_DETECTION_TIME_EXPIRED,
+            remote_diag: bgp::bfd::Diag::NONE,
+            local_discriminator: 1,
+            remote_discriminator: 0,
+            configured: bgp::BfdTimers {
+                desired_min_tx: Duration::from_millis(20),
+                required_min_rx: Duration::from_millis(20),
+                detect_mult: 3,
+            },
+            negotiated: bgp::bfd::Negotiated {
+                tx_interval: interval,
+                rx_interval: interval,
+                detection_time: interval * 3,
+            },
+            flaps: 2,
+            error: None,
+        };
+        let stats = [PeerStats {
+            address: "172.30.0.1".parse().expect("ip"),
+            remote_as: 64501,
+            state: SessionState::Active,
+            established_since: None,
+            messages_sent: 0,
+            messages_received: 0,
+            updates_sent: 0,
+            updates_received: 0,
+            prefixes_sent: 0,
+            prefixes_received: 0,
+            last_error: Some("sent NOTIFICATION Cease/BFD Down".into()),
+            hold_time: None,
+            pending_messages: 0,
+            bfd: Some(bfd),
+        }];
+        let report = status_report("n1", &published(), &stats, Instant::now());
+        let json = serde_json::to_value(&report).expect("serializes");
+        let bfd = &json["peers"][0]["bfd"];
+        assert_eq!(bfd["state"], "Down");
+        assert_eq!(bfd["diagnostic"], "Control Detection Time Expired");
+        assert_eq!(bfd["transmit_interval_ms"], 100.0);
+        assert_eq!(bfd["receive_interval_ms"], 100.0);
+        assert_eq!(bfd["detection_time_ms"], 300.0);
+        assert_eq!(bfd["flaps"], 2);
+    }
+
+    #[test]
     fn status_lists_sessions_routes_reasons_and_problems() {
         let now = Instant::now();
         let stats = [PeerStats {
@@ -689,6 +778,7 @@ mod tests {
             last_error: Some("received NOTIFICATION Cease/Administrative Reset".into()),
             hold_time: Some(90),
             pending_messages: 0,
+            bfd: None,
         }];
         let report = status_report("n1", &published(), &stats, now);
         let json = serde_json::to_value(&report).expect("serializes");

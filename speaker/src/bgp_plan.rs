@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use bgp::{IpNet, PeerConfig, RouteAttributes};
+use bgp::{BfdTimers, IpNet, PeerConfig, RouteAttributes};
 use herald_config::{Community, Peer};
 
 use crate::announce::RouteSpec;
@@ -85,6 +85,13 @@ pub fn peer_config(peer: &Peer, hints: RouterIdHints) -> Result<PeerConfig, Peer
     config.ebgp_multihop = peer.ebgp_multihop.then_some(MULTIHOP_TTL);
     config.gtsm = peer.gtsm;
     config.graceful_restart = graceful_restart;
+    // Asynchronous mode only: `echo-mode`, `passive-mode` and `minimum-ttl` are accepted
+    // by the config but not used (Herald always starts the session and never echoes).
+    config.bfd = peer.bfd.as_ref().map(|bfd| BfdTimers {
+        desired_min_tx: bfd.settings.transmit_interval,
+        required_min_rx: bfd.settings.receive_interval,
+        detect_mult: bfd.settings.detect_multiplier,
+    });
     Ok(config)
 }
 
@@ -357,6 +364,27 @@ mod tests {
             PeerConfig::new("172.30.0.1".parse().expect("ip"), 64500, 64501, NODE_ID),
             "port 179, hold 90 s, keepalive follows the negotiated hold time, TTL 1"
         );
+    }
+
+    #[test]
+    fn bfd_profile_timers_reach_the_session() {
+        let peer = one_peer(
+            "bfd-profiles:\n- name: fast\n  receive-interval: 20\n  transmit-interval: 50ms\n  \
+             detect-multiplier: 4\npeers:\n- peer-address: 172.30.0.1\n  peer-asn: 64501\n  \
+             my-asn: 64500\n  bfd-profile: fast\n",
+        );
+        let config = peer_config(&peer, node_hint()).expect("maps");
+        assert_eq!(
+            config.bfd,
+            Some(BfdTimers {
+                desired_min_tx: Duration::from_millis(50),
+                required_min_rx: Duration::from_millis(20),
+                detect_mult: 4,
+            })
+        );
+        let plain =
+            one_peer("peers:\n- peer-address: 172.30.0.1\n  peer-asn: 64501\n  my-asn: 64500\n");
+        assert_eq!(peer_config(&plain, node_hint()).expect("maps").bfd, None);
     }
 
     #[test]

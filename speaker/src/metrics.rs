@@ -106,6 +106,11 @@ pub struct Metrics {
     pub updates_received: Family<PeerLabels, Counter>,
     /// `herald_bgp_announced_prefixes{peer}`: prefixes advertised on the session now.
     pub announced_prefixes: Family<PeerLabels, Gauge>,
+    /// `herald_bfd_session_state{peer}`: the BFD session's state as RFC 5880 numbers it
+    /// (0 AdminDown, 1 Down, 2 Init, 3 Up); absent for peers without BFD.
+    pub bfd_state: Family<PeerLabels, Gauge>,
+    /// `herald_bfd_session_flaps_total{peer}`: BFD Up -> Down transitions.
+    pub bfd_flaps: Family<PeerLabels, Counter>,
     /// `herald_speaker_announced_services`: Services with at least one address announced
     /// from this node.
     pub announced_services: Gauge,
@@ -195,6 +200,7 @@ struct VrrpSeen {
 struct Seen {
     updates_sent: u64,
     updates_received: u64,
+    bfd_flaps: u64,
 }
 
 impl Metrics {
@@ -223,6 +229,16 @@ impl Metrics {
             "herald_bgp_announced_prefixes",
             "Prefixes currently advertised to the peer",
             metrics.announced_prefixes.clone(),
+        );
+        registry.register(
+            "herald_bfd_session_state",
+            "State of the BFD session with the peer: 0 AdminDown, 1 Down, 2 Init, 3 Up",
+            metrics.bfd_state.clone(),
+        );
+        registry.register(
+            "herald_bfd_session_flaps",
+            "BFD sessions going from Up to Down",
+            metrics.bfd_flaps.clone(),
         );
         registry.register(
             "herald_speaker_announced_services",
@@ -568,6 +584,8 @@ impl Metrics {
             self.updates_sent.remove(&labels);
             self.updates_received.remove(&labels);
             self.announced_prefixes.remove(&labels);
+            self.bfd_state.remove(&labels);
+            self.bfd_flaps.remove(&labels);
         }
         for peer in stats {
             let labels = peer_labels(peer.address);
@@ -584,6 +602,20 @@ impl Metrics {
             self.updates_received
                 .get_or_create(&labels)
                 .inc_by(increment(&mut last.updates_received, peer.updates_received));
+            match &peer.bfd {
+                Some(bfd) => {
+                    self.bfd_state
+                        .get_or_create(&labels)
+                        .set(i64::from(bfd.state as u8));
+                    self.bfd_flaps
+                        .get_or_create(&labels)
+                        .inc_by(increment(&mut last.bfd_flaps, bfd.flaps));
+                }
+                None => {
+                    self.bfd_state.remove(&labels);
+                    self.bfd_flaps.remove(&labels);
+                }
+            }
         }
     }
 
@@ -672,6 +704,7 @@ mod tests {
             last_error: None,
             hold_time: None,
             pending_messages: 0,
+            bfd: None,
         }
     }
 
@@ -706,6 +739,56 @@ mod tests {
             "a restarted total counts on from where it was:\n{text}"
         );
         assert!(text.contains("herald_bgp_session_up{peer=\"172.30.0.1\"} 0"));
+    }
+
+    fn bfd_status(state: bgp::bfd::State, flaps: u64) -> bgp::BfdStatus {
+        let interval = std::time::Duration::from_millis(20);
+        bgp::BfdStatus {
+            peer: "172.30.0.1".parse().expect("ip"),
+            local: None,
+            multihop: false,
+            state,
+            remote_state: state,
+            local_diag: bgp::bfd::Diag::NONE,
+            remote_diag: bgp::bfd::Diag::NONE,
+            local_discriminator: 1,
+            remote_discriminator: 2,
+            configured: bgp::BfdTimers {
+                desired_min_tx: interval,
+                required_min_rx: interval,
+                detect_mult: 3,
+            },
+            negotiated: bgp::bfd::Negotiated {
+                tx_interval: interval,
+                rx_interval: interval,
+                detection_time: interval * 3,
+            },
+            flaps,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn bfd_series_show_the_state_and_count_flaps_across_restarts() {
+        let mut registry = Registry::default();
+        let metrics = Metrics::register(&mut registry);
+        let mut peer = stats("172.30.0.1", SessionState::Established, 1, 1);
+        peer.bfd = Some(bfd_status(bgp::bfd::State::Up, 2));
+        metrics.observe_peers(std::slice::from_ref(&peer));
+        // The session was replaced (a config change): its count starts again at 1.
+        peer.bfd = Some(bfd_status(bgp::bfd::State::Down, 1));
+        metrics.observe_peers(std::slice::from_ref(&peer));
+        let text = encode(&registry).expect("encodes");
+        for line in [
+            "herald_bfd_session_state{peer=\"172.30.0.1\"} 1",
+            "herald_bfd_session_flaps_total{peer=\"172.30.0.1\"} 3",
+        ] {
+            assert!(text.contains(line), "{line} missing from\n{text}");
+        }
+        peer.bfd = None;
+        metrics.observe_peers(std::slice::from_ref(&peer));
+        let text = encode(&registry).expect("encodes");
+        assert!(!text.contains("herald_bfd_session_state{"), "{text}");
     }
 
     #[test]

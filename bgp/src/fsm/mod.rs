@@ -131,6 +131,7 @@ impl Fsm {
             Input::TimerExpired(Timer::ConnectRetry) => self.connect_retry_expired(),
             Input::TimerExpired(Timer::Hold(conn)) => self.hold_expired(conn),
             Input::TimerExpired(Timer::Keepalive(conn)) => self.keepalive_expired(conn),
+            Input::BfdDown => self.bfd_down(),
         }
         self.report_state();
         std::mem::take(&mut self.outputs)
@@ -378,6 +379,18 @@ impl Fsm {
         if self.find(conn).is_some() {
             let expired = NotificationMsg::new(error_code::HOLD_TIMER_EXPIRED, 0, Vec::new());
             self.fail_connection(conn, expired);
+        }
+    }
+
+    /// RFC 9384 with RFC 5882 section 10.2: BFD says the path to the peer is gone, so
+    /// every connection ends at once with Cease/BFD Down (sent in case the path still
+    /// carries it), without waiting for the hold timer. The automatic restart follows as
+    /// after any error; a new session may come up before BFD is Up again, as FRR's bgpd
+    /// does by default, so a peer whose BFD is broken still gets its routes.
+    fn bfd_down(&mut self) {
+        let connections: Vec<ConnId> = self.connections.iter().map(|c| c.id).collect();
+        for conn in connections {
+            self.fail_connection(conn, cease(cease_subcode::BFD_DOWN));
         }
     }
 

@@ -145,6 +145,8 @@ pub enum Input {
         error: DecodeError,
     },
     TimerExpired(Timer),
+    /// The BFD session with the peer went from Up to Down (RFC 5882 section 10.2).
+    BfdDown,
 }
 
 /// One thing for the driver to do or to report.

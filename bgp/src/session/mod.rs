@@ -23,6 +23,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+use crate::bfd::{Bfd, SessionHandle, SessionKey, StateChange};
 use crate::config::PeerConfig;
 use crate::fsm::{
     ConnId, Fsm, FsmConfig, Input, Negotiated, Output, Reason, SessionState, StopReason, Timer,
@@ -60,6 +61,8 @@ pub(crate) struct PeerTaskContext {
     pub(crate) events: broadcast::Sender<PeerEvent>,
     /// The task of a previous configuration of this peer, to let it close first.
     pub(crate) previous: Option<Finished>,
+    /// The speaker's BFD driver, when this peer has `bfd` configured.
+    pub(crate) bfd: Option<Bfd>,
 }
 
 /// Spawns a peer task in `span` (its `peer{addr,asn}` span).
@@ -76,11 +79,24 @@ async fn run_peer(context: PeerTaskContext) {
         table_requests,
         events,
         previous,
+        bfd,
     } = context;
     if let Some(previous) = previous {
         let _ = tokio::time::timeout(CLOSE_TIMEOUT * 2, previous).await;
     }
+    let bfd = match (bfd, config.bfd) {
+        (Some(driver), Some(timers)) => Some(driver.add(
+            SessionKey {
+                peer: config.address,
+                local: config.source_address,
+                multihop: config.ebgp_multihop.is_some(),
+            },
+            timers,
+        )),
+        _ => None,
+    };
     let mut peer = PeerTask::new(config, commands, table_requests, events);
+    peer.bfd = bfd;
     peer.input(Input::ManualStart);
     peer.run().await;
     peer.finish().await;
@@ -145,6 +161,8 @@ struct PeerTask {
     last_error: Option<String>,
     /// Reader and writer tasks of closed connections, still flushing.
     closing: Vec<JoinHandle<()>>,
+    /// The BFD session with the peer; dropped (AdminDown) when the task ends.
+    bfd: Option<SessionHandle>,
 }
 
 impl PeerTask {
@@ -193,6 +211,7 @@ impl PeerTask {
             received: std::collections::HashSet::new(),
             last_error: None,
             closing: Vec::new(),
+            bfd: None,
         }
     }
 
@@ -213,6 +232,7 @@ impl PeerTask {
                     }
                 },
                 Some(event) = self.conn_events.recv() => self.connection_event(event),
+                Some(change) = bfd_change(&mut self.bfd) => self.bfd_changed(change),
                 result = poll_connect(&mut self.connecting) => {
                     self.connecting = None;
                     self.connect_finished(result);
@@ -293,6 +313,15 @@ impl PeerTask {
                 debug!(?family, "route refresh requested");
                 let _ = self.table_requests.send(self.config.address);
             }
+        }
+    }
+
+    /// Only a failure (Up -> Down, not the peer's AdminDown, RFC 5882 section 3.2) ends
+    /// the BGP session; BFD coming Up changes nothing, the session reconnects on its own.
+    fn bfd_changed(&mut self, change: StateChange) {
+        if change.is_failure() {
+            info!(diag = %change.diag, "BFD session down: closing the BGP session");
+            self.input(Input::BfdDown);
         }
     }
 
@@ -506,6 +535,7 @@ impl PeerTask {
             last_error: self.last_error.clone(),
             hold_time: self.session.as_ref().map(|s| s.negotiated.hold_time),
             pending_messages: self.counters.pending_messages.load(Ordering::Relaxed),
+            bfd: self.bfd.as_ref().map(SessionHandle::status),
         }
     }
 }
@@ -522,6 +552,13 @@ impl std::fmt::Debug for ConnectAttempt {
 async fn poll_connect(connecting: &mut Option<ConnectAttempt>) -> std::io::Result<TcpStream> {
     match connecting {
         Some(attempt) => (&mut attempt.0).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn bfd_change(bfd: &mut Option<SessionHandle>) -> Option<StateChange> {
+    match bfd {
+        Some(handle) => handle.changes.recv().await,
         None => std::future::pending().await,
     }
 }

@@ -21,6 +21,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info_span, warn};
 
+use crate::bfd::Bfd;
 use crate::config::{PeerConfig, SpeakerConfig};
 use crate::fsm::StopReason;
 use crate::rib::{Batch, RouteTable};
@@ -95,6 +96,7 @@ impl Speaker {
             listener_task,
             events: events.clone(),
             table_requests,
+            bfd: None,
         };
         tokio::spawn(core.run(commands_rx, internal_rx, table_requests_rx));
         Speaker { commands, events }
@@ -207,6 +209,8 @@ struct Core {
     events: broadcast::Sender<PeerEvent>,
     /// Cloned into every peer task: "send me the table".
     table_requests: mpsc::UnboundedSender<IpAddr>,
+    /// The BFD driver, started with the first peer that wants BFD.
+    bfd: Option<Bfd>,
 }
 
 impl Core {
@@ -370,6 +374,10 @@ impl Core {
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let span = info_span!("peer", addr = %config.address, asn = config.remote_as);
         let table_requests = self.table_requests.clone();
+        let bfd = config
+            .bfd
+            .is_some()
+            .then(|| self.bfd.get_or_insert_with(Bfd::spawn).clone());
         let finished = session::spawn_peer(
             PeerTaskContext {
                 config: config.clone(),
@@ -377,6 +385,7 @@ impl Core {
                 table_requests,
                 events: self.events.clone(),
                 previous,
+                bfd,
             },
             span,
         );

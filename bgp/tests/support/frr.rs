@@ -21,6 +21,17 @@ pub struct FrrOptions {
     /// Lines applied to both neighbors, e.g. `"password s3cret"` or `"timers 1 3"`:
     /// each becomes ` neighbor <node address> <line>` in bgpd.conf.
     pub neighbor_options: Vec<String>,
+    /// Start bfdd too, with profile "herald" at these timers (see `lab/frr/bfdd.conf.in`),
+    /// and attach it to both neighbors (`neighbor X bfd`, `neighbor X bfd profile herald`).
+    pub bfd: Option<FrrBfd>,
+}
+
+/// Timers of FRR's BFD profile "herald".
+#[derive(Clone, Copy, Debug)]
+pub struct FrrBfd {
+    pub transmit_ms: u32,
+    pub receive_ms: u32,
+    pub multiplier: u8,
 }
 
 impl Default for FrrOptions {
@@ -29,6 +40,7 @@ impl Default for FrrOptions {
             router_as: ROUTER_AS,
             node_as: NODE_AS,
             neighbor_options: vec![],
+            bfd: None,
         }
     }
 }
@@ -42,6 +54,7 @@ pub struct Frr {
     dir: tempfile::TempDir,
     zebra: Option<Daemon>,
     bgpd: Option<Daemon>,
+    bfdd: Option<Daemon>,
     /// pids of every daemon started, for FRR's per-process scratch dirs in /var/tmp/frr.
     pids: Vec<(String, i32)>,
     pub options: FrrOptions,
@@ -58,7 +71,20 @@ impl Frr {
             .prefix("herald-frr-")
             .tempdir()
             .expect("temp dir");
+        let bfd = options.bfd.unwrap_or(FrrBfd {
+            transmit_ms: 300,
+            receive_ms: 300,
+            multiplier: 3,
+        });
+        let mut neighbor_options = options.neighbor_options.clone();
+        if options.bfd.is_some() {
+            neighbor_options.push("bfd".into());
+            neighbor_options.push("bfd profile herald".into());
+        }
         let values = [
+            ("BFD_TX_MS", bfd.transmit_ms.to_string()),
+            ("BFD_RX_MS", bfd.receive_ms.to_string()),
+            ("BFD_MULT", bfd.multiplier.to_string()),
             ("ROUTER_NS", topology.router.clone()),
             ("ROUTER_AS", options.router_as.to_string()),
             ("ROUTER_ID", ROUTER4.to_string()),
@@ -66,10 +92,7 @@ impl Frr {
             ("NODE4", NODE4.to_string()),
             ("NODE6", NODE6.to_string()),
             ("STATE_DIR", dir.path().display().to_string()),
-            (
-                "NEIGHBOR_OPTIONS",
-                neighbor_lines(&options.neighbor_options),
-            ),
+            ("NEIGHBOR_OPTIONS", neighbor_lines(&neighbor_options)),
         ];
         write(
             dir.path(),
@@ -81,6 +104,11 @@ impl Frr {
             "bgpd.conf",
             &render(&lab_file("frr/bgpd.conf.in"), &values),
         );
+        write(
+            dir.path(),
+            "bfdd.conf",
+            &render(&lab_file("frr/bfdd.conf.in"), &values),
+        );
         run(
             "chown",
             &["-R", "frr:frr", &dir.path().display().to_string()],
@@ -90,14 +118,42 @@ impl Frr {
             dir,
             zebra: None,
             bgpd: None,
+            bfdd: None,
             pids: vec![],
             options,
         };
         let zebra = frr.start_daemon("zebra", &["-s", "90000000"]);
         frr.zebra = Some(zebra);
         frr.wait_socket("zserv.api");
+        if frr.options.bfd.is_some() {
+            require_program(&format!("{FRR_BIN}/bfdd"), "frr");
+            // bfdd's control socket is not covered by --vty_socket.
+            let control = frr.dir.path().join("bfdd.sock").display().to_string();
+            let bfdd = frr.start_daemon("bfdd", &["--bfdctl", &control]);
+            frr.bfdd = Some(bfdd);
+        }
         frr.start_bgpd();
         frr
+    }
+
+    /// The running bfdd (to freeze and thaw it).
+    pub fn bfdd(&self) -> &Daemon {
+        self.bfdd.as_ref().expect("bfdd is not running")
+    }
+
+    /// `show bfd peers json`: one object per session.
+    pub fn bfd_peers(&self) -> Vec<Value> {
+        self.json("show bfd peers json")
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// FRR's BFD session with `peer`, if it has one.
+    pub fn bfd_peer(&self, peer: IpAddr) -> Option<Value> {
+        self.bfd_peers()
+            .into_iter()
+            .find(|p| p["peer"].as_str() == Some(peer.to_string().as_str()))
     }
 
     fn start_daemon(&mut self, name: &str, extra: &[&str]) -> Daemon {
@@ -286,7 +342,7 @@ impl Frr {
 impl Drop for Frr {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            for name in ["bgpd", "zebra"] {
+            for name in ["bgpd", "bfdd", "zebra"] {
                 eprintln!(
                     "--- {name}.log (router {}) ---\n{}",
                     self.ns,
@@ -296,6 +352,9 @@ impl Drop for Frr {
         }
         if let Some(mut bgpd) = self.bgpd.take() {
             bgpd.stop();
+        }
+        if let Some(mut bfdd) = self.bfdd.take() {
+            bfdd.stop();
         }
         if let Some(mut zebra) = self.zebra.take() {
             zebra.stop();
