@@ -303,7 +303,8 @@ EOF
 # node_cgroups I : node I's cgroup in every v1 hierarchy (kubelet wants its cgroup root
 # to exist); cpuset needs its cpus and mems filled in before anything can join.
 node_cgroups() {
-    local h cg=$(node_cgroup "$1")
+    local h cg
+    cg=$(node_cgroup "$1")
     for h in /sys/fs/cgroup/*/; do
         [[ -e ${h}cgroup.procs && ${h} != */unified/ ]] || continue
         mkdir -p "$h$cg"
@@ -345,7 +346,8 @@ ctr_node() { local i=$1; shift; ctr --address "$(node_dir "$i")/containerd.sock"
 
 # node_cgroup_pids I : every process in node I's cgroup tree (pids hierarchy).
 node_cgroup_pids() {
-    local base=/sys/fs/cgroup/pids/$(node_cgroup "$1")
+    local base
+    base=/sys/fs/cgroup/pids/$(node_cgroup "$1")
     [[ -d $base ]] || return 0
     find "$base" -name cgroup.procs -exec cat {} + 2>/dev/null
 }
