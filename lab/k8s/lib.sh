@@ -377,8 +377,9 @@ node_stop() {
             kill -TERM "$h" 2>/dev/null
         fi
     fi
+    # every hierarchy, the unified (v2) one included: kubelet and runc make the node's
+    # cgroup there too
     for h in /sys/fs/cgroup/*/"$(node_cgroup "$i")"; do
-        [[ $h == */unified/* ]] && continue
         [[ -d $h ]] || continue
         find "$h" -depth -type d -exec rmdir {} + 2>/dev/null || log "node $i: could not remove $h"
     done
