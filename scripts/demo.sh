@@ -58,6 +58,7 @@ k8s_demo() {
     say "a Deployment of 3 backend pods and a LoadBalancer Service (Cluster policy)"
     "$K/ctl.sh" kubectl create deployment hello --image=herald.test/backend:lab --replicas=3
     "$K/ctl.sh" kubectl expose deployment hello --type=LoadBalancer --port=80 --target-port=8080
+    "$K/ctl.sh" kubectl rollout status deployment/hello --timeout=120s
     local v4="" _
     for _ in $(seq 120); do
         v4=$("$K/ctl.sh" kubectl get service hello -o jsonpath='{.status.loadBalancer.ingress[0].ip}' 2>/dev/null || true)
