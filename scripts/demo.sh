@@ -4,6 +4,11 @@
 #
 #   sudo scripts/demo.sh          build, start the lab, create a Service, show it working
 #   sudo scripts/demo.sh down     remove everything the demo made
+#   sudo scripts/demo.sh k8s      the same on a real Kubernetes cluster (lab/k8s: v1.20.2
+#                                 built from Debian's sources, containerd, kube-proxy),
+#                                 Herald installed with Helm's engine from charts/herald;
+#                                 the first run builds Kubernetes (tens of minutes)
+#   sudo scripts/demo.sh k8s-down remove the cluster
 #
 # Needs a Debian or Ubuntu machine, root, and Rust's cargo (https://rustup.rs; the
 # script does not install Rust). It installs what else it needs with apt-get: frr,
@@ -24,7 +29,68 @@ if [[ ${1:-} == down ]]; then
     "$LAB/down.sh"
     exit 0
 fi
-[[ -z ${1:-} || ${1:-} == up ]] || die "usage: $0 [up|down]"
+
+# ------------------------------------------------------------ k8s variant ---
+k8s_demo() {
+    export HK_PREFIX=herald-k HK_STATE=/run/herald-demo-k8s HK_NODES=2
+    local K=lab/k8s
+    if [[ ${1:-} == down ]]; then "$K/down.sh"; return; fi
+    say "installing what the cluster needs and building Kubernetes v1.20.2 once (scripts/test.sh's list)"
+    local need=()
+    for c in containerd runc iptables umoci curl openssl; do command -v "$c" >/dev/null || need+=("$c"); done
+    command -v gcc >/dev/null || need+=(gcc libc6-dev)
+    [[ -x /usr/lib/cni/bridge ]] || need+=(containernetworking-plugins)
+    [[ -x /usr/lib/frr/bgpd ]] || need+=(frr)
+    if ((${#need[@]})); then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    fi
+    scripts/kube-testenv.sh build
+    say "building herald-controller and herald-speaker (release) for the image"
+    cargo build --release --locked -p herald-controller -p herald-speaker
+    export HERALD_BIN_DIR=${CARGO_TARGET_DIR:-$PWD/target}/release
+    say "starting the cluster: control plane, node1 and node2 (containerd, kubelet, kube-proxy), router, client"
+    "$K/down.sh" >/dev/null 2>&1 || true
+    "$K/up.sh"
+    say "helm install herald charts/herald -n herald-system (values: lab/k8s/ctl.sh values)"
+    "$K/ctl.sh" install
+    "$K/ctl.sh" kubectl get pods -n herald-system -o wide
+    say "a Deployment of 3 backend pods and a LoadBalancer Service (Cluster policy)"
+    "$K/ctl.sh" kubectl create deployment hello --image=herald.test/backend:lab --replicas=3
+    "$K/ctl.sh" kubectl expose deployment hello --type=LoadBalancer --port=80 --target-port=8080
+    "$K/ctl.sh" kubectl rollout status deployment/hello --timeout=120s
+    local v4="" _
+    for _ in $(seq 120); do
+        v4=$("$K/ctl.sh" kubectl get service hello -o jsonpath='{.status.loadBalancer.ingress[0].ip}' 2>/dev/null || true)
+        [[ -n $v4 ]] && break; sleep 1
+    done
+    [[ -n $v4 ]] || die "Service hello got no address"
+    "$K/ctl.sh" kubectl get service hello
+    say "waiting for the router to learn $v4 from both nodes"
+    for _ in $(seq 120); do
+        [[ $(ip -n "${HK_PREFIX}r" route show "$v4" | grep -c 'via 172.30.0.1[12]') == 2 ]] && break; sleep 1
+    done
+    say "the router's BGP table and kernel route"
+    vtysh --vty_socket "$HK_STATE/router" -c 'show bgp ipv4 unicast'
+    ip -n "${HK_PREFIX}r" route show "$v4"
+    say "curl http://$v4/ from the client, 8 connections: router -> node -> kube-proxy -> pod"
+    "$K/ctl.sh" curl "$v4" 8
+    cat <<EOF2
+
+The cluster stays up. As root, from $(pwd):
+  export HK_PREFIX=$HK_PREFIX HK_STATE=$HK_STATE
+  lab/k8s/status.sh
+  lab/k8s/ctl.sh kubectl get pods -A -o wide
+  lab/k8s/ctl.sh kubectl patch service hello -p '{"spec":{"externalTrafficPolicy":"Local"}}'
+  lab/k8s/ctl.sh routes
+Remove it:  sudo scripts/demo.sh k8s-down
+EOF2
+}
+case ${1:-} in
+    k8s) k8s_demo; exit 0 ;;
+    k8s-down) k8s_demo down; exit 0 ;;
+esac
+[[ -z ${1:-} || ${1:-} == up ]] || die "usage: $0 [up|down|k8s|k8s-down]"
 
 # ---------------------------------------------------------------- packages ---
 if [[ -n ${SUDO_USER:-} ]] && ! command -v cargo >/dev/null; then

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # scripts/kube-testenv.sh - a real Kubernetes API server (kube-apiserver v1.20.2 + etcd)
-# on 127.0.0.1 for Herald's tests. No kubelet, scheduler or controller-manager: only the
-# API, so tests can create Services, EndpointSlices, Nodes, Leases and Events and watch
-# what the controller writes back.
+# on 127.0.0.1 for Herald's tests. `start` runs no kubelet, scheduler or
+# controller-manager: only the API, so tests can create Services, EndpointSlices, Nodes,
+# Leases and Events and watch what the controller writes back. `build` also builds
+# kubelet, kube-proxy, kube-scheduler, kube-controller-manager, kubectl and the pause
+# binary (from the same tree), and installs Helm's engine (helm-python-sdk) into a
+# virtualenv, for the Kubernetes lab (lab/k8s) that runs a whole cluster.
 #
 # Usage:
 #   scripts/kube-testenv.sh build          build once per machine into $CACHE (idempotent)
@@ -18,7 +21,9 @@
 #
 # Environment:
 #   HERALD_TESTENV_CACHE      build cache (default /var/cache/herald-testenv);
-#                             binaries in $CACHE/bin/{kube-apiserver,etcd}
+#                             binaries in $CACHE/bin/{kube-apiserver,etcd,kubelet,kube-proxy,
+#                             kube-scheduler,kube-controller-manager,kubectl,pause},
+#                             Helm's engine in $CACHE/helm-venv
 #   HERALD_TESTENV_MIRROR     Debian mirror (default http://deb.debian.org/debian)
 #   HERALD_TESTENV_PORT       apiserver HTTPS port (default 16443; 0 = pick a free one)
 #   HERALD_TESTENV_ETCD_PORT  etcd client port, peer port is +1 (default 12379; 0 = free)
@@ -57,10 +62,36 @@ apt_private() {
         "$@"
 }
 
+# The API-only test environment needs kube-apiserver and etcd; the lab cluster
+# (lab/k8s) also needs the node and control-plane binaries and the pause binary.
+readonly KUBE_BINS=(kube-apiserver kubelet kube-proxy kube-scheduler kube-controller-manager kubectl)
+
+kube_bin_ok() {
+    local name=$1
+    [[ -x $CACHE/bin/$name ]] || return 1
+    if [[ $name == kubectl ]]; then
+        "$CACHE/bin/kubectl" version --client --short 2>/dev/null | grep -q "$KUBE_VERSION"
+    else
+        "$CACHE/bin/$name" --version 2>/dev/null | grep -qx "Kubernetes $KUBE_VERSION"
+    fi
+}
+
+# What `start` needs.
+apiserver_ok() {
+    kube_bin_ok kube-apiserver && [[ -x $CACHE/bin/etcd ]] && "$CACHE/bin/etcd" --version >/dev/null 2>&1
+}
+
+# Kubernetes binaries not yet built (one name a line).
+missing_kube_bins() {
+    local name
+    for name in "${KUBE_BINS[@]}"; do kube_bin_ok "$name" || echo "$name"; done
+}
+
+# Everything `build` makes: all of the above plus the static pause binary.
 binaries_ok() {
-    [[ -x $CACHE/bin/kube-apiserver && -x $CACHE/bin/etcd ]] || return 1
-    "$CACHE/bin/kube-apiserver" --version 2>/dev/null | grep -qx "Kubernetes $KUBE_VERSION" || return 1
-    "$CACHE/bin/etcd" --version >/dev/null 2>&1
+    apiserver_ok || return 1
+    [[ -z $(missing_kube_bins) ]] || return 1
+    [[ -x $CACHE/bin/pause ]] && "$CACHE/bin/pause" -v 2>/dev/null | grep -q pause
 }
 
 # curl and openssl are what `start` needs at run time; everything else is built or
@@ -69,6 +100,8 @@ ensure_host_tools() {
     local need=()
     command -v curl >/dev/null || need+=(curl)
     command -v openssl >/dev/null || need+=(openssl)
+    command -v gcc >/dev/null || need+=(gcc)
+    [[ -e /usr/lib/x86_64-linux-gnu/libc.a || -n $(find /usr/lib -maxdepth 2 -name libc.a -print -quit) ]] || need+=(libc6-dev)
     command -v apt-get >/dev/null || die "apt-get not found: this script needs Debian 12"
     ((${#need[@]})) || return 0
     log "installing host tools: ${need[*]}"
@@ -150,7 +183,7 @@ EOF
 
 # GOPATH mode from the vendor tree, no network. The version file saves asking git; the
 # commit is the one `git archive` wrote into the tarball's hack/lib/version.sh.
-compile_apiserver() {
+compile_kube() {
     local root=$CACHE/root work=$CACHE/work commit
     commit=$(sed -n "s/^ *KUBE_GIT_COMMIT='\([0-9a-f]\{40\}\)'.*/\1/p" "$KUBE_TREE/hack/lib/version.sh" | head -n1)
     cat >"$work/version.env" <<EOF
@@ -161,7 +194,9 @@ KUBE_GIT_COMMIT='$commit'
 KUBE_GIT_TREE_STATE='clean'
 EOF
     write_rsync_shim "$work/shim"
-    log "compiling kube-apiserver (make -p=2; several minutes on 2 cores; log: $work/make.log)"
+    local what=() name
+    for name in $(missing_kube_bins); do what+=("cmd/$name"); done
+    log "compiling ${what[*]} (make -p=2; 10-40 minutes on 2 cores; log: $work/make.log)"
     (
         cd "$KUBE_TREE"
         unset GOPATH GOFLAGS GOBIN
@@ -171,23 +206,43 @@ EOF
         export HOME=$work/home GOCACHE=$work/home/go-build
         export KUBE_GIT_VERSION_FILE=$work/version.env
         mkdir -p "$HOME"
-        make WHAT=cmd/kube-apiserver GOFLAGS=-p=2 >"$work/make.log" 2>&1
+        make WHAT="${what[*]}" GOFLAGS=-p=2 >"$work/make.log" 2>&1
     ) || { tail -n 30 "$work/make.log" >&2; die "make failed (full log: $work/make.log)"; }
     mkdir -p "$CACHE/bin"
-    install -m 0755 "$KUBE_TREE/_output/bin/kube-apiserver" "$CACHE/bin/kube-apiserver.new"
-    install -m 0755 "$root/usr/bin/etcd" "$CACHE/bin/etcd.new"
-    mv -f "$CACHE/bin/etcd.new" "$CACHE/bin/etcd"
-    mv -f "$CACHE/bin/kube-apiserver.new" "$CACHE/bin/kube-apiserver"
+    for name in "${what[@]#cmd/}"; do
+        install -m 0755 "$KUBE_TREE/_output/bin/$name" "$CACHE/bin/$name.new"
+        mv -f "$CACHE/bin/$name.new" "$CACHE/bin/$name"
+    done
+    if ! [[ -x $CACHE/bin/etcd ]]; then
+        install -m 0755 "$root/usr/bin/etcd" "$CACHE/bin/etcd.new"
+        mv -f "$CACHE/bin/etcd.new" "$CACHE/bin/etcd"
+    fi
+}
+
+# The pause container's process, from the tree's build/pause (C, static, as upstream
+# builds it); the lab wraps it into the sandbox image.
+compile_pause() {
+    local src="" candidate
+    for candidate in "$KUBE_TREE"/build/pause/linux/pause.c "$KUBE_TREE"/build/pause/pause.c; do
+        [[ -f $candidate ]] && { src=$candidate; break; }
+    done
+    [[ -n $src ]] || die "no build/pause source in $KUBE_TREE"
+    command -v gcc >/dev/null || die "gcc is needed for the pause binary (package gcc, libc6-dev)"
+    log "compiling pause from ${src#"$KUBE_TREE"/}"
+    gcc -Os -Wall -Werror -static -DVERSION="$KUBE_VERSION" -o "$CACHE/bin/pause.new" "$src"
+    strip "$CACHE/bin/pause.new" 2>/dev/null || true
+    mv -f "$CACHE/bin/pause.new" "$CACHE/bin/pause"
 }
 
 cmd_build() {
-    [[ $EUID -eq 0 ]] || die "build runs as root (it may apt-get install curl/openssl)"
+    [[ $EUID -eq 0 ]] || die "build runs as root (it may apt-get install curl/openssl/gcc)"
     mkdir -p "$CACHE"
     exec 9>"$CACHE/.lock"
     flock 9   # a second build waits for the first, then finds the binaries
     ensure_host_tools
+    ensure_helm_sdk
     if binaries_ok; then
-        log "already built: $CACHE/bin ($("$CACHE/bin/kube-apiserver" --version), etcd $(etcd_version))"
+        log "already built: $CACHE/bin (${KUBE_BINS[*]} $KUBE_VERSION, pause, etcd $(etcd_version))"
         return 0
     fi
     local t0=$SECONDS
@@ -195,7 +250,8 @@ cmd_build() {
     fetch_toolchain
     fetch_kube_source
     patch_vendor
-    compile_apiserver
+    [[ -n $(missing_kube_bins) ]] && compile_kube
+    compile_pause
     binaries_ok || die "built binaries do not answer --version"
     if [[ ${HERALD_TESTENV_KEEP_WORK:-0} != 1 ]]; then
         # ~2.5 GB: source tree, Go caches, unpacked toolchain and the downloads.
@@ -204,6 +260,20 @@ cmd_build() {
     local took=$((SECONDS - t0))
     printf 'built_at=%s\nbuild_seconds=%s\n' "$(date '+%F %T')" "$took" >"$CACHE/build-info"
     log "built in ${took}s: $CACHE/bin/kube-apiserver ($KUBE_VERSION), $CACHE/bin/etcd ($(etcd_version))"
+}
+
+# Helm's engine for the lab cluster and the chart tests: PyPI's helm-python-sdk bundles
+# Helm v4's Go SDK as a shared library (no helm binary, works offline once installed),
+# in a virtualenv of its own under the cache.
+readonly HELM_SDK=helm-python-sdk==0.2.2
+helm_sdk_ok() { "$CACHE/helm-venv/bin/python" -c 'import helm_python' 2>/dev/null; }
+ensure_helm_sdk() {
+    helm_sdk_ok && return 0
+    log "installing $HELM_SDK into $CACHE/helm-venv"
+    rm -rf "$CACHE/helm-venv"
+    python3 -m venv "$CACHE/helm-venv" || die "python3 -m venv failed (package python3-venv)"
+    "$CACHE/helm-venv/bin/pip" install -q --disable-pip-version-check "$HELM_SDK" || die "pip install $HELM_SDK failed"
+    helm_sdk_ok || die "helm_python does not import after installing $HELM_SDK"
 }
 
 etcd_version() { "$CACHE/bin/etcd" --version 2>/dev/null | sed -n 's/^etcd Version: //p'; }
@@ -444,7 +514,7 @@ choose_ports() {
 cmd_start() {
     local dir=${1:-$DEFAULT_DIR}
     dir=$(realpath -m "$dir")
-    binaries_ok || die "no kube-apiserver/etcd in $CACHE/bin: run '$0 build' first"
+    apiserver_ok || die "no kube-apiserver/etcd in $CACHE/bin: run '$0 build' first"
     command -v curl >/dev/null && command -v openssl >/dev/null || die "curl and openssl are needed ('$0 build' installs them)"
     mkdir -p "$(dirname "$dir")"
     exec 9>"$dir.lock"

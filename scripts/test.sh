@@ -17,7 +17,7 @@ log() { printf '[test] %s\n' "$*" >&2; }
 # namespace; the tests run their own daemons in namespaces. So what this run's install
 # started or enabled is stopped or disabled again, and nothing else: a service that was
 # running or enabled before this script started is the host's and is left as it was.
-declare -A service_of=([frr]=frr [bird2]=bird [gobgpd]=gobgpd [keepalived]=keepalived)   # package -> its service
+declare -A service_of=([frr]=frr [bird2]=bird [gobgpd]=gobgpd [keepalived]=keepalived [containerd]=containerd)   # package -> its service
 svc_active() { systemctl is-active --quiet "$1" >/dev/null 2>&1; }
 svc_enabled() { systemctl is-enabled --quiet "$1" >/dev/null 2>&1; }
 
@@ -31,7 +31,16 @@ command -v openssl >/dev/null   || need+=(openssl)   # proxy TLS tests (s_client
 command -v python3 >/dev/null   || need+=(python3)
 command -v tcpdump >/dev/null   || need+=(tcpdump)   # herald-e2e convergence benchmark
 command -v keepalived >/dev/null || need+=(keepalived) # vrrp interop tests
-command -v iptables >/dev/null  || need+=(iptables)  # lab_bfd benchmark: a cut link without carrier loss
+# the Kubernetes lab (lab/k8s): each node's containerd, runc, CNI plugins, kube-proxy's
+# iptables (also the lab_bfd benchmark's cut link), umoci for the offline images, gcc for
+# the static pause and backend binaries
+command -v containerd >/dev/null || need+=(containerd)
+command -v runc >/dev/null      || need+=(runc)
+[[ -x /usr/lib/cni/bridge ]]    || need+=(containernetworking-plugins)
+command -v iptables >/dev/null  || need+=(iptables)
+command -v umoci >/dev/null     || need+=(umoci)
+command -v gcc >/dev/null       || need+=(gcc libc6-dev)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)   # helm-python-sdk's virtualenv
 if ((${#need[@]})); then
     # the services of the packages about to be installed, and how they were before
     services=() was_active=() was_enabled=()

@@ -1,9 +1,10 @@
 //! The Helm chart's RBAC against a real kube-apiserver (1.20.2, `scripts/kube-testenv.sh`).
 //!
-//! The chart's RBAC templates (`charts/herald/templates/{serviceaccounts,rbac-controller,
-//! rbac-speaker}.yaml`) use only a few plain expressions (listed in `_helpers.tpl`), so this
-//! test renders them without Helm for release `herald`, checks that they are plain
-//! Kubernetes objects, and creates them with one change: the bindings name the testenv's
+//! The chart is rendered by Helm's own engine (`lab/k8s/helm.py render`: Helm v4's Go SDK
+//! from PyPI's `helm-python-sdk`, installed by `scripts/kube-testenv.sh build`) for release
+//! `herald`, with default values and variants. The RBAC templates
+//! (`charts/herald/templates/{serviceaccounts,rbac-controller,rbac-speaker}.yaml`) must be
+//! plain Kubernetes objects; the test creates them with one change: the bindings name the testenv's
 //! permission-less users `herald-controller` and `herald-speaker` (tokens
 //! `<admin token>-controller` / `-speaker`) instead of the chart's ServiceAccounts, which
 //! no token here can act as. Then:
@@ -21,6 +22,7 @@
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -61,65 +63,55 @@ const RBAC_TEMPLATES: [&str; 3] = [
     "rbac-speaker.yaml",
 ];
 
-fn chart_templates() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../charts/herald/templates")
+fn chart_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../charts/herald")
 }
 
-/// Expands one `{{ ... }}` expression of an RBAC template, or panics: these templates may
-/// use only what `_helpers.tpl` lists for them.
-fn expand(expression: &str, file: &str, namespace: &str) -> String {
-    let labels = [
-        ("helm.sh/chart", "herald-test"),
-        ("app.kubernetes.io/name", "herald"),
-        ("app.kubernetes.io/instance", FULLNAME),
-        ("app.kubernetes.io/managed-by", "chart-rbac-test"),
-    ];
-    match expression {
-        ".Release.Namespace" => namespace.to_owned(),
-        r#"include "herald.fullname" ."# => FULLNAME.to_owned(),
-        r#"include "herald.configMapName" ."# => CONFIG_MAP.to_owned(),
-        other => {
-            let Some(indent) = other.strip_prefix(r#"include "herald.labels" . | nindent "#) else {
-                panic!(
-                    "{file}: `{{{{ {other} }}}}` is not one of the expressions RBAC templates may use (see _helpers.tpl)"
-                );
-            };
-            let indent: usize = indent
-                .parse()
-                .unwrap_or_else(|_| panic!("{file}: bad nindent in `{other}`"));
-            labels
-                .iter()
-                .map(|(key, value)| format!("\n{}{key}: {value}", " ".repeat(indent)))
-                .collect()
-        }
-    }
+/// The chart rendered by Helm's own engine (Helm v4's Go SDK through PyPI's
+/// `helm-python-sdk`, which `scripts/kube-testenv.sh build` installs into
+/// `$CACHE/helm-venv`; `lab/k8s/helm.py render`), for release `herald` in `namespace`
+/// with `values` (JSON) over the chart's defaults: template path
+/// (`herald/templates/...`) -> manifest. Panics, naming the fix, when the engine is not
+/// installed: a missing engine is a failure, never a skip.
+fn helm_render(values: &Value, namespace: &str) -> BTreeMap<String, String> {
+    let cache = std::env::var("HERALD_TESTENV_CACHE")
+        .unwrap_or_else(|_| "/var/cache/herald-testenv".to_owned());
+    let python = Path::new(&cache).join("helm-venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} missing: run scripts/kube-testenv.sh build (it installs Helm's engine, helm-python-sdk)",
+        python.display()
+    );
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../lab/k8s/helm.py");
+    let output = Command::new(&python)
+        .arg(&script)
+        .arg("render")
+        .arg(chart_dir())
+        .arg(values.to_string())
+        .args([FULLNAME, namespace])
+        .output()
+        .expect("run lab/k8s/helm.py render");
+    assert!(
+        output.status.success(),
+        "helm render failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("helm.py render prints a JSON map")
 }
 
-/// Renders a template the way Go's text/template does for these expressions, including
-/// the `{{-` and `-}}` whitespace trimming.
-fn render(template: &str, file: &str, namespace: &str) -> String {
-    let mut out = String::new();
-    let mut rest = template;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after
-            .find("}}")
-            .unwrap_or_else(|| panic!("{file}: unclosed `{{{{`"));
-        let mut expression = &after[..end];
-        rest = &after[end + 2..];
-        if let Some(trimmed) = expression.strip_prefix("- ") {
-            out.truncate(out.trim_end().len());
-            expression = trimmed;
-        }
-        if let Some(trimmed) = expression.strip_suffix(" -") {
-            rest = rest.trim_start();
-            expression = trimmed;
-        }
-        out.push_str(&expand(expression.trim(), file, namespace));
-    }
-    out.push_str(rest);
-    out
+/// The YAML documents of one rendered template (comment-only documents dropped).
+fn documents(manifests: &BTreeMap<String, String>, file: &str) -> Vec<Value> {
+    let key = format!("herald/templates/{file}");
+    let Some(text) = manifests.get(&key) else {
+        return Vec::new(); // the template rendered to nothing
+    };
+    serde_yaml::Deserializer::from_str(text)
+        .map(|document| {
+            serde::Deserialize::deserialize(document)
+                .unwrap_or_else(|e| panic!("{file}: not YAML after rendering: {e}\n{text}"))
+        })
+        .filter(|document: &Value| !document.is_null())
+        .collect()
 }
 
 /// One object of the chart's RBAC templates.
@@ -146,20 +138,12 @@ fn typed<K: Serialize + DeserializeOwned>(document: &Value, file: &str) -> K {
     object
 }
 
-/// The chart's RBAC objects for a release in `namespace`.
+/// The chart's RBAC objects for a release in `namespace` (default values).
 fn chart_rbac(namespace: &str) -> Vec<ChartObject> {
+    let manifests = helm_render(&json!({}), namespace);
     let mut objects = Vec::new();
     for file in RBAC_TEMPLATES {
-        let path = chart_templates().join(file);
-        let template = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-        let text = render(&template, file, namespace);
-        for document in serde_yaml::Deserializer::from_str(&text) {
-            let document: Value = serde::Deserialize::deserialize(document)
-                .unwrap_or_else(|e| panic!("{file}: not YAML after rendering: {e}\n{text}"));
-            if document.is_null() {
-                continue; // comments only
-            }
+        for document in documents(&manifests, file) {
             let object = match document["kind"].as_str() {
                 Some("ServiceAccount") => ChartObject::ServiceAccount(typed(&document, file)),
                 Some("ClusterRole") => ChartObject::ClusterRole(typed(&document, file)),
@@ -416,6 +400,14 @@ fn rbac_templates_render_to_plain_objects_without_wildcards_bound_only_to_the_ch
     assert_eq!(roles.len(), 4, "{roles:?}");
 }
 
+/// The controller container's arguments in a rendered chart.
+fn controller_args(manifests: &BTreeMap<String, String>) -> Vec<String> {
+    let deployment = documents(manifests, "controller-deployment.yaml");
+    assert_eq!(deployment.len(), 1, "one Deployment");
+    let container = &deployment[0]["spec"]["template"]["spec"]["containers"][0];
+    serde_json::from_value(container["args"].clone()).expect("args are strings")
+}
+
 #[test]
 fn controller_deployment_passes_only_flags_the_binary_knows() {
     let help = Command::new(env!("CARGO_BIN_EXE_herald-controller"))
@@ -423,21 +415,87 @@ fn controller_deployment_passes_only_flags_the_binary_knows() {
         .output()
         .expect("run herald-controller run --help");
     let help = String::from_utf8_lossy(&help.stdout);
-    let template = std::fs::read_to_string(chart_templates().join("controller-deployment.yaml"))
-        .expect("read the Deployment template");
-    let flags: Vec<&str> = template
-        .lines()
-        .filter_map(|line| line.trim().strip_prefix("- --"))
-        .map(|arg| arg.split('=').next().unwrap_or(arg))
-        .collect();
-    assert!(flags.len() >= 8, "{flags:?}");
-    for flag in flags {
-        assert!(
-            help.contains(&format!("--{flag} <")),
-            "the Deployment passes --{flag}, which `herald-controller run` does not take"
-        );
+    // default values, and values that switch on every optional flag
+    let variants = [
+        json!({}),
+        json!({"watchNamespace": "apps", "existingConfigMap": "mine", "logFormat": "text"}),
+    ];
+    for values in variants {
+        let args = controller_args(&helm_render(&values, "herald-system"));
+        assert_eq!(args.first().map(String::as_str), Some("run"), "{args:?}");
+        let flags: Vec<&str> = args[1..]
+            .iter()
+            .map(|arg| {
+                let flag = arg
+                    .strip_prefix("--")
+                    .unwrap_or_else(|| panic!("not a flag: {arg}"));
+                flag.split('=').next().unwrap_or(flag)
+            })
+            .collect();
+        assert!(flags.len() >= 8, "{flags:?}");
+        for flag in flags {
+            assert!(
+                help.contains(&format!("--{flag} <")),
+                "with values {values} the Deployment passes --{flag}, which `herald-controller run` does not take"
+            );
+        }
     }
-    assert!(template.contains("- run\n"), "the Deployment runs `run`");
+}
+
+#[test]
+fn chart_values_variants_render_as_documented() {
+    // defaults: the chart's own ConfigMap, every namespace watched
+    let defaults = helm_render(&json!({}), "herald-system");
+    let config = documents(&defaults, "configmap.yaml");
+    assert_eq!(config.len(), 1);
+    assert_eq!(config[0]["metadata"]["name"], "herald");
+    assert_eq!(config[0]["metadata"]["namespace"], "herald-system");
+    let args = controller_args(&defaults);
+    assert!(
+        args.contains(&"--config-name=herald".to_owned()),
+        "{args:?}"
+    );
+    assert!(
+        !args.iter().any(|a| a.starts_with("--namespace=")),
+        "{args:?}"
+    );
+    // a ConfigMap of the user's: none rendered, both binaries read it
+    let existing = helm_render(
+        &json!({"existingConfigMap": "metallb-config", "watchNamespace": "apps"}),
+        "lb",
+    );
+    assert!(documents(&existing, "configmap.yaml").is_empty());
+    let args = controller_args(&existing);
+    assert!(
+        args.contains(&"--config-name=metallb-config".to_owned()),
+        "{args:?}"
+    );
+    assert!(
+        args.contains(&"--config-namespace=lb".to_owned()),
+        "{args:?}"
+    );
+    assert!(args.contains(&"--namespace=apps".to_owned()), "{args:?}");
+    let speaker = documents(&existing, "speaker-daemonset.yaml");
+    let speaker_args = speaker[0]["spec"]["template"]["spec"]["containers"][0]["args"].to_string();
+    assert!(
+        speaker_args.contains("--config-name=metallb-config"),
+        "{speaker_args}"
+    );
+    assert!(speaker_args.contains("--namespace=apps"), "{speaker_args}");
+    // config as a map lands under the key `config` as YAML
+    let with_pool = helm_render(
+        &json!({"config": {"address-pools": [{"name": "default", "protocol": "bgp", "addresses": ["10.99.0.0/24"]}]}}),
+        "herald-system",
+    );
+    let data = documents(&with_pool, "configmap.yaml")[0]["data"]["config"]
+        .as_str()
+        .expect("data.config is a string")
+        .to_owned();
+    let parsed: Value = serde_yaml::from_str(&data).expect("data.config is YAML");
+    assert_eq!(
+        parsed["address-pools"][0]["addresses"][0], "10.99.0.0/24",
+        "{data}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
