@@ -177,7 +177,7 @@ fn an_unbound_listener_withdraws_its_address_until_the_port_is_free() {
 #[test]
 fn checks_turned_on_by_an_update_apply_to_the_running_listener() {
     // No checks at first: a backend nobody listens on counts as up (passive health).
-    let mut lab = ProxyLab::new("health-retune", ProxyOptions::default());
+    let lab = ProxyLab::new("health-retune", ProxyOptions::default());
     let dead = sock("127.0.0.1:8009");
     lab.apply(vec![listener(VIP4, 80, &[dead])]);
     wait_serving(&lab, VIP4, Serving::Announce);
