@@ -158,6 +158,13 @@ fn lab_scripts_parse() {
         "lab/e2e/ctl.sh",
         "lab/containerlab/generate.sh",
         "lab/containerlab/node-start.sh",
+        "lab/k8s/lib.sh",
+        "lab/k8s/up.sh",
+        "lab/k8s/down.sh",
+        "lab/k8s/status.sh",
+        "lab/k8s/ctl.sh",
+        "lab/k8s/images.sh",
+        "scripts/kube-testenv.sh",
         "scripts/demo.sh",
         "scripts/test.sh",
         "bgp/tests/fixtures/capture/capture.sh",
@@ -174,14 +181,20 @@ fn lab_scripts_parse() {
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    let python = Command::new("python3")
-        .args(["-c", "import ast, sys; ast.parse(open(sys.argv[1]).read())"])
-        .arg(root.join("lab/e2e/backend.py"))
-        .output()
-        .expect("run python3");
-    assert!(
-        python.status.success(),
-        "backend.py: {}",
-        String::from_utf8_lossy(&python.stderr)
-    );
+    for script in [
+        "lab/e2e/backend.py",
+        "lab/k8s/helm.py",
+        "lab/k8s/endpointslice-mirror.py",
+    ] {
+        let python = Command::new("python3")
+            .args(["-c", "import ast, sys; ast.parse(open(sys.argv[1]).read())"])
+            .arg(root.join(script))
+            .output()
+            .expect("run python3");
+        assert!(
+            python.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&python.stderr)
+        );
+    }
 }
