@@ -34,8 +34,6 @@
 #   HERALD_TESTENV_KEEP_WORK  1 = keep sources, toolchain and Go caches after a build
 set -euo pipefail
 
-readonly SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-readonly DATA_DIR=$SCRIPT_DIR/kube-testenv
 readonly CACHE=${HERALD_TESTENV_CACHE:-/var/cache/herald-testenv}
 readonly MIRROR=${HERALD_TESTENV_MIRROR:-http://deb.debian.org/debian}
 readonly SUITE=bookworm
@@ -43,6 +41,9 @@ readonly KUBE_VERSION=v1.20.2
 readonly GO_PKG=golang-1.19
 readonly DEFAULT_DIR=/run/herald-testenv
 readonly MARKER=.herald-testenv   # present in every DIR this script owns
+# How `start` sets the server up; an instance started with another layout is restarted.
+# 2: the built-in discovery.k8s.io/v1beta1 EndpointSlices, no v1 CRD shim.
+readonly LAYOUT=2
 
 log() { printf '%s [kube-testenv] %s\n' "$(date '+%F %T')" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -322,14 +323,6 @@ readyz() {
     [[ $(curl -sk --max-time 2 -H "Authorization: Bearer $token" "$server/readyz" 2>/dev/null) == ok ]]
 }
 
-# GET/POST against the apiserver as admin; prints the HTTP status code.
-api() {
-    local method=$1 path=$2
-    shift 2
-    curl -sk -o /dev/null -w '%{http_code}' --max-time 10 -X "$method" \
-        -H "Authorization: Bearer $TOKEN" "$@" "$SERVER$path"
-}
-
 start_etcd() {
     local dir=$1
     mkdir -p "$dir/etcd"
@@ -372,10 +365,8 @@ EOF
     openssl rsa -in "$dir/certs/sa.key" -pubout -out "$dir/certs/sa.pub" 2>/dev/null
     # ServiceAccount admission is off: without a controller-manager no token or default
     # ServiceAccount would ever appear. Priority-and-fairness is off (faster start), and
-    # no endpoint reconciler writes the `kubernetes` Service's endpoints.
-    # The built-in discovery.k8s.io/v1beta1 is switched off: while the server serves any
-    # version of that group itself, it answers 404 for every other version of it, so the
-    # v1 CRD shim (install_endpointslice_shim) would be unreachable.
+    # no endpoint reconciler writes the `kubernetes` Service's endpoints. EndpointSlices
+    # are what 1.20 serves: discovery.k8s.io/v1beta1 (v1 arrived in 1.21).
     setsid "$CACHE/bin/kube-apiserver" \
         --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
         --bind-address=127.0.0.1 --advertise-address=127.0.0.1 \
@@ -388,7 +379,6 @@ EOF
         --disable-admission-plugins=ServiceAccount \
         --enable-priority-and-fairness=false \
         --endpoint-reconciler-type=none \
-        --runtime-config=discovery.k8s.io/v1beta1=false \
         "${feature_gates[@]}" \
         "${extra_flags[@]}" \
         --v=1 \
@@ -408,26 +398,6 @@ wait_ready() {
             return 1
         fi
         ((SECONDS < deadline)) || { log "no /readyz after ${HERALD_TESTENV_READY_TIMEOUT:-90}s"; return 1; }
-        sleep 0.1
-    done
-}
-
-# 1.20 serves EndpointSlice as discovery.k8s.io/v1beta1 only (switched off in
-# start_apiserver); Herald reads v1, which a CRD with the same group and names provides.
-install_endpointslice_shim() {
-    local code
-    code=$(api GET /apis/discovery.k8s.io/v1)
-    if [[ $code == 200 ]]; then
-        log "server serves discovery.k8s.io/v1 itself; no shim needed"
-        return 0
-    fi
-    log "installing the EndpointSlice v1 CRD shim"
-    code=$(api POST /apis/apiextensions.k8s.io/v1/customresourcedefinitions \
-        -H 'Content-Type: application/yaml' --data-binary "@$DATA_DIR/endpointslice-v1-crd.yaml")
-    [[ $code == 201 || $code == 409 ]] || { log "creating the EndpointSlice CRD answered HTTP $code"; return 1; }
-    local deadline=$((SECONDS + 30))
-    until [[ $(api GET /apis/discovery.k8s.io/v1/endpointslices) == 200 ]]; do
-        ((SECONDS < deadline)) || { log "discovery.k8s.io/v1 endpointslices not served 30s after the CRD"; return 1; }
         sleep 0.1
     done
 }
@@ -484,6 +454,7 @@ HERALD_TESTENV_CA=$dir/ca.crt
 HERALD_TESTENV_ETCD=http://127.0.0.1:$ETCD_PORT
 PORT=$PORT
 ETCD_PORT=$ETCD_PORT
+HERALD_TESTENV_LAYOUT=$LAYOUT
 EOF
 }
 
@@ -520,9 +491,12 @@ cmd_start() {
     exec 9>"$dir.lock"
     flock 9
     if is_ready "$dir"; then
-        log "already running and ready in $dir ($SERVER)"
-        echo "KUBECONFIG=$dir/kubeconfig"
-        return 0
+        if [[ ${HERALD_TESTENV_LAYOUT:-1} == "$LAYOUT" ]]; then
+            log "already running and ready in $dir ($SERVER)"
+            echo "KUBECONFIG=$dir/kubeconfig"
+            return 0
+        fi
+        log "running in $dir with setup layout ${HERALD_TESTENV_LAYOUT:-1}, not $LAYOUT: restarting it"
     fi
     if [[ -e $dir/$MARKER ]]; then
         stop_processes "$dir"   # leftovers of a half-dead instance, if any
@@ -541,13 +515,9 @@ cmd_start() {
         die "kube-apiserver did not become ready (logs in $dir)"
     fi
     local t_ready=$EPOCHREALTIME
-    if ! install_endpointslice_shim; then
-        stop_processes "$dir"
-        die "the EndpointSlice v1 shim did not come up (logs in $dir)"
-    fi
     write_kubeconfig "$dir"
     local t_done=$EPOCHREALTIME
-    log "ready in $(elapsed "$t0" "$t_ready")s, with shim and kubeconfig in $(elapsed "$t0" "$t_done")s:" \
+    log "ready in $(elapsed "$t0" "$t_ready")s, with kubeconfig in $(elapsed "$t0" "$t_done")s:" \
         "apiserver $SERVER (pid $(<"$dir/kube-apiserver.pid")), etcd 127.0.0.1:$ETCD_PORT (pid $(<"$dir/etcd.pid"))"
     echo "KUBECONFIG=$dir/kubeconfig"
 }

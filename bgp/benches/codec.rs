@@ -18,6 +18,7 @@ use ipnet::{Ipv4Net, Ipv6Net};
 
 const CX: CodecContext = CodecContext {
     four_octet_as: true,
+    extended_message: false,
 };
 
 fn attributes() -> PathAttributes {
@@ -75,7 +76,7 @@ fn codec(c: &mut Criterion) {
             let frames: Vec<&[u8]> = {
                 let mut frames = Vec::new();
                 let mut rest = &wire[..];
-                while let Ok(Some(len)) = frame_len(rest) {
+                while let Ok(Some(len)) = frame_len(rest, &CX) {
                     frames.push(&rest[..len]);
                     rest = &rest[len..];
                 }

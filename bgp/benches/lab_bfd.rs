@@ -30,7 +30,7 @@ use ipnet::IpNet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use support::daemon::Daemon;
-use support::frr::{Frr, FrrBfd, FrrOptions};
+use support::frr::{Frr, FrrBfd, FrrOptions, spawn_daemon};
 use support::{NODE_AS, NODE4, ROUTER_AS, ROUTER4, Topology, fib, run, wait_until};
 
 const CHILD: &str = "HERALD_BFD_BENCH_CHILD";
@@ -236,44 +236,16 @@ fn frr_node(topology: &Topology, dir: &Path, interval: u32) -> Vec<Daemon> {
     )
     .unwrap();
     run("chown", &["-R", "frr:frr", &d]);
-    let mut daemons = Vec::new();
-    for name in ["zebra", "bfdd", "bgpd"] {
-        let conf = format!("{d}/{name}.conf");
-        let pid = format!("{d}/{name}.pid");
-        let zserv = format!("{d}/zserv.api");
-        let control = format!("{d}/bfdd.sock");
-        let mut args = vec![
-            "-F",
-            "traditional",
-            "-f",
-            &conf,
-            "-i",
-            &pid,
-            "-z",
-            &zserv,
-            "--vty_socket",
-            &d,
-            "-P",
-            "0",
-        ];
-        if name == "bfdd" {
-            args.extend_from_slice(&["--bfdctl", &control]);
-        }
-        let program = format!("/usr/lib/frr/{name}");
-        let daemon = Daemon::spawn(
-            &topology.node,
-            name,
-            &program,
-            &args,
-            &dir.join(format!("{name}.out")),
-        );
-        let vty = dir.join(format!("{name}.vty"));
-        wait_until(
-            Duration::from_secs(10),
-            &format!("node {name} starts"),
-            || vty.exists().then_some(()),
-        );
-        daemons.push(daemon);
-    }
-    daemons
+    let control = format!("{d}/bfdd.sock");
+    ["zebra", "bfdd", "bgpd"]
+        .into_iter()
+        .map(|name| {
+            let extra: &[&str] = if name == "bfdd" {
+                &["--bfdctl", &control]
+            } else {
+                &[]
+            };
+            spawn_daemon(&topology.node, dir, name, extra)
+        })
+        .collect()
 }

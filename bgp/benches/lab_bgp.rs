@@ -1,23 +1,39 @@
-//! Lab benchmarks: Herald's Speaker and gobgpd side by side, each feeding FRR 8.4 in
-//! fresh network namespaces. Prints figures; asserts nothing about time.
+//! Lab benchmarks: Herald's Speaker beside other BGP speakers, each feeding FRR 8.4 (zebra +
+//! bgpd, the router) in fresh network namespaces. Prints figures; asserts nothing about time.
 //!
-//! 1. Bulk: N /32 prefixes (default 100,000) from one speaker into FRR's RIB. Both speakers
-//!    hold the whole table before the session exists (Herald: `announce` before
-//!    `add_peer`; gobgpd: `gobgp mrt inject` before `gobgp neighbor add`); the clock starts
-//!    when FRR's session reaches Established (FRR's own `%ADJCHANGE ... Up` log line, in
-//!    milliseconds) and stops when `show bgp summary json` (polled every 50 ms) shows
-//!    pfxRcd = N. The time from adding the peer is printed too; it includes how soon each
-//!    speaker first connects, which is not what this measures.
+//! 1. Bulk: N /32 prefixes (default 100,000) from one sender into the router's RIB. The
+//!    senders, in the same run and by the same method:
+//!    - Herald's `Speaker`: N `announce` calls before `add_peer`;
+//!    - gobgpd 3: `gobgp mrt inject` of an MRT file before `gobgp neighbor add`;
+//!    - BIRD 2: the prefixes as `route X/32 blackhole;` lines of a `protocol static`,
+//!      exported by a BGP protocol that starts disabled (`disabled yes`); no kernel
+//!      protocol, so BIRD's FIB side is not involved. When `show route count` shows N, the
+//!      benchmark runs `birdc enable` (`lab/bird/speaker.conf.in`);
+//!    - FRR 8.4's own bgpd (the floor: FRR -> FRR is what the router's ingest allows):
+//!      bgpd alone (`-Z`, no zebra), the prefixes as `network` statements in its config
+//!      (`no bgp network import-check`, nothing to resolve without zebra), the neighbor
+//!      configured `shutdown`. When `show bgp ipv4 unicast statistics json` counts N
+//!      prefixes, the benchmark runs `no neighbor X shutdown`. With `coalesce-time 0`, so
+//!      it does not wait the default 1 s for further peers to join the update group before
+//!      it sends (`lab/frr/speaker-bgpd.conf.in`).
+//!
+//!    So every sender holds the whole table before the session exists. The clock starts
+//!    when the router's session reaches Established (FRR's own `%ADJCHANGE ... Up` log line,
+//!    in milliseconds) and stops when `show bgp summary json` (polled every 50 ms) shows
+//!    pfxRcd = N. The time from adding (enabling) the peer is printed too; it includes how
+//!    soon each sender first connects, which is not what this measures. Rounds rotate which
+//!    sender goes first; the table gives each sender's median, routes/s, and Herald's
+//!    median over the sender's (below 1: Herald faster).
 //! 2. Latency: one announce -> the route in the router's kernel FIB (zebra), repeated, as
 //!    median and p90. Herald: from the `announce` call. gobgpd: from starting
 //!    `gobgp global rib add` (and from its return, which leaves out the CLI's own start-up).
 //!    The FIB is watched with `ip monitor route`, so the time is when the kernel reports it.
 //!
-//! `cargo bench -p bgp --bench lab_bgp` runs the full sizes (root, frr and gobgpd installed).
-//! Options after `--`: `--count N` (prefixes), `--rounds N` (bulk runs per speaker, 3;
-//! the median is reported), `--reps N` (latency samples, 20). Without `--bench` (as
-//! `cargo test --all-targets` runs it) it does a small smoke run: 1,000 prefixes, one
-//! round, 3 samples.
+//! `cargo bench -p bgp --bench lab_bgp` runs the full sizes (root; frr, gobgpd and bird2
+//! installed). Options after `--`: `--count N` (prefixes), `--rounds N` (bulk runs per
+//! sender, 3; the median is reported), `--reps N` (latency samples, 20). Without `--bench`
+//! (as `cargo test --all-targets` runs it) it does a small smoke run of every sender: 1,000
+//! prefixes, one round, 3 samples.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -29,6 +45,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
+use support::bird::Bird;
 use support::frr::{Frr, FrrOptions};
 use support::gobgp::Gobgpd;
 use support::herald::Herald;
@@ -65,33 +82,52 @@ fn options() -> Options {
     }
 }
 
+/// A sender of the bulk benchmark.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sender {
+    Herald,
+    Gobgpd,
+    Bird,
+    Frr,
+}
+
+impl Sender {
+    const ALL: [Sender; 4] = [Sender::Herald, Sender::Gobgpd, Sender::Bird, Sender::Frr];
+
+    fn name(self) -> &'static str {
+        match self {
+            Sender::Herald => "Herald",
+            Sender::Gobgpd => "gobgpd 3",
+            Sender::Bird => "BIRD 2",
+            Sender::Frr => "FRR 8.4 bgpd",
+        }
+    }
+
+    fn bulk(self, count: u32) -> Duration {
+        match self {
+            Sender::Herald => bulk_herald(count),
+            Sender::Gobgpd => bulk_gobgpd(count),
+            Sender::Bird => bulk_bird(count),
+            Sender::Frr => bulk_frr(count),
+        }
+    }
+}
+
 fn main() {
     let options = options();
     println!(
-        "lab_bgp: {} prefixes x {} rounds per speaker, {} latency repetitions",
+        "lab_bgp: {} prefixes x {} rounds per sender, {} latency repetitions",
         options.count, options.rounds, options.reps
     );
-    let (mut herald_bulk, mut gobgp_bulk) = (vec![], vec![]);
+    let mut bulk: Vec<Vec<Duration>> = vec![vec![]; Sender::ALL.len()];
     for round in 0..options.rounds {
-        // Alternate who goes first, so neither always runs on a warmer (or busier) machine.
-        if round % 2 == 0 {
-            herald_bulk.push(bulk_herald(options.count));
-            gobgp_bulk.push(bulk_gobgpd(options.count));
-        } else {
-            gobgp_bulk.push(bulk_gobgpd(options.count));
-            herald_bulk.push(bulk_herald(options.count));
+        // Rotate who goes first, so no sender always runs on a warmer (or busier) machine.
+        for i in 0..Sender::ALL.len() {
+            let index = (round + i) % Sender::ALL.len();
+            bulk[index].push(Sender::ALL[index].bulk(options.count));
         }
     }
-    let (herald, gobgp) = (percentile(&herald_bulk, 50), percentile(&gobgp_bulk, 50));
-    println!(
-        "bulk {n} /32 -> FRR RIB, from Established, median of {r}: Herald {h:.3} s, gobgpd {g:.3} s, \
-         Herald/gobgpd = {ratio:.2} (below 1: Herald faster)",
-        n = options.count,
-        r = options.rounds,
-        h = herald.as_secs_f64(),
-        g = gobgp.as_secs_f64(),
-        ratio = herald.as_secs_f64() / gobgp.as_secs_f64()
-    );
+    print_bulk(&options, &bulk);
     let herald_fib = latency_herald(options.reps);
     let (gobgp_fib, gobgp_fib_after_cli) = latency_gobgpd(options.reps);
     println!(
@@ -107,6 +143,54 @@ fn main() {
     );
 }
 
+/// The bulk table: per sender the median from Established, routes per second at that
+/// median, Herald's median over the sender's (below 1: Herald faster), and every round.
+fn print_bulk(options: &Options, bulk: &[Vec<Duration>]) {
+    let medians: Vec<Duration> = bulk.iter().map(|rounds| percentile(rounds, 50)).collect();
+    let herald = medians[0].as_secs_f64();
+    println!(
+        "bulk {n} /32 -> FRR 8.4 RIB, from Established to pfxRcd = {n}, median of {r}:",
+        n = options.count,
+        r = options.rounds
+    );
+    println!(
+        "  {:<14} {:>10} {:>11} {:>14}  rounds (s)",
+        "sender", "median (s)", "routes/s", "Herald/sender"
+    );
+    for ((sender, median), rounds) in Sender::ALL.iter().zip(&medians).zip(bulk) {
+        let seconds = median.as_secs_f64();
+        let rate = if seconds > 0.0 {
+            f64::from(options.count) / seconds
+        } else {
+            f64::INFINITY
+        };
+        let rounds: Vec<String> = rounds
+            .iter()
+            .map(|d| format!("{:.3}", d.as_secs_f64()))
+            .collect();
+        println!(
+            "  {:<14} {:>10.3} {:>11.0} {:>14.2}  {}",
+            sender.name(),
+            seconds,
+            rate,
+            herald / seconds,
+            rounds.join(" ")
+        );
+    }
+    let ratio = |sender: Sender| herald / medians[sender as usize].as_secs_f64();
+    let verdict = |met: bool| if met { "met" } else { "NOT met" };
+    println!(
+        "  target: Herald ahead of gobgpd ({:.2} < 1: {}) and of BIRD ({:.2} < 1: {}), within \
+         1.1x of the FRR -> FRR floor ({:.2} <= 1.10: {})",
+        ratio(Sender::Gobgpd),
+        verdict(ratio(Sender::Gobgpd) < 1.0),
+        ratio(Sender::Bird),
+        verdict(ratio(Sender::Bird) < 1.0),
+        ratio(Sender::Frr),
+        verdict(ratio(Sender::Frr) <= 1.1),
+    );
+}
+
 // ------------------------------------------------------------------------- bulk ---
 
 /// The first `count` /32 prefixes from 10.0.0.0.
@@ -115,63 +199,98 @@ fn host_prefixes(count: u32) -> impl Iterator<Item = Ipv4Net> {
     (0..count).map(move |i| Ipv4Net::new(Ipv4Addr::from(base + i), 32).expect("/32"))
 }
 
-fn bulk_herald(count: u32) -> Duration {
-    let topology = Topology::new("lab_bgp_bulk_herald");
+/// One bulk round in fresh namespaces with a fresh router: `load` starts the sender in the
+/// node namespace and returns once it holds all `count` prefixes; `open` then lets the
+/// session come up (`opened` names that step in the output).
+fn bulk_round<S>(
+    sender: Sender,
+    count: u32,
+    opened: &str,
+    load: impl FnOnce(&Topology) -> S,
+    open: impl FnOnce(&S),
+) -> Duration {
+    let name = sender.name();
+    let topology = Topology::new(&format!("lab_bgp_bulk_{sender:?}"));
     let frr = Frr::start(&topology, FrrOptions::default());
-    let herald = Herald::start(&topology);
     let loading = Instant::now();
-    for prefix in host_prefixes(count) {
-        herald.announce(prefix.into(), RouteAttributes::default());
-    }
-    // stats() is answered by the core task after it has taken every announce queued before.
-    herald.stats();
+    let speaker = load(&topology);
     println!(
-        "  Herald: {count} announce calls taken in {:?}",
-        loading.elapsed()
+        "  {name}: holds {count} prefixes {:.3} s after its start",
+        loading.elapsed().as_secs_f64()
     );
     let added = Instant::now();
-    herald.add_peer(Herald::peer_config(false, NODE_AS));
+    open(&speaker);
     let result = wait_full_rib(&frr, count, added);
     println!(
-        "  Herald: {count} prefixes in FRR's RIB {:.3} s after Established ({:.3} s after add_peer)",
+        "  {name}: {count} prefixes in FRR's RIB {:.3} s after Established ({:.3} s after {opened})",
         result.from_established.as_secs_f64(),
         result.from_start.as_secs_f64()
     );
-    drop(herald);
+    drop(speaker);
     result.from_established
 }
 
+/// Waits (up to 120 s) until a sender says it holds its whole table.
+fn wait_loaded(what: &str, mut loaded: impl FnMut() -> bool) {
+    wait_until(Duration::from_secs(120), what, || loaded().then_some(()));
+}
+
+fn bulk_herald(count: u32) -> Duration {
+    let load = |topology: &Topology| {
+        let herald = Herald::start(topology);
+        for prefix in host_prefixes(count) {
+            herald.announce(prefix.into(), RouteAttributes::default());
+        }
+        // stats() is answered by the core task after it has taken every announce queued
+        // before.
+        herald.stats();
+        herald
+    };
+    let open = |herald: &Herald| herald.add_peer(Herald::peer_config(false, NODE_AS));
+    bulk_round(Sender::Herald, count, "add_peer", load, open)
+}
+
 fn bulk_gobgpd(count: u32) -> Duration {
-    let topology = Topology::new("lab_bgp_bulk_gobgpd");
-    let frr = Frr::start(&topology, FrrOptions::default());
-    let gobgpd = Gobgpd::start_speaker(&topology);
-    let mrt = gobgpd.dir().join("table.mrt");
-    std::fs::write(&mrt, mrt_table_dump(host_prefixes(count), NODE4)).expect("write MRT file");
-    let loading = Instant::now();
-    gobgpd.inject_mrt(&mrt);
-    let rib = wait_until(
-        Duration::from_secs(120),
-        "gobgpd holds the injected table",
-        || {
+    let load = |topology: &Topology| {
+        let gobgpd = Gobgpd::start_speaker(topology);
+        let mrt = gobgpd.dir().join("table.mrt");
+        let table = mrt_table_dump(host_prefixes(count), NODE4);
+        std::fs::write(&mrt, table).expect("write MRT file");
+        gobgpd.inject_mrt(&mrt);
+        wait_loaded("gobgpd holds the injected table", || {
             let out = gobgpd.cli(&["global", "rib", "summary", "-a", "ipv4"]);
             out.contains(&format!("Destination: {count},"))
-                .then_some(out)
-        },
-    );
-    println!(
-        "  gobgpd: {count} routes injected (mrt inject) in {:?}: {}",
-        loading.elapsed(),
-        rib.trim()
-    );
-    let added = Instant::now();
-    gobgpd.add_neighbor(ROUTER4.into(), ROUTER_AS);
-    let result = wait_full_rib(&frr, count, added);
-    println!(
-        "  gobgpd: {count} prefixes in FRR's RIB {:.3} s after Established ({:.3} s after neighbor add)",
-        result.from_established.as_secs_f64(),
-        result.from_start.as_secs_f64()
-    );
-    result.from_established
+        });
+        gobgpd
+    };
+    let open = |gobgpd: &Gobgpd| gobgpd.add_neighbor(ROUTER4.into(), ROUTER_AS);
+    bulk_round(Sender::Gobgpd, count, "neighbor add", load, open)
+}
+
+fn bulk_bird(count: u32) -> Duration {
+    let load = |topology: &Topology| {
+        let bird = Bird::start_speaker(topology, host_prefixes(count));
+        wait_loaded("BIRD holds the static table", || {
+            bird.route_count("master4") == u64::from(count)
+        });
+        bird
+    };
+    bulk_round(Sender::Bird, count, "enable", load, |bird| {
+        bird.enable("router4")
+    })
+}
+
+fn bulk_frr(count: u32) -> Duration {
+    let load = |topology: &Topology| {
+        let sender = Frr::start_speaker(topology, host_prefixes(count));
+        wait_loaded("the sending bgpd holds its networks", || {
+            sender.rib_prefix_count() == u64::from(count)
+        });
+        sender
+    };
+    bulk_round(Sender::Frr, count, "no shutdown", load, |sender| {
+        sender.set_neighbor_shutdown(ROUTER4.into(), false)
+    })
 }
 
 struct BulkResult {

@@ -2,8 +2,8 @@
 //!
 //! Herald announces Service addresses; it never imports routes. This crate therefore
 //! speaks full BGP-4 on the wire (RFC 4271 with 4-octet AS, MP-BGP, route refresh,
-//! graceful restart, communities, large communities, RFC 7606 error handling) and
-//! decodes, counts and drops what peers send.
+//! graceful restart, extended messages, communities, large communities, RFC 7606 error
+//! handling) and decodes, counts and drops what peers send.
 //!
 //! Layers, from the wire up. Each uses only the layers listed before it, never one listed
 //! after it (`tests/layers.rs` checks this):

@@ -319,3 +319,44 @@ fn four_octet_local_as_sends_as_trans() {
     assert_eq!(open.my_as, AS_TRANS);
     assert_eq!(open.four_octet_as(), Some(4_200_000_000));
 }
+
+/// The session parameters after `open` in OpenSent and the peer's KEEPALIVE.
+fn established_with(open: OpenMsg) -> bgp::fsm::Negotiated {
+    let mut fsm = in_opensent(config());
+    receive(&mut fsm, OUT, Message::Open(open));
+    let outputs = receive(&mut fsm, OUT, Message::Keepalive);
+    outputs
+        .iter()
+        .find_map(|o| match o {
+            Output::Established { session, .. } => Some(session.clone()),
+            _ => None,
+        })
+        .expect("established")
+}
+
+#[test]
+fn our_open_offers_extended_messages() {
+    let mut fsm = bgp::fsm::Fsm::new(config());
+    fsm.handle(bgp::fsm::Input::ManualStart);
+    let outputs = connected(&mut fsm, OUT);
+    let Some(Message::Open(open)) = sent(&outputs, OUT).into_iter().next() else {
+        panic!("no OPEN in {outputs:?}");
+    };
+    assert!(open.has_extended_message());
+}
+
+#[test]
+fn extended_messages_are_negotiated_when_the_peer_offers_them_too() {
+    let mut open = peer_open(90);
+    open.capabilities.push(Capability::ExtendedMessage);
+    let session = established_with(open);
+    assert!(session.extended_message);
+    assert_eq!(session.codec_context().max_message_len(), 65535);
+}
+
+#[test]
+fn a_peer_without_extended_messages_keeps_the_session_at_4096_octets() {
+    let session = established_with(peer_open(90));
+    assert!(!session.extended_message);
+    assert_eq!(session.codec_context().max_message_len(), 4096);
+}

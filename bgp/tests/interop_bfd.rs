@@ -283,3 +283,60 @@ fn ebgp_multihop_peers_run_multihop_bfd_with_frr() {
     assert!(status.multihop);
     herald.wait_established(router, SETTLE);
 }
+
+/// A speaker that restarts gracefully (a DaemonSet upgrade) also takes its BFD sessions
+/// down: they send AdminDown (RFC 5880 section 6.8.16), which RFC 5882 section 3.2 says is
+/// not a failure. FRR, the graceful-restart helper, must keep the routes then, as it does
+/// without BFD, until the new process has sent them again.
+#[test]
+fn a_graceful_restart_with_bfd_keeps_the_routes_in_frr() {
+    let topology = Topology::new("bfd_graceful_restart");
+    let frr = Frr::start(&topology, frr_bfd(100, 3));
+    let prefix: IpNet = "10.99.0.30/32".parse().unwrap();
+    let with_both = |peer: &mut PeerConfig| {
+        peer.bfd = Some(herald_bfd(100, 3));
+        peer.graceful_restart = Some(120);
+    };
+    let first = Herald::start(&topology);
+    first.announce(prefix, RouteAttributes::default());
+    first.add_both_peers(NODE_AS, with_both);
+    let node: IpAddr = NODE4.into();
+    frr.wait_established(node, SETTLE);
+    wait_until(SETTLE, "FRR's BFD session with the node is up", || {
+        frr_bfd_up(&frr, node).then_some(())
+    });
+    wait_until(SETTLE, "the route in FRR's FIB", || {
+        fib::route(&topology.router, prefix).map(|_| ())
+    });
+
+    first.shutdown_for_restart();
+    drop(first);
+    wait_until(SETTLE, "FRR's BFD session with the node goes down", || {
+        (!frr_bfd_up(&frr, node)).then_some(())
+    });
+    wait_until(SETTLE, "FRR sees the BGP session go down", || {
+        (!frr.is_established(node)).then_some(())
+    });
+    // Both downs processed: the route is still there, stale, and in the FIB.
+    let path = wait_until(SETTLE, "FRR marks the route stale", || {
+        frr.paths(prefix).into_iter().find(|p| p["stale"] == true)
+    });
+    println!("after BFD and BGP went down: {path}");
+    std::thread::sleep(Duration::from_millis(500)); // past BFD detection (300 ms) again
+    assert!(
+        !frr.paths(prefix).is_empty(),
+        "FRR dropped the route when BFD went down"
+    );
+    assert!(
+        fib::route(&topology.router, prefix).is_some(),
+        "the FIB lost the route"
+    );
+
+    let second = Herald::start(&topology);
+    second.announce(prefix, RouteAttributes::default());
+    second.add_both_peers(NODE_AS, with_both);
+    frr.wait_established(node, SETTLE);
+    wait_until(SETTLE, "the route fresh again", || {
+        frr.paths(prefix).into_iter().find(|p| p["stale"] != true)
+    });
+}

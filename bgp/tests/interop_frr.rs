@@ -85,6 +85,17 @@ impl Lab {
     }
 }
 
+/// `count` IPv4 host routes from 10.99.0.0 up.
+fn host_routes(count: u32) -> Vec<IpNet> {
+    (0..count)
+        .map(|i| {
+            IpNet::V4(ipnet::Ipv4Net::from(std::net::Ipv4Addr::from(
+                0x0A63_0000 + i,
+            )))
+        })
+        .collect()
+}
+
 fn net(s: &str) -> IpNet {
     s.parse().expect("test prefix")
 }
@@ -567,4 +578,43 @@ fn announcing_and_withdrawing_while_established_does_not_reset_the_session() {
         .filter(|(_, e)| e.previous == SessionState::Established)
         .count();
     assert_eq!(drops, 0, "Herald reported a session leaving Established");
+}
+
+#[test]
+fn extended_messages_negotiated_with_frr_carry_a_large_table_in_few_updates() {
+    const ROUTES: u32 = 20_000;
+    let topology = Topology::new("extended_messages_with_frr");
+    let frr = Frr::start(&topology, FrrOptions::default());
+    let herald = Herald::start(&topology);
+    // The table is there before the session, so it goes out as one full table.
+    for prefix in host_routes(ROUTES) {
+        herald.announce(prefix, RouteAttributes::default());
+    }
+    herald.add_both_peers(NODE_AS, |_| {});
+    let lab = Lab {
+        herald,
+        frr,
+        topology,
+    };
+    lab.wait_both_established();
+    let neighbor = lab.frr.neighbor(NODE4.into());
+    assert_eq!(
+        neighbor["neighborCapabilities"]["extendedMessage"], "advertisedAndReceived",
+        "FRR sees RFC 8654 both ways: {}",
+        neighbor["neighborCapabilities"]
+    );
+    wait_until(
+        Duration::from_secs(120),
+        &format!("FRR holds the {ROUTES} routes from the node"),
+        || (lab.frr.prefixes_received(NODE4.into()) == Some(u64::from(ROUTES))).then_some(()),
+    );
+    let stats = &lab.frr.neighbor(NODE4.into())["messageStats"];
+    let updates = stats["updatesRecv"].as_u64().expect("updatesRecv");
+    println!("FRR received {ROUTES} /32s in {updates} UPDATEs (End-of-RIB included): {stats}");
+    // 20,000 /32s are 100,000 octets of NLRI: 2 UPDATEs of up to 65,535 octets and the
+    // End-of-RIB. With 4,096-octet messages they take 25.
+    assert!(updates <= 4, "{updates} UPDATEs: {stats}");
+    let sent = lab.herald.peer_stats(ROUTER4.into()).updates_sent;
+    assert!(sent <= 4, "Herald sent {sent} UPDATEs");
+    assert_eq!(lab.frr.neighbor_state(NODE4.into()), "Established");
 }

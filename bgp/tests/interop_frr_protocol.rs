@@ -315,3 +315,46 @@ fn graceful_restart_keeps_routes_in_frr_while_herald_restarts() {
         assert_eq!(path["valid"], true, "{path}");
     }
 }
+
+/// With extended messages negotiated (RFC 8654), FRR sends its table in UPDATEs above
+/// 4096 octets; Herald decodes them and keeps the session.
+#[test]
+fn large_updates_from_frr_with_extended_messages_are_decoded() {
+    const ROUTES: u32 = 5_000;
+    let topology = Topology::new("large_updates_from_frr");
+    let frr = Frr::start(&topology, FrrOptions::default());
+    // The table is in FRR's RIB before the session exists, so it goes out whole.
+    let networks: Vec<String> = (0..ROUTES)
+        .map(|i| format!("network {}/32", std::net::Ipv4Addr::from(0xC633_0000 + i)))
+        .collect();
+    let mut lines = vec!["no bgp network import-check", "address-family ipv4 unicast"];
+    lines.extend(networks.iter().map(String::as_str));
+    lines.push("exit-address-family");
+    frr.configure_bgp(&lines);
+    let herald = Herald::start(&topology);
+    herald.add_default_peers();
+    frr.wait_established(NODE4.into(), SETTLE);
+    let capabilities = &frr.neighbor(NODE4.into())["neighborCapabilities"];
+    assert_eq!(
+        capabilities["extendedMessage"], "advertisedAndReceived",
+        "{capabilities}"
+    );
+    let stats = wait_until(
+        Duration::from_secs(60),
+        &format!("Herald counts FRR's {ROUTES} routes"),
+        || {
+            let stats = herald.peer_stats(ROUTER4.into());
+            (stats.prefixes_received == u64::from(ROUTES)).then_some(stats)
+        },
+    );
+    println!(
+        "Herald received {ROUTES} /32s from FRR in {} UPDATEs",
+        stats.updates_received
+    );
+    // 5,000 /32s are 25,000 octets of NLRI: at least 7 UPDATEs of 4,096 octets, so fewer
+    // means FRR sent larger ones and Herald took them.
+    assert!(stats.updates_received < 7, "{stats:?}");
+    assert_eq!(stats.state, SessionState::Established, "{stats:?}");
+    assert!(stats.last_error.is_none(), "{stats:?}");
+    assert_eq!(frr.neighbor(NODE4.into())["connectionsDropped"], 0);
+}

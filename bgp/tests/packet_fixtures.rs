@@ -34,17 +34,18 @@ fn assert_decodes(bytes: &str, cx: &CodecContext, expected: &Message) {
 
 const OPEN: &str = "
     ffffffffffffffffffffffffffffffff  # marker
-    0041                              # length 65
+    0043                              # length 67
     01                                # type OPEN
     04                                # version 4
     fbf4                              # my AS 64500
     005a                              # hold time 90
     0a000001                          # BGP identifier 10.0.0.1
-    24                                # optional parameters length 36
-    02 22                             # parameter: capabilities, 34 octets
+    26                                # optional parameters length 38
+    02 24                             # parameter: capabilities, 36 octets
       01 04 0001 00 01                #   multiprotocol IPv4 unicast
       01 04 0002 00 01                #   multiprotocol IPv6 unicast
       02 00                           #   route refresh
+      06 00                           #   extended message (RFC 8654)
       40 06 4078 0001 01 80           #   graceful restart: N bit, 120 s; IPv4 unicast, F bit
       41 04 0000fbf4                  #   4-octet AS 64500
       49 04 02 6863 00                #   unknown code 73 (hostname 'hc'), kept raw
@@ -60,6 +61,7 @@ fn open() -> Message {
             Capability::Multiprotocol(AfiSafi::IPV4_UNICAST),
             Capability::Multiprotocol(AfiSafi::IPV6_UNICAST),
             Capability::RouteRefresh,
+            Capability::ExtendedMessage,
             Capability::GracefulRestart(GracefulRestart {
                 restarting: false,
                 notification: true,
@@ -97,6 +99,7 @@ fn open_accessors_read_the_capabilities() {
         [AfiSafi::IPV4_UNICAST, AfiSafi::IPV6_UNICAST]
     );
     assert!(open.has_route_refresh());
+    assert!(open.has_extended_message());
     assert_eq!(open.graceful_restart().map(|gr| gr.restart_time), Some(120));
 }
 
@@ -699,7 +702,7 @@ fn encode_appends_to_a_reused_buffer() {
     Message::Keepalive.encode(&FOUR, &mut out);
     route_refresh().encode(&FOUR, &mut out);
     assert_eq!(out.to_vec(), [hex(KEEPALIVE), hex(ROUTE_REFRESH)].concat());
-    assert_eq!(frame_len(&out), Ok(Some(19)));
-    assert_eq!(frame_len(&out[19..]), Ok(Some(23)));
-    assert_eq!(frame_len(&out[..18]), Ok(None));
+    assert_eq!(frame_len(&out, &FOUR), Ok(Some(19)));
+    assert_eq!(frame_len(&out[19..], &FOUR), Ok(Some(23)));
+    assert_eq!(frame_len(&out[..18], &FOUR), Ok(None));
 }

@@ -7,7 +7,7 @@ mod packet_support;
 
 use bgp::packet::iana::attr_type;
 use bgp::packet::*;
-use packet_support::{FOUR, TWO, hex};
+use packet_support::{EXTENDED, FOUR, TWO, hex};
 
 use AttributeProblem as P;
 use ErrorAction as A;
@@ -50,6 +50,20 @@ fn valid(extra: &str) -> String {
 /// The same with a 2-octet AS_PATH, for OLD speakers.
 fn valid_two_octet(extra: &str) -> String {
     format!("{ORIGIN} 40 02 04 02 01 fbf4 {NEXT_HOP} {extra}")
+}
+
+/// A valid UPDATE of 4097 octets: 43 octets of header, length fields and attributes,
+/// then 810 /32s and one /24 (4054 octets of NLRI).
+fn update_of_4097_octets() -> Vec<u8> {
+    let nlri = format!(
+        "{} 18 0b0000",
+        (0..810)
+            .map(|i| format!("20 0a00{i:04x} "))
+            .collect::<String>()
+    );
+    let bytes = update("", &valid(""), &nlri);
+    assert_eq!(bytes.len(), 4097);
+    bytes
 }
 
 enum Expect {
@@ -140,6 +154,32 @@ fn cases() -> Vec<Case> {
             },
             reset_with(1, 2, "1001"),
         ),
+        Case {
+            name: "UPDATE above 4096 on a session without extended messages",
+            bytes: update_of_4097_octets(),
+            cx: FOUR,
+            expect: reset_with(1, 2, "1001"),
+        },
+        Case {
+            name: "OPEN above 4096 on a session with extended messages",
+            bytes: {
+                let mut k = message(1, &"00".repeat(4078));
+                k[16..18].copy_from_slice(&4097u16.to_be_bytes());
+                k
+            },
+            cx: EXTENDED,
+            expect: reset_with(1, 2, "1001"),
+        },
+        Case {
+            name: "KEEPALIVE longer than 19 on a session with extended messages",
+            bytes: {
+                let mut k = message(4, &"00".repeat(4000));
+                k[16..18].copy_from_slice(&4019u16.to_be_bytes());
+                k
+            },
+            cx: EXTENDED,
+            expect: reset_with(1, 2, "0fb3"),
+        },
         case(
             "KEEPALIVE longer than 19",
             short_keepalive,
@@ -194,6 +234,11 @@ fn cases() -> Vec<Case> {
         case(
             "OPEN 4-octet AS capability of 2 octets",
             message(1, "04 fbf4 005a 0a000001 06 02 04 41 02 fbf4"),
+            reset_with(2, 0, ""),
+        ),
+        case(
+            "OPEN extended message capability of 1 octet",
+            message(1, "04 fbf4 005a 0a000001 05 02 03 06 01 00"),
             reset_with(2, 0, ""),
         ),
         case(
@@ -552,8 +597,9 @@ fn check(case: &Case) -> Option<String> {
                 return Some(format!("data {:02x?}, expected {:02x?}", n.data, data));
             }
             // Header errors are found by frame_len as well.
-            if *code == 1 && frame_len(&case.bytes) != Err(error.clone()) {
-                return Some(format!("frame_len disagrees: {:?}", frame_len(&case.bytes)));
+            let framed = frame_len(&case.bytes, &case.cx);
+            if *code == 1 && framed != Err(error.clone()) {
+                return Some(format!("frame_len disagrees: {framed:?}"));
             }
             None
         }
@@ -589,6 +635,36 @@ fn check(case: &Case) -> Option<String> {
             None
         }
     }
+}
+
+#[test]
+fn update_above_4096_is_accepted_once_extended_messages_are_negotiated() {
+    let bytes = update_of_4097_octets();
+    assert_eq!(frame_len(&bytes, &EXTENDED), Ok(Some(4097)));
+    let Message::Update(update) = Message::decode(&bytes, &EXTENDED).unwrap() else {
+        panic!("not an UPDATE")
+    };
+    assert_eq!(update.nlri.len(), 811);
+    // The same bytes before negotiation: Bad Message Length with the length.
+    let error = Message::decode(&bytes, &FOUR).unwrap_err();
+    assert_eq!(frame_len(&bytes, &FOUR), Err(error.clone()));
+    let notification = NotificationMsg::from(&error);
+    assert_eq!(
+        (notification.code, notification.subcode, notification.data),
+        (1, 2, vec![0x10, 0x01])
+    );
+}
+
+#[test]
+fn extended_messages_allow_up_to_65535_octets() {
+    let mut header = vec![0xff; 16];
+    header.extend_from_slice(&u16::MAX.to_be_bytes());
+    header.push(2);
+    assert_eq!(frame_len(&header, &EXTENDED), Ok(Some(65535)));
+    assert_eq!(
+        frame_len(&header, &FOUR),
+        Err(DecodeError::BadMessageLength { length: 65535 })
+    );
 }
 
 #[test]

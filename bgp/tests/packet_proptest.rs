@@ -10,7 +10,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use bgp::packet::*;
 use ipnet::{Ipv4Net, Ipv6Net};
-use packet_support::{FOUR, TWO};
+use packet_support::{EXTENDED, FOUR, TWO};
 use proptest::prelude::*;
 
 fn net4() -> impl Strategy<Value = Ipv4Net> {
@@ -34,10 +34,11 @@ fn family() -> impl Strategy<Value = AfiSafi> {
 }
 
 fn capability() -> impl Strategy<Value = Capability> {
-    let known = [1u8, 2, 64, 65];
+    let known = [1u8, 2, 6, 64, 65];
     prop_oneof![
         family().prop_map(Capability::Multiprotocol),
         Just(Capability::RouteRefresh),
+        Just(Capability::ExtendedMessage),
         any::<u32>().prop_map(Capability::FourOctetAs),
         (
             any::<bool>(),
@@ -287,8 +288,8 @@ fn update_two() -> impl Strategy<Value = UpdateMsg> {
 
 fn round_trip(message: &Message, cx: &CodecContext) -> Result<(), TestCaseError> {
     let bytes = message.to_bytes(cx);
-    prop_assert!(bytes.len() <= MAX_MESSAGE_LEN);
-    prop_assert_eq!(frame_len(&bytes), Ok(Some(bytes.len())));
+    prop_assert!(bytes.len() <= cx.max_message_len());
+    prop_assert_eq!(frame_len(&bytes, cx), Ok(Some(bytes.len())));
     let (decoded, errors) =
         Message::decode_with_errors(&bytes, cx).map_err(|e| TestCaseError::fail(e.to_string()))?;
     prop_assert!(errors.is_empty(), "attribute errors: {:?}", errors);
@@ -298,8 +299,8 @@ fn round_trip(message: &Message, cx: &CodecContext) -> Result<(), TestCaseError>
 
 /// Decoding never panics; what decodes re-encodes to bytes that decode.
 fn decode_anything(bytes: &[u8]) -> Result<(), TestCaseError> {
-    for cx in [FOUR, TWO] {
-        let _ = frame_len(bytes);
+    for cx in [FOUR, TWO, EXTENDED] {
+        let _ = frame_len(bytes, &cx);
         if let Ok((message, _)) = Message::decode_with_errors(bytes, &cx) {
             let again = message.to_bytes(&cx);
             prop_assert!(
@@ -328,6 +329,7 @@ proptest! {
     #[test]
     fn messages_round_trip_between_four_octet_speakers(message in message_four()) {
         round_trip(&message, &FOUR)?;
+        round_trip(&message, &EXTENDED)?;
     }
 
     #[test]

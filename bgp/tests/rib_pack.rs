@@ -1,5 +1,6 @@
-//! UPDATE packing: every message fits 4096 octets, the number of messages is the
-//! fewest possible, and decoding the messages gives back every prefix.
+//! UPDATE packing: every message fits the session's limit (4096 octets, 65535 with
+//! extended messages), the number of messages is the fewest possible, and decoding the
+//! messages gives back every prefix.
 #![allow(clippy::unwrap_used)] // a panic in a test or benchmark is the failure report
 
 mod packet_support;
@@ -9,7 +10,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use bgp::packet::*;
 use bgp::rib::{pack_announce_v4, pack_announce_v6, pack_withdraw_v4, pack_withdraw_v6};
 use ipnet::{Ipv4Net, Ipv6Net};
-use packet_support::{FOUR, TWO};
+use packet_support::{EXTENDED, FOUR, TWO};
 
 fn host_routes_v4(count: u32) -> Vec<Ipv4Net> {
     (0..count)
@@ -54,7 +55,8 @@ fn assert_packed(
     prefix_len: usize,
     total: usize,
 ) {
-    let per_message = (MAX_MESSAGE_LEN - empty) / prefix_len;
+    let limit = cx.max_message_len();
+    let per_message = (limit - empty) / prefix_len;
     assert_eq!(
         messages.len(),
         total.div_ceil(per_message),
@@ -62,10 +64,10 @@ fn assert_packed(
     );
     for (i, update) in messages.iter().enumerate() {
         let len = encoded_len(update, cx);
-        assert!(len <= MAX_MESSAGE_LEN, "message {i} is {len} octets");
+        assert!(len <= limit, "message {i} is {len} octets");
         if i + 1 < messages.len() {
             assert!(
-                len + prefix_len > MAX_MESSAGE_LEN,
+                len + prefix_len > limit,
                 "message {i} ({len} octets) has room for one more"
             );
         }
@@ -79,7 +81,7 @@ fn decode_all(messages: &[UpdateMsg], cx: &CodecContext) -> Vec<UpdateMsg> {
     }
     let mut decoded = Vec::new();
     let mut rest = &stream[..];
-    while let Some(len) = frame_len(rest).unwrap() {
+    while let Some(len) = frame_len(rest, cx).unwrap() {
         let Message::Update(update) = Message::decode(&rest[..len], cx).unwrap() else {
             panic!()
         };
@@ -90,7 +92,7 @@ fn decode_all(messages: &[UpdateMsg], cx: &CodecContext) -> Vec<UpdateMsg> {
     decoded
 }
 
-fn announce_v4_packs_minimally_and_decodes_back(count: u32, cx: &CodecContext, asn: u32) {
+fn announce_v4_packs_minimally_and_decodes_back(count: u32, cx: &CodecContext, asn: u32) -> usize {
     let attrs = attributes(asn);
     let prefixes = host_routes_v4(count);
     let messages = pack_announce_v4(&attrs, &prefixes, cx);
@@ -110,6 +112,7 @@ fn announce_v4_packs_minimally_and_decodes_back(count: u32, cx: &CodecContext, a
     );
     let back: Vec<Ipv4Net> = decoded.into_iter().flat_map(|u| u.nlri).collect();
     assert_eq!(back, prefixes);
+    messages.len()
 }
 
 #[test]
@@ -127,10 +130,14 @@ fn announce_to_two_octet_peer_budgets_for_as4_path() {
     announce_v4_packs_minimally_and_decodes_back(2_000, &TWO, 4_200_000_001);
 }
 
-fn announce_v6_packs_minimally_and_decodes_back(count: u32, next_hop: MpNextHop) {
+fn announce_v6_packs_minimally_and_decodes_back(
+    count: u32,
+    next_hop: MpNextHop,
+    cx: &CodecContext,
+) -> usize {
     let attrs = attributes(64500);
     let prefixes = host_routes_v6(count);
-    let messages = pack_announce_v6(&attrs, next_hop, &prefixes, &FOUR);
+    let messages = pack_announce_v6(&attrs, next_hop, &prefixes, cx);
     // The empty MP_REACH_NLRI takes a 1-octet length; full ones need the 2-octet form.
     let without_nlri = UpdateMsg {
         attributes: PathAttributes {
@@ -144,9 +151,9 @@ fn announce_v6_packs_minimally_and_decodes_back(count: u32, next_hop: MpNextHop)
         },
         ..UpdateMsg::default()
     };
-    let empty = encoded_len(&without_nlri, &FOUR) + 1;
-    assert_packed(&messages, &FOUR, empty, 17, prefixes.len());
-    let decoded = decode_all(&messages, &FOUR);
+    let empty = encoded_len(&without_nlri, cx) + 1;
+    assert_packed(&messages, cx, empty, 17, prefixes.len());
+    let decoded = decode_all(&messages, cx);
     let mut back = Vec::new();
     for update in decoded {
         assert!(update.nlri.is_empty() && update.attributes.next_hop.is_none());
@@ -155,6 +162,7 @@ fn announce_v6_packs_minimally_and_decodes_back(count: u32, next_hop: MpNextHop)
         back.extend(reach.nlri);
     }
     assert_eq!(back, prefixes);
+    messages.len()
 }
 
 #[test]
@@ -163,7 +171,7 @@ fn announce_of_500_ipv6_host_routes_packs_minimally_and_decodes_back() {
         global: "fd00:30::11".parse().unwrap(),
         link_local: None,
     };
-    announce_v6_packs_minimally_and_decodes_back(500, next_hop);
+    announce_v6_packs_minimally_and_decodes_back(500, next_hop, &FOUR);
 }
 
 #[test]
@@ -172,7 +180,37 @@ fn announce_of_100k_ipv6_host_routes_with_link_local_next_hop_packs_minimally() 
         global: "fd00:30::11".parse().unwrap(),
         link_local: Some("fe80::11".parse().unwrap()),
     };
-    announce_v6_packs_minimally_and_decodes_back(100_000, next_hop);
+    announce_v6_packs_minimally_and_decodes_back(100_000, next_hop, &FOUR);
+}
+
+#[test]
+fn announce_with_extended_messages_fills_65535_octet_updates() {
+    let fixed = announce_v4_packs_minimally_and_decodes_back(100_000, &FOUR, 64500);
+    let extended = announce_v4_packs_minimally_and_decodes_back(100_000, &EXTENDED, 64500);
+    // 5 octets per /32: about 13,000 per message instead of about 800.
+    assert_eq!((fixed, extended), (125, 8));
+    let next_hop = MpNextHop {
+        global: "fd00:30::11".parse().unwrap(),
+        link_local: Some("fe80::11".parse().unwrap()),
+    };
+    let v6 = announce_v6_packs_minimally_and_decodes_back(100_000, next_hop, &EXTENDED);
+    assert_eq!(v6, 26, "17 octets per /128 in 65535-octet messages");
+}
+
+#[test]
+fn withdraw_with_extended_messages_fills_65535_octet_updates() {
+    let prefixes = host_routes_v4(100_000);
+    let messages = pack_withdraw_v4(&prefixes, &EXTENDED);
+    assert_packed(&messages, &EXTENDED, 23, 5, prefixes.len());
+    assert_eq!(messages.len(), 8);
+    let prefixes = host_routes_v6(100_000);
+    let messages = pack_withdraw_v6(&prefixes, &EXTENDED);
+    assert_packed(&messages, &EXTENDED, 19 + 4 + 4 + 3, 17, prefixes.len());
+    let back: Vec<Ipv6Net> = decode_all(&messages, &EXTENDED)
+        .into_iter()
+        .flat_map(|u| u.attributes.mp_unreach.expect("MP_UNREACH_NLRI").withdrawn)
+        .collect();
+    assert_eq!(back, prefixes);
 }
 
 #[test]

@@ -13,9 +13,12 @@
 //!   `--namespace`: every namespace), allocates, writes the status, takes and renews the
 //!   Lease, hands it over to a second replica, follows a ConfigMap change and publishes
 //!   Events; and the token can do nothing the controller does not need;
-//! - with the speaker token, the speaker's exact list+watch calls (Services, EndpointSlices
-//!   by `kubernetes.io/service-name`, Nodes, the ConfigMap by name) and its Events work, and
-//!   nothing else does (it cannot write a Service status, nor read other ConfigMaps).
+//! - with the speaker token, the speaker's exact calls (API discovery, which picks the
+//!   EndpointSlice version; list+watch of Services, EndpointSlices by
+//!   `kubernetes.io/service-name` – `discovery.k8s.io/v1beta1` here, what 1.20 serves; the
+//!   chart's rule covers the group, so `v1` alike –, Nodes, the ConfigMap by name) and its
+//!   Events work, and nothing else does (it cannot write a Service status, nor read other
+//!   ConfigMaps).
 //!
 //! Each apiserver test starts an apiserver of its own (the controller here watches every
 //! namespace, and ClusterRoles are cluster-wide) and stops it at the end.
@@ -29,7 +32,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use futures::StreamExt;
-use herald_testsupport::apiserver::{TestEnv, TestNamespace};
+use herald_testsupport::apiserver::{TestEnv, TestNamespace, endpoint_slice_v1beta1};
 use herald_testsupport::wait::eventually;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{
@@ -38,7 +41,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding, Subject};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::events::{Event as RecordedEvent, EventType, Recorder, Reporter};
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
@@ -643,7 +646,7 @@ async fn chart_rbac_lets_the_controller_allocate_lead_and_report_and_nothing_mor
     );
     assert_forbidden(
         "list EndpointSlices",
-        Api::<EndpointSlice>::all(client.clone())
+        Api::<DynamicObject>::all_with(client.clone(), &endpoint_slice_v1beta1())
             .list(&ListParams::default())
             .await,
     );
@@ -697,7 +700,6 @@ async fn chart_rbac_lets_the_speaker_watch_and_report_and_nothing_more() {
         .await
         .expect("create Node");
     let service = team.create_lb("web", 80).await;
-    let slices_admin = Api::<EndpointSlice>::namespaced(system.client.clone(), &team.name);
     let slice: EndpointSlice = serde_json::from_value(json!({
         "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
         "metadata": {"name": "web-abc", "namespace": team.name,
@@ -708,13 +710,19 @@ async fn chart_rbac_lets_the_speaker_watch_and_report_and_nothing_more() {
                        "conditions": {"ready": true, "serving": true, "terminating": false}}],
     }))
     .expect("slice");
-    slices_admin
-        .create(&PostParams::default(), &slice)
-        .await
-        .expect("create EndpointSlice");
+    team.create_endpoint_slice(&slice).await;
     let label = |value: &str| Patch::Merge(json!({"metadata": {"labels": {"herald-test": value}}}));
     let pp = PatchParams::default();
 
+    // API discovery, from which the speaker picks the EndpointSlice version.
+    let groups = client
+        .list_api_groups()
+        .await
+        .expect("the speaker may list the API groups");
+    assert!(
+        groups.groups.iter().any(|g| g.name == "discovery.k8s.io"),
+        "discovery.k8s.io is listed"
+    );
     // The speaker's four list+watch calls, with its selectors, all namespaces.
     list_then_watch(
         "Service watch",
@@ -731,11 +739,11 @@ async fn chart_rbac_lets_the_speaker_watch_and_report_and_nothing_more() {
     .await;
     list_then_watch(
         "EndpointSlice watch",
-        Api::<EndpointSlice>::all(client.clone()),
+        Api::<DynamicObject>::all_with(client.clone(), &endpoint_slice_v1beta1()),
         watcher::Config::default().labels("kubernetes.io/service-name"),
         "web-abc",
         async {
-            slices_admin
+            team.endpoint_slices()
                 .patch("web-abc", &pp, &label("1"))
                 .await
                 .expect("patch EndpointSlice");

@@ -10,13 +10,17 @@ the Service until Herald's proxy serves it: the lab makes the whole pool local o
 node, so a request the router sends to a node that announces the address lands here.
 
 Every answer is one line: "node=NODE pod=NAME local=ADDR:PORT client=ADDR:PORT"
-(pod=- on the Service port). GET /healthz answers "ok".
+(pod=- on the Service port). GET /healthz answers "ok". GET /stream?ms=N is a long
+connection: the same line, then "tick K" every 100 ms for N ms, then "end" and the close
+(the steady client of lab/e2e/steady_client.py holds a few of these open).
 """
 import argparse
 import socket
 import socketserver
 import sys
 import threading
+import time
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -45,6 +49,9 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"
 
     def do_GET(self):
+        if self.path.startswith("/stream"):
+            self.stream()
+            return
         if self.path == "/healthz":
             body = "ok\n"
         else:
@@ -57,6 +64,25 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def stream(self):
+        query = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
+        duration = int(query.get("ms", ["3000"])[0]) / 1000.0
+        local = self.connection.getsockname()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.end_headers()
+        self.wfile.write(("node=%s pod=%s local=%s client=%s\n" % (
+            self.server.node, self.server.pod, endpoint(local),
+            endpoint(self.client_address))).encode())
+        self.wfile.flush()
+        start, tick = time.monotonic(), 0
+        while time.monotonic() - start < duration:
+            time.sleep(0.1)
+            tick += 1
+            self.wfile.write(b"tick %d\n" % tick)
+            self.wfile.flush()
+        self.wfile.write(b"end\n")
 
     def log_message(self, format, *args):   # one line per request on stderr is noise
         pass

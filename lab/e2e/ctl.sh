@@ -13,7 +13,10 @@
 #                                          exactly NEXTHOPS, comma list, if given)
 #   ctl.sh fib ADDR                        the router's kernel next hops for ADDR
 #   ctl.sh curl ADDR [COUNT]               HTTP from the client, one source port each
-#   ctl.sh speaker start|stop|kill NODE... start, SIGTERM, SIGKILL a node's speaker
+#   ctl.sh speaker start|stop|kill|restart NODE...
+#                                          start, SIGTERM, SIGKILL a node's speaker;
+#                                          restart: SIGTERM and a new one at once
+#   ctl.sh cordon|uncordon NODE...         set/clear spec.unschedulable in nodes.yaml
 #   ctl.sh status NODE                     the speaker's /status JSON
 #   ctl.sh vtysh ARGS...                   vtysh of the lab router
 #   ctl.sh exec NODE|router|client CMD...  run CMD in that namespace
@@ -92,9 +95,24 @@ speaker)
             start) speaker_start "$i" ;;
             stop) speaker_stop "$i" TERM ;;
             kill) speaker_stop "$i" KILL ;;
-            *) die "speaker start|stop|kill" ;;
+            restart) speaker_restart "$i" ;;
+            *) die "speaker start|stop|kill|restart" ;;
         esac
     done
+    ;;
+cordon|uncordon)
+    cordoned=()
+    [[ -s $HE_STATE/cordoned ]] && read -r -a cordoned < "$HE_STATE/cordoned"
+    for n in "$@"; do
+        i=$(node_index "$n")
+        kept=()
+        for c in "${cordoned[@]}"; do [[ $c == "$i" ]] || kept+=("$c"); done
+        [[ $cmd == cordon ]] && kept+=("$i")
+        cordoned=("${kept[@]}")
+    done
+    echo "${cordoned[*]}" > "$HE_STATE/cordoned"
+    write_nodes "$DIR" "${cordoned[@]}"
+    log "cordoned nodes: ${cordoned[*]:-none}"
     ;;
 status)
     status "$(node_index "${1:?status NODE}")"

@@ -43,6 +43,7 @@ HE_SPEAKER_ARGS=${HE_SPEAKER_ARGS:-}        # extra flags for every speaker
 HE_SPEAKER_FLAGS=${HE_SPEAKER_FLAGS:-lab}   # lab: node address, admin and log flags too;
                                             # readme: only --standalone and --node-name
 HE_IPV6_ONLY=${HE_IPV6_ONLY:-0}             # 1: nodes get no IPv4 address (IPv6-only)
+HE_GRACEFUL_RESTART=${HE_GRACEFUL_RESTART:-0}  # 1: the speakers' peers get graceful-restart
 FRR_BIN=${FRR_BIN:-/usr/lib/frr}
 PYTHON=${PYTHON:-/usr/bin/python3}
 HE_OWNER="herald lab/e2e prefix=$HE_PREFIX"      # first line of the state dir's marker
@@ -136,11 +137,11 @@ peers:
 - peer-address: $ROUTER4
   peer-asn: $ROUTER_AS
   my-asn: $NODE_AS
-  hold-time: $HE_HOLD_TIME
+  hold-time: $HE_HOLD_TIME$(graceful_restart_line)
 - peer-address: $ROUTER6
   peer-asn: $ROUTER_AS
   my-asn: $NODE_AS
-  hold-time: $HE_HOLD_TIME
+  hold-time: $HE_HOLD_TIME$(graceful_restart_line)
 address-pools:
 - name: default
   protocol: bgp
@@ -167,6 +168,20 @@ address-pools:
   tls:
     bundle: $HE_CERT_DIR/web.pem
 EOF
+    write_nodes "$d"
+}
+
+# graceful_restart_line : the peers' graceful-restart key when HE_GRACEFUL_RESTART=1.
+graceful_restart_line() {
+    (( HE_GRACEFUL_RESTART )) && printf '\n  graceful-restart: true'
+    true
+}
+
+# write_nodes DIR [CORDONED...] : DIR/nodes.yaml, the lab's Nodes; the nodes given by
+# index are cordoned (spec.unschedulable: true, what kubectl cordon sets).
+write_nodes() {
+    local d=$1 i; shift
+    local cordoned=" $* "
     {
         echo "# The lab's Nodes (written by lab/e2e/lib.sh); speaker I runs as --node-name nodeI."
         for i in $(seq "$HE_NODES"); do
@@ -179,7 +194,9 @@ metadata:
   labels:
     kubernetes.io/hostname: $(node_name "$i")
 EOF
+            [[ $cordoned == *" $i "* ]] && printf 'spec:\n  unschedulable: true\n'
         done
+        true
     } | write_atomic "$d/nodes.yaml"
 }
 
@@ -299,12 +316,12 @@ speaker_start() {
     if [[ $HE_SPEAKER_FLAGS == readme ]]; then
         # Exactly the README's command (admin server on its default 0.0.0.0:$ADMIN_PORT).
         start_bg "$(node_ns "$i")" "$d/speaker.pid" "$d/speaker.log" \
-            env RUST_LOG="${RUST_LOG:-info}" "$HE_SPEAKER" --standalone "$HE_STATE/standalone" \
+            env RUST_LOG="${RUST_LOG:-info}" HERALD_HANDOVER_SOCKET="$d/handover.sock" "$HE_SPEAKER" --standalone "$HE_STATE/standalone" \
             --node-name "$(node_name "$i")" "${extra[@]}"
         return
     fi
     start_bg "$(node_ns "$i")" "$d/speaker.pid" "$d/speaker.log" \
-        env RUST_LOG="${RUST_LOG:-info}" "$HE_SPEAKER" --standalone "$HE_STATE/standalone" \
+        env RUST_LOG="${RUST_LOG:-info}" HERALD_HANDOVER_SOCKET="$d/handover.sock" "$HE_SPEAKER" --standalone "$HE_STATE/standalone" \
         --node-name "$(node_name "$i")" --node-address "$(node4 "$i")" \
         --admin-addr "127.0.0.1:$ADMIN_PORT" --log-format text "${extra[@]}"
 }
@@ -314,6 +331,18 @@ speaker_stop() {
     local d
     d=$HE_STATE/$(node_name "$1")
     signal_wait "$d/speaker.pid" "${2:-TERM}" 15 || die "speaker of node $1 still runs after SIG${2:-TERM}"
+}
+
+# speaker_restart I : SIGTERM to node I's speaker and, without waiting for it to exit,
+# a new one (as a DaemonSet upgrade does); the old one's pid file becomes speaker.old.pid
+# until it exits.
+speaker_restart() {
+    local i=$1 d pid
+    d=$HE_STATE/$(node_name "$1")
+    pid=$(ours "$d/speaker.pid") || die "the speaker of node $i does not run"
+    mv "$d/speaker.pid" "$d/speaker.old.pid"
+    kill -s TERM "$pid"
+    speaker_start "$i"
 }
 
 # status I : the speaker's /status JSON.

@@ -36,17 +36,8 @@ case $cmd in
 values) lab_values ;;
 install)
     [[ -x $HELM_PY ]] || die "no $HELM_PY: run scripts/kube-testenv.sh build (installs helm-python-sdk)"
-    # The chart says kubeVersion >=1.21 (it needs EndpointSlice v1); the lab's 1.20.2 serves
-    # v1 through the CRD shim and lab/k8s/endpointslice-mirror.py, so it installs a copy
-    # of the chart whose only change is that constraint (checked here).
-    chart=$HK_STATE/chart/herald
-    rm -rf "$HK_STATE/chart" && mkdir -p "$HK_STATE/chart" && cp -a "$HK_REPO/charts/herald" "$chart"
-    sed -i 's/^kubeVersion: ">=1.21.0-0"$/kubeVersion: ">=1.20.0-0"/' "$chart/Chart.yaml"
-    [[ $(diff "$HK_REPO/charts/herald/Chart.yaml" "$chart/Chart.yaml" | grep -c '^[<>]') == 2 ]] \
-        || die "the chart's kubeVersion line changed; update lab/k8s/ctl.sh"
-    diff -r -x Chart.yaml "$HK_REPO/charts/herald" "$chart" >/dev/null || die "chart copy differs"
     t0=$(date +%s%3N)
-    lab_values | ip netns exec "$NS_CP" "$HELM_PY" "$HK_LAB/helm.py" install "$chart" - \
+    lab_values | ip netns exec "$NS_CP" "$HELM_PY" "$HK_LAB/helm.py" install "$HK_REPO/charts/herald" - \
         "$RELEASE" "$NAMESPACE" "$HK_STATE/pki/admin.kubeconfig"
     t1=$(date +%s%3N)
     log "helm install done in $((t1 - t0)) ms"

@@ -145,18 +145,17 @@ control_plane_start() {
         --tls-cert-file="$p/apiserver.crt" --tls-private-key-file="$p/apiserver.key" \
         --client-ca-file="$p/ca.crt" --token-auth-file="$p/tokens.csv" \
         --authorization-mode=Node,RBAC --allow-privileged=true \
+        --kubelet-preferred-address-types=InternalIP \
         --service-account-issuer=https://kubernetes.default.svc \
         --service-account-key-file="$p/sa.pub" --service-account-signing-key-file="$p/sa.key" \
         --service-cluster-ip-range="$SERVICE_CIDR" --enable-priority-and-fairness=false \
-        --runtime-config=discovery.k8s.io/v1beta1=false \
         --v=1
     wait_for 90 api_ready || { tail -n 20 "$d/kube-apiserver.log" >&2; die "kube-apiserver not ready after 90 s"; }
-    endpointslice_shim
     start_bg "$NS_CP" "$d/kube-controller-manager.pid" "$d/kube-controller-manager.log" \
         "$HK_BIN/kube-controller-manager" --kubeconfig="$p/controller-manager.kubeconfig" \
         --service-account-private-key-file="$p/sa.key" --root-ca-file="$p/ca.crt" \
         --use-service-account-credentials=true --leader-elect=false \
-        --port=0 --secure-port=0 --controllers='*,-nodeipam,-route,-service,-cloud-node-lifecycle,-endpointslice,-endpointslicemirroring' \
+        --port=0 --secure-port=0 --controllers='*,-nodeipam,-route,-service,-cloud-node-lifecycle' \
         --node-monitor-grace-period=20s --pod-eviction-timeout=30s --v=1
     start_bg "$NS_CP" "$d/kube-scheduler.pid" "$d/kube-scheduler.log" \
         "$HK_BIN/kube-scheduler" --kubeconfig="$p/scheduler.kubeconfig" --leader-elect=false \
@@ -164,15 +163,6 @@ control_plane_start() {
 }
 
 api_ready() { [[ $(kc get --raw /readyz 2>/dev/null) == ok ]]; }
-
-# Herald reads discovery.k8s.io/v1 EndpointSlices, which 1.20 does not serve: the same
-# CRD scripts/kube-testenv.sh installs. Nothing in 1.20 writes v1 slices, so the lab's
-# EndpointSlice mirror (endpointslice_sync) copies the built-in Endpoints into them.
-endpointslice_shim() {
-    kc apply -f "$HK_REPO/scripts/kube-testenv/endpointslice-v1-crd.yaml" >/dev/null
-    wait_for 30 kc get --raw /apis/discovery.k8s.io/v1/endpointslices \
-        || die "discovery.k8s.io/v1 endpointslices not served 30 s after the CRD"
-}
 
 # ----------------------------------------------------------------------- nodes ---
 
@@ -338,7 +328,7 @@ node_start() {
         --kubeconfig="$HK_STATE/pki/kube-proxy.kubeconfig" --hostname-override="$(node_name "$i")" \
         --proxy-mode=iptables --cluster-cidr="$CLUSTER_CIDR" \
         --conntrack-max-per-core=0 --conntrack-tcp-timeout-established=0 \
-        --conntrack-tcp-timeout-close-wait=0 --feature-gates=EndpointSliceProxying=false \
+        --conntrack-tcp-timeout-close-wait=0 \
         --metrics-bind-address=127.0.0.1:10249 --healthz-bind-address="$(node4 "$i"):10256" --v=1
 }
 

@@ -13,7 +13,7 @@ check() {   # check LABEL PIDFILE
     if pid=$(ours "$2"); then printf '%-34s running (pid %s)\n' "$1" "$pid"
     else printf '%-34s NOT running\n' "$1"; ok=0; fi
 }
-for c in etcd kube-apiserver kube-controller-manager kube-scheduler endpointslice-mirror; do
+for c in etcd kube-apiserver kube-controller-manager kube-scheduler; do
     check "control plane: $c" "$HK_STATE/cp/$c.pid"
 done
 for i in $(seq "$nodes"); do

@@ -96,8 +96,6 @@ control_plane_start
 t_cp=$(date +%s%3N)
 for i in $(seq "$HK_NODES"); do node_mounts "$i"; done
 for i in $(seq "$HK_NODES"); do node_start "$i"; done
-start_bg "$NS_CP" "$HK_STATE/cp/endpointslice-mirror.pid" "$HK_STATE/cp/endpointslice-mirror.log" \
-    "$PYTHON" "$HK_LAB/endpointslice-mirror.py" "$HK_BIN/kubectl" "$HK_STATE/pki/admin.kubeconfig"
 wait_for 120 nodes_ready "$HK_NODES" || { kc get nodes -o wide >&2 || true; die "nodes not Ready after 120 s"; }
 t_end=$(date +%s%3N)
 log "cluster up (prefix $HK_PREFIX, $HK_NODES nodes): images $((t_images - t0)) ms," \

@@ -44,10 +44,17 @@ where
     F: FnOnce(CancellationToken) -> Fut,
     Fut: Future,
 {
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(threads) = worker_threads {
-        builder.worker_threads(threads.max(1));
-    }
+    // One worker thread: the current-thread scheduler, where the main task and every
+    // spawned task run on this thread (no work-stealing queues, no second thread to wake).
+    let mut builder = match worker_threads {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(threads) => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(threads.max(1));
+            builder
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
     let runtime = builder.enable_all().build()?;
     Ok(runtime.block_on(async move {
         let shutdown = CancellationToken::new();

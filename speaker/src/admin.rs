@@ -40,6 +40,8 @@ pub struct Published {
     pub service_problems: Vec<String>,
     /// The decision in force.
     pub decision: Decision,
+    /// The node's drain, while one runs or after it ran (`None`: serving as usual).
+    pub drain: Option<DrainReport>,
     /// Peers of the decision that could not be configured.
     pub peer_problems: Vec<PeerProblem>,
     /// The speaker's own BGP identifier for sessions that set none, once one was chosen.
@@ -49,6 +51,17 @@ pub struct Published {
     /// The proxy: a reader of its live state, and the last apply's problems.
     pub proxy: Option<ProxyStatus>,
     pub proxy_problems: Vec<String>,
+}
+
+/// `/status` `drain`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DrainReport {
+    /// `draining` (routes carry GRACEFUL_SHUTDOWN) or `drained` (withdrawn).
+    pub phase: &'static str,
+    /// `node_cordoned`, `node_excluded` or `shutdown`.
+    pub cause: &'static str,
+    /// Until the routes are withdrawn.
+    pub remaining_ms: u64,
 }
 
 /// Everything the admin handlers read.
@@ -137,6 +150,23 @@ impl AdminState {
     }
 }
 
+/// The admin server's listening socket on `addr`, with SO_REUSEPORT: during a restart the
+/// next speaker binds the same port while this one still runs (the kernel allows it only
+/// to processes of the same user); this one closes its listener once it has handed over.
+pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
+}
+
 /// Serves the admin paths on `listener` until `shutdown`.
 pub async fn serve(listener: TcpListener, state: Arc<AdminState>, shutdown: CancellationToken) {
     let handler = move |request: Request<Incoming>| state.clone().handle(request);
@@ -154,6 +184,8 @@ pub struct StatusReport {
     pub router_id: Option<RouterIdReport>,
     pub peers: Vec<PeerReport>,
     pub routes: Vec<RouteReport>,
+    /// A drain that runs or ran (`null` while the node serves as usual).
+    pub drain: Option<DrainReport>,
     pub announced: Vec<AnnouncedReport>,
     pub not_announced: Vec<NotAnnouncedReport>,
     /// L2 mode (VRRP).
@@ -441,6 +473,7 @@ pub fn status_report(
                 endpoint_weight: spec.endpoint_weight,
             })
             .collect(),
+        drain: published.drain.clone(),
         announced: decision
             .announced
             .iter()
@@ -620,6 +653,15 @@ fn l2_report(l2: &L2State) -> L2Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_second_admin_server_binds_the_port_of_a_running_one() {
+        // During a restart the new speaker binds the admin port beside the old one.
+        let first = bind("127.0.0.1:0".parse().expect("address")).expect("first");
+        let address = first.local_addr().expect("bound");
+        let second = bind(address).expect("second admin server on the same port");
+        assert_eq!(second.local_addr().expect("bound"), address);
+    }
     use crate::announce::{NotAnnounced, Reason, RouteSpec};
     use bgp::SessionState;
     use herald_config::Community;
@@ -657,6 +699,11 @@ mod tests {
                 label: "no_router_id",
             }],
             l2: l2_state(),
+            drain: Some(DrainReport {
+                phase: "draining",
+                cause: "node_cordoned",
+                remaining_ms: 4200,
+            }),
             proxy: None,
             proxy_problems: vec![],
         }
@@ -799,6 +846,10 @@ mod tests {
         assert_eq!(json["routes"][0]["local_pref"], 100);
         assert_eq!(json["routes"][0]["endpoint_weight"], 3);
         assert_eq!(json["announced"][0]["service"], "default/web");
+        assert_eq!(
+            json["drain"],
+            serde_json::json!({"phase": "draining", "cause": "node_cordoned", "remaining_ms": 4200})
+        );
         assert_eq!(json["not_announced"][0]["reason"], "no_serving_endpoint");
         assert_eq!(
             json["source_errors"][0],

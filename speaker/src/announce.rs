@@ -6,8 +6,8 @@
 //!
 //! 1. the address lies in a pool of protocol `bgp` (layer2 pools are VRRP's business);
 //! 2. the node is in the view, not labelled
-//!    `node.kubernetes.io/exclude-from-external-load-balancers` (any value) and its
-//!    `NetworkUnavailable` condition is not `"True"`;
+//!    `node.kubernetes.io/exclude-from-external-load-balancers` (any value), not cordoned
+//!    (`spec.unschedulable`) and its `NetworkUnavailable` condition is not `"True"`;
 //! 3. at least one peer's node-selectors select the node;
 //! 4. the Service has a serving endpoint: anywhere for `externalTrafficPolicy: Cluster`,
 //!    on this node for `Local`.
@@ -25,6 +25,11 @@
 //! sees the route, and the preference is never lowered because a second Service happens to
 //! share the aggregate. Their weights add up if every one is weighted, else the route goes
 //! unweighted.
+//!
+//! Draining (RFC 8326): a node that is about to stop announcing — labelled to be
+//! excluded, cordoned, or its speaker stopping — first announces what it would announce if
+//! it were not stopping, every route marked with the GRACEFUL_SHUTDOWN community and
+//! LOCAL_PREF 0 ([`decide_draining`]); [`crate::drain`] says for how long.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -58,6 +63,9 @@ pub struct Decision {
     pub withheld: Vec<Withheld>,
 }
 
+/// RFC 8326 GRACEFUL_SHUTDOWN, 65535:0.
+pub const GRACEFUL_SHUTDOWN: Community = Community::Standard(0xFFFF_0000);
+
 /// Path attributes of one announced prefix.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RouteSpec {
@@ -83,6 +91,13 @@ impl RouteSpec {
             local_pref: service.bgp.local_pref.or(advertisement.local_pref),
             endpoint_weight: weighted.then_some(local_endpoints),
         }
+    }
+
+    /// RFC 8326: the GRACEFUL_SHUTDOWN community, and LOCAL_PREF 0 for iBGP peers (eBGP
+    /// peers never see LOCAL_PREF; their routers act on the community).
+    pub fn mark_graceful_shutdown(&mut self) {
+        self.communities.insert(GRACEFUL_SHUTDOWN);
+        self.local_pref = Some(0);
     }
 
     /// Folds another contribution to the same prefix in: union of communities, highest
@@ -128,6 +143,8 @@ pub enum Reason {
     NodeUnknown,
     /// The node carries `node.kubernetes.io/exclude-from-external-load-balancers`.
     NodeExcluded,
+    /// The node is cordoned (`spec.unschedulable`).
+    NodeCordoned,
     /// The node's `NetworkUnavailable` condition is true.
     NodeNetworkUnavailable,
     /// No peer's node-selectors select this node.
@@ -143,12 +160,13 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason, in declaration order.
-    pub const ALL: [Reason; 10] = [
+    pub const ALL: [Reason; 11] = [
         Reason::NoAddress,
         Reason::NotInAnyPool,
         Reason::Layer2Pool,
         Reason::NodeUnknown,
         Reason::NodeExcluded,
+        Reason::NodeCordoned,
         Reason::NodeNetworkUnavailable,
         Reason::NoPeerSelectsNode,
         Reason::NoServingEndpoint,
@@ -164,6 +182,7 @@ impl Reason {
             Reason::Layer2Pool => "layer2_pool",
             Reason::NodeUnknown => "node_unknown",
             Reason::NodeExcluded => "node_excluded",
+            Reason::NodeCordoned => "node_cordoned",
             Reason::NodeNetworkUnavailable => "node_network_unavailable",
             Reason::NoPeerSelectsNode => "no_peer_selects_node",
             Reason::NoServingEndpoint => "no_serving_endpoint",
@@ -183,6 +202,7 @@ impl fmt::Display for Reason {
             Reason::NodeExcluded => {
                 "the node is labelled node.kubernetes.io/exclude-from-external-load-balancers"
             }
+            Reason::NodeCordoned => "the node is cordoned (spec.unschedulable)",
             Reason::NodeNetworkUnavailable => "the node's NetworkUnavailable condition is true",
             Reason::NoPeerSelectsNode => "no BGP peer's node-selectors select this node",
             Reason::NoServingEndpoint => "the Service has no serving endpoint",
@@ -204,7 +224,37 @@ pub fn decide(view: &ClusterView, node: &str) -> Decision {
 /// can serve it ("announce only what can be served"); addresses missing from `serving`
 /// are not proxied and follow the rules alone.
 pub fn decide_serving(view: &ClusterView, node: &str, serving: &ServingMap) -> Decision {
-    let node_state = node_state(view, node);
+    decide_with(view, node, serving, node_state(view, node))
+}
+
+/// The decision of a node that is draining: what it would announce if it were neither
+/// excluded nor cordoned, every route marked with the GRACEFUL_SHUTDOWN community (RFC
+/// 8326) and LOCAL_PREF 0, so routers move flows to other nodes before the withdraw.
+pub fn decide_draining(view: &ClusterView, node: &str, serving: &ServingMap) -> Decision {
+    let state = view
+        .nodes
+        .get(node)
+        .ok_or(Reason::NodeUnknown)
+        .and_then(network_state);
+    let mut decision = decide_with(view, node, serving, state);
+    for spec in decision.routes.values_mut() {
+        spec.mark_graceful_shutdown();
+    }
+    decision
+}
+
+/// Why the node is to stop announcing while it runs (labelled to be excluded, or
+/// cordoned): the causes a drain follows. `None` for an unknown node.
+pub fn node_stopping(view: &ClusterView, node: &str) -> Option<Reason> {
+    view.nodes.get(node).and_then(stop_reason)
+}
+
+fn decide_with(
+    view: &ClusterView,
+    node: &str,
+    serving: &ServingMap,
+    node_state: Result<&NodeView, Reason>,
+) -> Decision {
     let peers: Vec<Peer> = match &node_state {
         Ok(node) => view.config.peers_for_node(&node.labels).cloned().collect(),
         Err(_) => Vec::new(),
@@ -272,9 +322,23 @@ pub fn decide_serving(view: &ClusterView, node: &str, serving: &ServingMap) -> D
 /// plan: a node that may not announce over BGP may not hold addresses with VRRP either).
 pub(crate) fn node_state<'a>(view: &'a ClusterView, node: &str) -> Result<&'a NodeView, Reason> {
     let node = view.nodes.get(node).ok_or(Reason::NodeUnknown)?;
-    if keys::node_excluded(&node.labels) {
-        return Err(Reason::NodeExcluded);
+    match stop_reason(node) {
+        Some(reason) => Err(reason),
+        None => network_state(node),
     }
+}
+
+fn stop_reason(node: &NodeView) -> Option<Reason> {
+    if keys::node_excluded(&node.labels) {
+        Some(Reason::NodeExcluded)
+    } else if node.unschedulable {
+        Some(Reason::NodeCordoned)
+    } else {
+        None
+    }
+}
+
+fn network_state(node: &NodeView) -> Result<&NodeView, Reason> {
     if node.network_unavailable {
         return Err(Reason::NodeNetworkUnavailable);
     }

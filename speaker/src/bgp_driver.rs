@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use bgp::{IpNet, PeerConfig, RouteAttributes, Speaker, SpeakerError};
 use herald_config::Peer;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::announce::Decision;
 use crate::bgp_plan::{
@@ -49,6 +49,9 @@ pub struct BgpDriver {
     route_sources: BTreeMap<IpAddr, Option<Ipv4Addr>>,
     /// The speaker's own BGP identifier, chosen once when a session first needs it.
     speaker_id: Option<(Ipv4Addr, RouterIdOrigin)>,
+    /// While set: no session opens as long as a decision withholds a proxied address
+    /// (see [`BgpDriver::hold_sessions_until`]).
+    startup_hold: Option<tokio::time::Instant>,
 }
 
 impl BgpDriver {
@@ -64,7 +67,22 @@ impl BgpDriver {
             problems: Vec::new(),
             route_sources: BTreeMap::new(),
             speaker_id: None,
+            startup_hold: None,
         }
+    }
+
+    /// Keeps every BGP session closed, at most until `until`, while a decision withholds
+    /// a proxied address (the proxy cannot serve it yet: certificate loading, listener
+    /// binding). A restarted speaker's End-of-RIB must not come before its proxied
+    /// routes, or routers that kept them through a graceful restart would drop them. The
+    /// hold ends for good at the first decision that withholds nothing, or at `until`.
+    pub fn hold_sessions_until(&mut self, until: tokio::time::Instant) {
+        self.startup_hold = Some(until);
+    }
+
+    /// When the startup hold ends, while it holds sessions closed.
+    pub fn startup_hold(&self) -> Option<tokio::time::Instant> {
+        self.startup_hold
     }
 
     pub fn speaker(&self) -> &Speaker {
@@ -86,8 +104,27 @@ impl BgpDriver {
         &self.problems
     }
 
-    /// Makes the speaker do what `decision` says, changing only what differs.
+    /// Makes the speaker do what `decision` says, changing only what differs (without
+    /// peers while the startup hold lasts).
     pub async fn apply(&mut self, decision: &Decision) {
+        let held;
+        let decision = match self.startup_hold {
+            Some(until) if !decision.withheld.is_empty() && tokio::time::Instant::now() < until => {
+                debug!(
+                    withheld = decision.withheld.len(),
+                    "holding BGP sessions until the proxy serves"
+                );
+                held = Decision {
+                    peers: Vec::new(),
+                    ..decision.clone()
+                };
+                &held
+            }
+            _ => {
+                self.startup_hold = None;
+                decision
+            }
+        };
         let mut problems = Vec::new();
         let mut wanted = BTreeMap::new();
         for peer in &decision.peers {
@@ -239,6 +276,25 @@ impl BgpDriver {
                 self.peers.remove(&config.address);
             }
         }
+    }
+
+    /// The node has peers and every one has `graceful-restart`: each keeps the routes
+    /// while the speaker restarts.
+    pub fn all_peers_restart_gracefully(&self) -> bool {
+        !self.peers.is_empty()
+            && self
+                .peers
+                .values()
+                .all(|peer| peer.graceful_restart.is_some())
+    }
+
+    /// Closes every session without a NOTIFICATION and without withdrawing (RFC 4724):
+    /// peers that negotiated graceful restart keep the routes, marked stale, until the next
+    /// speaker has sent them again (End-of-RIB) or the restart time runs out.
+    pub async fn shutdown_for_restart(&mut self) {
+        self.speaker.shutdown_for_restart().await;
+        self.routes.clear();
+        self.peers.clear();
     }
 
     /// Withdraws every route, waits (briefly) until the withdrawals are on the wire, then

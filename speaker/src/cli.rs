@@ -17,8 +17,14 @@ pub use herald_runtime::flags::{EXIT_FAILURE, EXIT_USAGE, LogFormat};
 /// Nodes and the Herald ConfigMap), or a directory of manifests with `--standalone DIR`
 /// (no Kubernetes: DIR/config.yaml is the config, every other DIR/*.yaml holds Services,
 /// EndpointSlices and Nodes; addresses are allocated in-process and written to
-/// DIR/status/). SIGTERM or SIGINT withdraws every route and closes the BGP sessions with
-/// a Cease NOTIFICATION before exiting.
+/// DIR/status/).
+///
+/// SIGTERM or SIGINT stops the speaker in one of two ways (`--shutdown-mode`): a drain
+/// (RFC 8326: routes re-announced with the GRACEFUL_SHUTDOWN community, `--drain-delay`
+/// for routers to move flows away, then withdrawn and the sessions closed with Cease) when
+/// the node stops serving (cordoned or labelled to be excluded), or a graceful restart
+/// (RFC 4724: sessions closed without withdrawing, so routers keep the routes while the
+/// next process starts, and the proxy's listening sockets handed over to it) otherwise.
 #[derive(Debug, Parser)]
 #[command(name = "herald-speaker", version, about, long_about)]
 pub struct Cli {
@@ -66,10 +72,55 @@ pub struct Cli {
     #[arg(long, env = "HERALD_PROXY_GRACE_PERIOD", value_name = "DURATION", default_value = "20s", value_parser = parse_grace)]
     pub proxy_grace_period: std::time::Duration,
 
+    /// How SIGTERM stops the speaker: `auto` drains when the node is cordoned or carries
+    /// `node.kubernetes.io/exclude-from-external-load-balancers` (or when no peer has
+    /// `graceful-restart`) and restarts gracefully otherwise; `drain` and `restart` force
+    /// one; `withdraw` withdraws at once (no drain, no graceful restart).
+    #[arg(
+        long,
+        env = "HERALD_SHUTDOWN_MODE",
+        value_name = "MODE",
+        default_value = "auto"
+    )]
+    pub shutdown_mode: ShutdownMode,
+
+    /// How long a drain keeps the routes announced with the GRACEFUL_SHUTDOWN community
+    /// (LOCAL_PREF 0 on iBGP) before withdrawing them, at SIGTERM and when the node is
+    /// cordoned or excluded while running. `0s` turns the drain off: routes are withdrawn
+    /// at once.
+    #[arg(long, env = "HERALD_DRAIN_DELAY", value_name = "DURATION", default_value = "5s", value_parser = parse_grace)]
+    pub drain_delay: std::time::Duration,
+
+    /// Where the speaker offers its proxy's listening sockets to the process that
+    /// replaces it (a graceful restart) and where a new process asks for them. Both
+    /// processes of one node must see the same path (the chart mounts /run/herald).
+    #[arg(
+        long,
+        env = "HERALD_HANDOVER_SOCKET",
+        value_name = "PATH",
+        default_value = "/run/herald/handover.sock"
+    )]
+    pub handover_socket: PathBuf,
+
     /// Worker threads of the speaker's runtime (BGP, VRRP, the proxy's data path).
-    /// Default: one per core. One is enough for the proxy to beat HAProxy per core.
+    /// Default: one per core. With 1 everything runs on one thread (tokio's
+    /// current-thread scheduler), the way HAProxy runs with `nbthread 1`.
     #[arg(long, env = "HERALD_WORKER_THREADS", value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub worker_threads: Option<u16>,
+}
+
+/// `--shutdown-mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ShutdownMode {
+    /// Drain when the node stops serving, else restart gracefully.
+    Auto,
+    /// Always drain (RFC 8326), then withdraw.
+    Drain,
+    /// Always restart gracefully (RFC 4724): keep the routes at the routers, hand the
+    /// proxy's listeners to the next process.
+    Restart,
+    /// Withdraw at once.
+    Withdraw,
 }
 
 fn parse_grace(text: &str) -> Result<std::time::Duration, String> {
@@ -124,6 +175,12 @@ mod tests {
         assert_eq!(cli.router_id(), None);
         assert!(cli.tls_secrets, "Secrets are watched unless switched off");
         assert_eq!(cli.proxy_grace_period, std::time::Duration::from_secs(20));
+        assert_eq!(cli.shutdown_mode, ShutdownMode::Auto);
+        assert_eq!(cli.drain_delay, std::time::Duration::from_secs(5));
+        assert_eq!(
+            cli.handover_socket,
+            PathBuf::from("/run/herald/handover.sock")
+        );
     }
 
     #[test]
@@ -163,6 +220,10 @@ mod tests {
         assert!(parse(&["--node-name", "n1", "--router-id", "2001:db8::1"]).is_err());
         assert!(parse(&["--node-name", "n1", "--bgp-listen", "179"]).is_err());
         assert!(parse(&["--node-name", "n1", "--log-format", "xml"]).is_err());
+        assert!(parse(&["--node-name", "n1", "--shutdown-mode", "reload"]).is_err());
+        assert!(parse(&["--node-name", "n1", "--drain-delay", "soon"]).is_err());
+        let off = parse(&["--node-name", "n1", "--drain-delay", "0s"]).expect("parses");
+        assert_eq!(off.drain_delay, std::time::Duration::ZERO);
     }
 
     #[test]
@@ -181,6 +242,9 @@ mod tests {
             "--router-id",
             "--node-address",
             "--bgp-listen",
+            "--shutdown-mode",
+            "--drain-delay",
+            "--handover-socket",
         ] {
             assert!(help.contains(flag), "{flag} missing from --help:\n{help}");
         }

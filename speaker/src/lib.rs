@@ -24,6 +24,7 @@ pub mod announce;
 pub mod bgp_driver;
 pub mod bgp_plan;
 pub mod cli;
+pub mod drain;
 pub mod events;
 pub mod host;
 pub mod l2;

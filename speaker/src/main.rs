@@ -6,8 +6,8 @@ use anyhow::Context as _;
 use herald_runtime::process;
 use herald_speaker::cli::{Cli, EXIT_USAGE};
 
-/// How long shutdown (withdraw, Cease, Events) may take beyond the proxy's grace period
-/// before the process exits anyway.
+/// How long shutdown (withdraw, Cease, Events) may take beyond the drain delay and the
+/// proxy's grace period before the process exits anyway.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 fn main() {
@@ -21,7 +21,7 @@ fn main() {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let grace = SHUTDOWN_GRACE + cli.proxy_grace_period;
+    let grace = SHUTDOWN_GRACE + cli.drain_delay + cli.proxy_grace_period;
     let outcome =
         process::run_until_signal_on(grace, cli.worker_threads.map(usize::from), |shutdown| {
             herald_speaker::run::run(cli, shutdown)

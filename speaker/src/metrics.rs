@@ -117,6 +117,9 @@ pub struct Metrics {
     /// `herald_speaker_not_announced{reason}`: Service addresses not announced from this
     /// node, by reason.
     pub not_announced: Family<ReasonLabels, Gauge>,
+    /// `herald_speaker_draining`: 1 while this node's routes carry GRACEFUL_SHUTDOWN (a
+    /// cordon, the exclusion label or a stopping speaker), else 0.
+    pub draining: Gauge,
     /// `herald_vrrp_state{interface,family,vrid,state}`: 1 for the instance's state.
     pub vrrp_state: Family<VrrpStateLabels, Gauge>,
     /// `herald_vrrp_priority{interface,family,vrid}`: this node's priority.
@@ -244,6 +247,11 @@ impl Metrics {
             "herald_speaker_announced_services",
             "Services with an address announced from this node",
             metrics.announced_services.clone(),
+        );
+        registry.register(
+            "herald_speaker_draining",
+            "1 while this node's routes carry the GRACEFUL_SHUTDOWN community before a withdraw",
+            metrics.draining.clone(),
         );
         registry.register(
             "herald_speaker_not_announced",
@@ -637,6 +645,10 @@ impl Metrics {
                 })
                 .set(i64::try_from(count).unwrap_or(i64::MAX));
         }
+    }
+
+    pub fn set_draining(&self, draining: bool) {
+        self.draining.set(i64::from(draining));
     }
 
     pub fn set_config(&self, loaded: bool, stale: bool) {

@@ -8,9 +8,17 @@
 //!                                                        ──▶ plan_events ──▶ EventPublisher (kube)
 //!                                                        ──▶ Metrics, AdminState (/status)
 //!   admin HTTP ── /metrics /livez /readyz /status (reads AdminState and Speaker::stats)
-//!   shutdown token (SIGTERM/SIGINT) ──▶ at once: VRRP priority 0 and addresses removed;
-//!                                       withdraw all, Cease to every peer; Withdrawn Events
+//!   shutdown token (SIGTERM/SIGINT) ──▶ drain::stop_kind chooses:
+//!       drain    routes re-announced with GRACEFUL_SHUTDOWN for --drain-delay (the loop
+//!                goes on deciding meanwhile), then as withdraw;
+//!       withdraw withdraw all, Cease to every peer; VRRP priority 0 and addresses
+//!                removed; the proxy stops accepting; Withdrawn Events
+//!       restart  sessions closed without NOTIFICATION (routers keep the routes as
+//!                stale), local addresses kept, the proxy's listeners handed over
 //! ```
+//!
+//! A node that is cordoned or labelled to be excluded while the speaker runs drains the
+//! same way (drain::Drain) and announces again when the cause is lifted.
 //!
 //! The VRRP instances run on tasks of their own: while the source has nothing new (the
 //! API server unreachable, say) they go on electing masters with the last plan.
@@ -27,10 +35,11 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::admin::{self, AdminState, Published};
-use crate::announce::{Decision, decide_serving};
+use crate::admin::{self, AdminState, DrainReport, Published};
+use crate::announce::{Decision, decide_draining, decide_serving, node_stopping};
 use crate::bgp_driver::BgpDriver;
-use crate::cli::Cli;
+use crate::cli::{Cli, ShutdownMode};
+use crate::drain::{Drain, Phase, StopInputs, StopKind, stop_kind};
 use crate::events::{
     EventPublisher, annotation_events, certificate_events, l2_problem_events, plan_events,
 };
@@ -42,6 +51,10 @@ use crate::proxy::runtime::{CertificateProblem, ProxyRuntime};
 use crate::source::SourceState;
 use crate::source::kube::KubeSource;
 use crate::source::standalone::Standalone;
+
+/// How long a starting speaker keeps its BGP sessions closed while its proxy cannot yet
+/// serve an address it should (certificate loading, listener binding).
+const STARTUP_HOLD: Duration = Duration::from_secs(10);
 
 /// How long queued Events may take to go out at shutdown.
 const EVENT_GRACE: Duration = Duration::from_secs(3);
@@ -121,19 +134,29 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> Result<(), RunError> 
     let metrics = Metrics::register(&mut registry);
     let state = AdminState::new(&node, speaker.clone(), metrics.clone(), registry);
     let addr = cli.common.admin_addr;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| RunError::Bind { addr, source })?;
+    let listener = admin::bind(addr).map_err(|source| RunError::Bind { addr, source })?;
     info!(addr = %listener.local_addr().unwrap_or(addr), "admin server listening");
-    let admin = tokio::spawn(admin::serve(listener, state.clone(), shutdown.clone()));
+    // The admin server outlives the signal: /status shows the drain while it runs. It
+    // closes early once the next speaker has taken the proxy's sockets (both bind the
+    // admin port during a restart; scrapes go to the new one after).
+    let admin_stop = CancellationToken::new();
+    let admin = tokio::spawn(admin::serve(listener, state.clone(), admin_stop.clone()));
 
     let mut driver = BgpDriver::new(&node, cli.router_id(), speaker);
     let mut l2 = L2Driver::new();
     let mut proxy = ProxyRuntime::new(ProxyOptions::default()).await;
+    // Before any listener binds: the previous speaker's listening sockets, if one runs.
+    proxy.take_over(&cli.handover_socket, &node).await;
+    let (handed_over, admin_handed_over) = (proxy.handed_over(), admin_stop.clone());
+    tokio::spawn(async move {
+        handed_over.cancelled().await;
+        info!("the next speaker serves: closing the admin server");
+        admin_handed_over.cancel();
+    });
     if let Some((server, false)) = ip_mode {
         proxy.bypassed_by(server);
     }
-    let announced = drive(
+    let (announced, kind) = drive(
         &node,
         source,
         Drivers {
@@ -144,26 +167,47 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> Result<(), RunError> 
         &metrics,
         &state,
         events.as_ref(),
-        &shutdown,
+        Stopping {
+            signal: &shutdown,
+            mode: cli.shutdown_mode,
+            drain: Drain::new(cli.drain_delay),
+        },
     )
     .await;
 
-    info!(
-        routes = driver.routes().len(),
-        "withdrawing every route and closing BGP sessions"
-    );
+    let bgp_stop = async {
+        if kind == StopKind::Restart {
+            info!(
+                routes = driver.routes().len(),
+                "graceful restart: closing BGP sessions without withdrawing (peers with graceful-restart keep the routes until the next speaker sends them again)"
+            );
+            driver.shutdown_for_restart().await;
+        } else {
+            info!(
+                routes = driver.routes().len(),
+                "withdrawing every route and closing BGP sessions"
+            );
+            driver.shutdown().await;
+        }
+    };
     // Routes go first (the routers move new flows away), VRRP masters hand over, then the
     // proxy stops accepting and lets live connections finish within the grace period.
-    let ((), (), report) = tokio::join!(driver.shutdown(), l2.shutdown(), async {
+    let ((), (), report) = tokio::join!(bgp_stop, l2.shutdown(), async {
         let listeners = proxy.listeners().len();
-        if listeners > 0 {
+        if listeners > 0 && kind != StopKind::Restart {
             info!(
                 listeners,
                 grace_ms = cli.proxy_grace_period.as_millis() as u64,
                 "proxy stops accepting; live connections may finish"
             );
         }
-        proxy.shutdown(cli.proxy_grace_period).await
+        // A restart hands the listening sockets to the next speaker and keeps the local
+        // routes; a drain or withdraw stops accepting and removes them.
+        if kind == StopKind::Restart {
+            proxy.hand_over(cli.proxy_grace_period).await
+        } else {
+            proxy.shutdown(cli.proxy_grace_period).await
+        }
     });
     if report.closed > 0 || report.took > Duration::from_millis(100) {
         info!(
@@ -173,14 +217,17 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> Result<(), RunError> 
         );
     }
     if let Some(events) = events {
-        events.send(plan_events(
-            &announced,
-            &Decision::default(),
-            Some(STOPPING),
-        ));
+        // After a graceful restart the routers keep the routes: nothing was withdrawn.
+        if kind != StopKind::Restart {
+            events.send(plan_events(
+                &announced,
+                &Decision::default(),
+                Some(STOPPING),
+            ));
+        }
         events.finish(EVENT_GRACE).await;
     }
-    shutdown.cancel();
+    admin_stop.cancel();
     let _ = admin.await;
     info!("stopped");
     Ok(())
@@ -193,7 +240,15 @@ struct Drivers<'a> {
     proxy: &'a mut ProxyRuntime,
 }
 
-/// The loop: one decision per new source state. Returns what was announced last.
+/// How the loop ends: the signal, what SIGTERM does, the node's drain clock.
+struct Stopping<'a> {
+    signal: &'a CancellationToken,
+    mode: ShutdownMode,
+    drain: Drain,
+}
+
+/// The loop: one decision per new source state, until the signal (and, when the speaker
+/// drains, until the drain is over). Returns what was announced last and how to stop.
 async fn drive(
     node: &str,
     mut source: watch::Receiver<Arc<SourceState>>,
@@ -201,8 +256,17 @@ async fn drive(
     metrics: &Metrics,
     admin: &AdminState,
     events: Option<&EventPublisher>,
-    shutdown: &CancellationToken,
-) -> Vec<(ServiceKey, std::net::IpAddr)> {
+    stopping: Stopping<'_>,
+) -> (Vec<(ServiceKey, std::net::IpAddr)>, StopKind) {
+    let Stopping {
+        signal,
+        mode,
+        mut drain,
+    } = stopping;
+    // Set at the signal when the speaker drains before it stops.
+    let mut draining_to_stop = false;
+    let mut node_stop = None;
+    let (mut source_open, mut serving_open) = (true, true);
     let mut announced: Vec<(ServiceKey, std::net::IpAddr)> = Vec::new();
     let mut reported: Vec<String> = Vec::new();
     let mut l2_problems: Vec<L2Problem> = Vec::new();
@@ -214,6 +278,8 @@ async fn drive(
         proxy,
     } = drivers;
     let mut serving = proxy.serving();
+    let mut drain_phase = Phase::Serving;
+    driver.hold_sessions_until(tokio::time::Instant::now() + STARTUP_HOLD);
     loop {
         let state = source.borrow_and_update().clone();
         serving.borrow_and_update();
@@ -228,12 +294,36 @@ async fn drive(
                     reported.clone_from(&service_problems);
                 }
                 proxy.apply(view, node).await;
-                let decision = decide_serving(view, node, &proxy.serving_now());
+                node_stop = node_stopping(view, node);
+                let now = tokio::time::Instant::now();
+                let phase = drain.phase(node_stop.is_some() || draining_to_stop, now.into_std());
+                if draining_to_stop && phase == Phase::Drained {
+                    return (announced, StopKind::Drain);
+                }
+                let decision = match phase {
+                    Phase::Draining { .. } => decide_draining(view, node, &proxy.serving_now()),
+                    Phase::Serving | Phase::Drained => {
+                        decide_serving(view, node, &proxy.serving_now())
+                    }
+                };
+                if phase != drain_phase {
+                    match (phase, node_stop) {
+                        (Phase::Draining { .. }, cause) => info!(
+                            cause = cause.map_or("shutdown", |c| c.label()),
+                            routes = decision.routes.len(),
+                            "draining: routes announced with GRACEFUL_SHUTDOWN until the drain delay ends"
+                        ),
+                        (Phase::Drained, _) => info!("drain over: this node announces nothing"),
+                        (Phase::Serving, _) => info!("serving: routes announced as usual"),
+                    }
+                    drain_phase = phase;
+                }
                 for withheld in &decision.withheld {
                     debug!(service = %withheld.service, address = %withheld.address, reason = withheld.reason.label(), "proxied address withheld");
                 }
                 driver.apply(&decision).await;
                 metrics.observe_decision(&decision);
+                metrics.set_draining(matches!(phase, Phase::Draining { .. }));
                 let l2_plan = l2::plan(view, node, &HostInterfaces::read());
                 for problem in l2_plan.problems.iter().filter(|p| !l2_problems.contains(p)) {
                     warn!(problem = problem.label(), "{problem}");
@@ -270,6 +360,7 @@ async fn drive(
                     peer_problems: driver.problems().to_vec(),
                     speaker_id: driver.speaker_id(),
                     decision,
+                    drain: drain_report(phase, node_stop, now.into_std()),
                     proxy: Some(proxy.status()),
                     proxy_problems: proxy.problems().to_vec(),
                     l2: L2State {
@@ -282,6 +373,10 @@ async fn drive(
                 });
             }
             None => {
+                if draining_to_stop {
+                    // Nothing was ever announced: nothing to drain.
+                    return (announced, StopKind::Drain);
+                }
                 if !state.errors.is_empty() {
                     warn!(errors = state.errors.len(), "no usable config or view yet");
                 }
@@ -301,16 +396,43 @@ async fn drive(
                 .any(|p| matches!(p, L2Problem::InterfaceNotFound { .. }));
         let tls_waits = proxy.has_tls();
         let view = state.view.clone();
+        let drain_ends = match drain_phase {
+            Phase::Draining { until } => Some(tokio::time::Instant::from_std(until)),
+            _ => None,
+        };
+        // The earliest moment to decide again without an event: the drain's end, a retry
+        // of what L2 could not start, the end of the startup hold.
         let retry_l2_at = tokio::time::Instant::now() + L2_RETRY;
+        let wake_at = [
+            drain_ends,
+            retry_l2.then_some(retry_l2_at),
+            driver.startup_hold().filter(|_| view.is_some()),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         loop {
             tokio::select! {
-                () = shutdown.cancelled() => return announced,
-                () = tokio::time::sleep_until(retry_l2_at), if retry_l2 => break,
+                () = signal.cancelled(), if !draining_to_stop => {
+                    let kind = stop_kind(StopInputs {
+                        mode,
+                        drain_delay: drain.delay(),
+                        node_stopping: node_stop,
+                        all_peers_restart_gracefully: driver.all_peers_restart_gracefully(),
+                        announcing: !driver.routes().is_empty(),
+                    });
+                    info!(how = kind.label(), "stopping");
+                    if kind != StopKind::Drain {
+                        return (announced, kind);
+                    }
+                    draining_to_stop = true;
+                    break;
+                },
+                () = tokio::time::sleep_until(wake_at.unwrap_or(retry_l2_at)), if wake_at.is_some() => break,
                 // A proxied address's serving state changed (listener bound, backend up
                 // or down, certificate loaded): decide again, so BGP follows at once.
-                changed = serving.changed() => if changed.is_err() {
-                    shutdown.cancelled().await;
-                    return announced;
+                changed = serving.changed(), if serving_open => if changed.is_err() {
+                    serving_open = false;
                 } else {
                     break;
                 },
@@ -323,16 +445,40 @@ async fn drive(
                         break;
                     }
                 },
-                changed = source.changed() => if changed.is_err() {
+                changed = source.changed(), if source_open => if changed.is_err() {
                     // Failover must not depend on the source: the VRRP instances (and the
                     // BGP sessions) go on with the last plan until the speaker is stopped.
-                    warn!("the source stopped; keeping the last plan until shutdown");
-                    shutdown.cancelled().await;
-                    return announced;
+                    // (The Kubernetes source also ends at the signal, while a drain runs.)
+                    if !draining_to_stop {
+                        warn!("the source stopped; keeping the last plan until shutdown");
+                    }
+                    source_open = false;
                 } else {
                     break;
                 },
             }
         }
+    }
+}
+
+/// `/status` `drain`: the phase of a drain that runs or ran, its cause and what is left.
+fn drain_report(
+    phase: Phase,
+    cause: Option<crate::announce::Reason>,
+    now: std::time::Instant,
+) -> Option<DrainReport> {
+    let cause = cause.map_or("shutdown", |c| c.label());
+    match phase {
+        Phase::Serving => None,
+        Phase::Draining { until } => Some(DrainReport {
+            phase: "draining",
+            cause,
+            remaining_ms: until.saturating_duration_since(now).as_millis() as u64,
+        }),
+        Phase::Drained => Some(DrainReport {
+            phase: "drained",
+            cause,
+            remaining_ms: 0,
+        }),
     }
 }

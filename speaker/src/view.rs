@@ -93,6 +93,8 @@ pub struct NodeView {
     pub network_unavailable: bool,
     /// `status.addresses` of type `InternalIP` that parse, in order.
     pub internal_ips: Vec<IpAddr>,
+    /// `spec.unschedulable`: the node is cordoned (`kubectl cordon`, `kubectl drain`).
+    pub unschedulable: bool,
 }
 
 impl ClusterView {
@@ -235,6 +237,11 @@ fn node_view(node: &Node) -> Option<NodeView> {
         labels: node.metadata.labels.clone().unwrap_or_default(),
         network_unavailable,
         internal_ips,
+        unschedulable: node
+            .spec
+            .as_ref()
+            .and_then(|spec| spec.unschedulable)
+            .unwrap_or(false),
     })
 }
 
@@ -569,6 +576,36 @@ mod tests {
                 ..Default::default()
             }),
         }
+    }
+
+    #[test]
+    fn a_cordoned_node_is_unschedulable_and_others_are_not() {
+        let mut cordoned = node("cordoned", None);
+        cordoned.spec = Some(k8s_openapi::api::core::v1::NodeSpec {
+            unschedulable: Some(true),
+            ..Default::default()
+        });
+        let mut uncordoned = node("uncordoned", None);
+        uncordoned.spec = Some(k8s_openapi::api::core::v1::NodeSpec {
+            unschedulable: Some(false),
+            ..Default::default()
+        });
+        let view = ClusterView::build(
+            config(),
+            &[],
+            &[],
+            &[cordoned, uncordoned, node("plain", None)],
+            CLASS,
+        );
+        let unschedulable: Vec<(&str, bool)> = view
+            .nodes
+            .values()
+            .map(|n| (n.name.as_str(), n.unschedulable))
+            .collect();
+        assert_eq!(
+            unschedulable,
+            [("cordoned", true), ("plain", false), ("uncordoned", false)]
+        );
     }
 
     #[test]

@@ -9,7 +9,11 @@ use std::sync::Arc;
 
 use herald_config::{Community, Config};
 use herald_core::{ServiceKey, TrafficPolicy};
-use herald_speaker::announce::{Decision, NotAnnounced, Reason, RouteSpec, decide};
+use herald_speaker::announce::{
+    Decision, GRACEFUL_SHUTDOWN, NotAnnounced, Reason, RouteSpec, decide, decide_draining,
+    node_stopping,
+};
+use herald_speaker::proxy::driver::ServingMap;
 use herald_speaker::view::{ClusterView, EndpointView, NodeView, ServiceView};
 use ipnet::IpNet;
 
@@ -53,6 +57,7 @@ fn node(name: &str, labels: &[(&str, &str)]) -> NodeView {
             .collect(),
         network_unavailable: false,
         internal_ips: Vec::new(),
+        unschedulable: false,
     }
 }
 
@@ -209,18 +214,91 @@ fn node_carrying_the_exclusion_label_announces_nothing_whatever_its_value() {
     }
 }
 
-#[test]
-fn node_whose_network_is_unavailable_announces_nothing() {
-    let mut sick = node("n1", &[]);
-    sick.network_unavailable = true;
-    let view = view(
+/// One Service with a ready endpoint on n1, and n1 as `n1` after `change`.
+fn web_on_n1(change: impl FnOnce(&mut NodeView)) -> ClusterView {
+    let mut n1 = node("n1", &[]);
+    change(&mut n1);
+    view(
         config(CONFIG),
         vec![service("web", &["192.168.10.5"], vec![ready_on("n1")])],
-        vec![sick],
-    );
+        vec![n1],
+    )
+}
+
+#[test]
+fn node_whose_network_is_unavailable_announces_nothing() {
+    let view = web_on_n1(|n| n.network_unavailable = true);
     let decision = decide(&view, "n1");
     assert_eq!(only_reason(&decision), Reason::NodeNetworkUnavailable);
     assert!(decision.peers.is_empty());
+}
+
+#[test]
+fn cordoned_node_announces_nothing_and_says_so() {
+    let view = web_on_n1(|n| n.unschedulable = true);
+    let decision = decide(&view, "n1");
+    assert_eq!(only_reason(&decision), Reason::NodeCordoned);
+    assert!(decision.peers.is_empty());
+    assert_eq!(node_stopping(&view, "n1"), Some(Reason::NodeCordoned));
+}
+
+#[test]
+fn node_stopping_names_the_exclusion_label_first_and_nothing_for_a_serving_node() {
+    let mut both = node("n1", &[(EXCLUDE, "")]);
+    both.unschedulable = true;
+    let mut sick = node("n2", &[]);
+    sick.network_unavailable = true;
+    let view = view(config(CONFIG), vec![], vec![both, sick]);
+    assert_eq!(node_stopping(&view, "n1"), Some(Reason::NodeExcluded));
+    // A network problem is not a drain: the node is not serving anyway.
+    assert_eq!(node_stopping(&view, "n2"), None);
+    assert_eq!(node_stopping(&view, "n3"), None);
+}
+
+#[test]
+fn a_draining_node_announces_what_it_would_serve_marked_graceful_shutdown() {
+    let services = || {
+        vec![
+            service("web", &["192.168.10.5"], vec![ready_on("n2")]),
+            local(service("api", &["192.168.10.6"], vec![ready_on("n1")])),
+            local(service(
+                "elsewhere",
+                &["192.168.10.7"],
+                vec![ready_on("n2")],
+            )),
+        ]
+    };
+    let serving = view(config(CONFIG), services(), vec![node("n1", &[])]);
+    let mut excluded_node = node("n1", &[(EXCLUDE, "")]);
+    excluded_node.unschedulable = true;
+    let excluded = view(config(CONFIG), services(), vec![excluded_node]);
+
+    let usual = decide(&serving, "n1");
+    for draining_view in [&serving, &excluded] {
+        let draining = decide_draining(draining_view, "n1", &ServingMap::new());
+        assert_eq!(draining.peers, usual.peers);
+        assert_eq!(draining.announced, usual.announced);
+        assert_eq!(draining.not_announced, usual.not_announced);
+        let prefixes: Vec<_> = draining.routes.keys().collect();
+        assert_eq!(prefixes, usual.routes.keys().collect::<Vec<_>>());
+        assert_eq!(prefixes, [&net("192.168.10.5/32"), &net("192.168.10.6/32")]);
+        for spec in draining.routes.values() {
+            assert_eq!(
+                spec.communities,
+                BTreeSet::from([GRACEFUL_SHUTDOWN]),
+                "{spec:?}"
+            );
+            assert_eq!(spec.local_pref, Some(0), "{spec:?}");
+        }
+    }
+    assert_eq!(GRACEFUL_SHUTDOWN, Community::Standard(0xFFFF_0000));
+}
+
+#[test]
+fn a_draining_node_whose_network_is_unavailable_still_announces_nothing() {
+    let view = web_on_n1(|n| n.network_unavailable = true);
+    let draining = decide_draining(&view, "n1", &ServingMap::new());
+    assert_eq!(only_reason(&draining), Reason::NodeNetworkUnavailable);
 }
 
 const RACK_A_PEER: &str = "

@@ -1,15 +1,19 @@
 //! The BGP driver against a real BGP peer over loopback TCP: a second `bgp::Speaker`,
 //! passive behind a listener, plays the router and counts what it receives. (The FRR runs
 //! are the lab's; this checks the driver's own promises: incremental changes without a
-//! session reset, a reset only when the peer's settings change, removal, shutdown.)
+//! session reset, a reset only when the peer's settings change, removal, shutdown, the
+//! startup hold.)
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
 
 use bgp::{PeerConfig, PeerStats, SessionState, Speaker, SpeakerConfig};
 use herald_config::{Community, Config};
+use herald_core::ServiceKey;
 use herald_speaker::announce::{Decision, RouteSpec};
 use herald_speaker::bgp_driver::BgpDriver;
+use herald_speaker::proxy::serving::{WithdrawReason, Withheld};
 use herald_testsupport::ports::free_port;
 use herald_testsupport::wait::eventually_showing;
 use ipnet::IpNet;
@@ -46,6 +50,15 @@ fn decision(config: &Config, routes: &[(&str, RouteSpec)]) -> Decision {
             .collect::<BTreeMap<_, _>>(),
         ..Decision::default()
     }
+}
+
+/// The node's driver, router id 10.0.0.2.
+fn node_driver() -> BgpDriver {
+    BgpDriver::new(
+        "n1",
+        Some(Ipv4Addr::new(10, 0, 0, 2)),
+        Speaker::new(SpeakerConfig::default()),
+    )
 }
 
 /// Waits until the router's only peer's stats satisfy `condition`; returns them.
@@ -172,11 +185,7 @@ async fn route_changes_are_incremental_and_only_changed_settings_reset_the_sessi
 async fn shutdown_withdraws_and_closes_with_administrative_shutdown() {
     let port = free_port(ROUTER);
     let router = router(port).await;
-    let mut driver = BgpDriver::new(
-        "n1",
-        Some(Ipv4Addr::new(10, 0, 0, 2)),
-        Speaker::new(SpeakerConfig::default()),
-    );
+    let mut driver = node_driver();
     let config = config(port, "90s");
     driver
         .apply(&decision(
@@ -216,4 +225,65 @@ async fn an_ipv6_peer_without_any_router_id_takes_the_speaker_id() {
     let stats = driver.speaker().stats().await;
     assert_eq!(stats.len(), 1, "the peer is configured: {stats:?}");
     driver.speaker().shutdown().await;
+}
+
+/// A decision withholding one proxied address (its certificate not loaded yet).
+fn withholding(config: &Config) -> Decision {
+    let mut held = decision(config, &[("10.99.0.11/32", RouteSpec::default())]);
+    held.withheld.push(Withheld {
+        service: ServiceKey::new("ns", "web"),
+        address: "10.99.0.10".parse().expect("address"),
+        reason: WithdrawReason::NoCertificate { port: 443 },
+    });
+    held
+}
+
+/// A starting speaker keeps its sessions closed while a decision withholds a proxied
+/// address (its End-of-RIB must not come before those routes); the first decision that
+/// withholds nothing opens them, and the hold is over for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_startup_hold_keeps_sessions_closed_until_nothing_is_withheld() {
+    let port = free_port(ROUTER);
+    let router = router(port).await;
+    let mut driver = node_driver();
+    let config = config(port, "90s");
+    driver.hold_sessions_until(tokio::time::Instant::now() + Duration::from_secs(3600));
+
+    driver.apply(&withholding(&config)).await;
+    assert!(
+        driver.speaker().stats().await.is_empty(),
+        "a peer was configured during the hold"
+    );
+    assert_eq!(driver.routes().len(), 1, "the routes are ready meanwhile");
+    assert!(driver.startup_hold().is_some());
+
+    driver
+        .apply(&decision(
+            &config,
+            &[("10.99.0.11/32", RouteSpec::default())],
+        ))
+        .await;
+    wait_for(&router, "the prefix", |s| s.prefixes_received == 1).await;
+    assert_eq!(driver.startup_hold(), None);
+    // Over for good: an address withheld later does not close the session again.
+    driver.apply(&withholding(&config)).await;
+    assert_eq!(driver.speaker().stats().await.len(), 1);
+    driver.shutdown().await;
+    router.shutdown().await;
+}
+
+/// The hold ends at its deadline even while an address stays withheld.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_startup_hold_ends_at_its_deadline() {
+    let port = free_port(ROUTER);
+    let router = router(port).await;
+    let mut driver = node_driver();
+    let config = config(port, "90s");
+    driver.hold_sessions_until(tokio::time::Instant::now());
+
+    driver.apply(&withholding(&config)).await;
+    wait_for(&router, "the prefix", |s| s.prefixes_received == 1).await;
+    assert_eq!(driver.startup_hold(), None);
+    driver.shutdown().await;
+    router.shutdown().await;
 }

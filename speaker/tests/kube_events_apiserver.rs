@@ -74,7 +74,6 @@ async fn announcing_and_withdrawn_events_follow_the_announcements() {
         )
         .await
         .expect("status");
-    let slices: Api<EndpointSlice> = Api::namespaced(ns.client.clone(), &ns.name);
     let slice: EndpointSlice = serde_json::from_value(serde_json::json!({
         "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
         "metadata": {"name": "web-1", "labels": {"kubernetes.io/service-name": "web"}},
@@ -84,10 +83,7 @@ async fn announcing_and_withdrawn_events_follow_the_announcements() {
                        "conditions": {"ready": true, "serving": true, "terminating": false}}]
     }))
     .expect("slice");
-    slices
-        .create(&PostParams::default(), &slice)
-        .await
-        .expect("create slice");
+    ns.create_endpoint_slice(&slice).await;
 
     let kubeconfig = testenv().kubeconfig.display().to_string();
     let mut speaker = Running::start(&[
@@ -121,7 +117,7 @@ async fn announcing_and_withdrawn_events_follow_the_announcements() {
     assert_eq!(status["peers"][0]["state"], "Established");
 
     // The only endpoint goes away: withdrawn, with the reason.
-    slices
+    ns.endpoint_slices()
         .delete("web-1", &DeleteParams::default())
         .await
         .expect("delete slice");
@@ -131,10 +127,7 @@ async fn announcing_and_withdrawn_events_follow_the_announcements() {
         note,
         format!("withdrew 10.62.0.10 from node {node}: the Service has no serving endpoint")
     );
-    slices
-        .create(&PostParams::default(), &slice)
-        .await
-        .expect("create slice again");
+    ns.create_endpoint_slice(&slice).await;
     wait_router(&router, "the route back", |s| s.prefixes_received == 1).await;
 
     // A bad BGP annotation: a Warning Event, the route stays.

@@ -17,6 +17,7 @@ use std::time::Duration;
 use bgp::{PeerConfig, PeerStats, SessionState, Speaker, SpeakerConfig};
 use bin_support::Running;
 use herald_testsupport::apiserver::{TestNamespace, testenv};
+use herald_testsupport::pki::self_signed;
 use herald_testsupport::ports::free_port;
 use herald_testsupport::wait::eventually;
 use k8s_openapi::api::core::v1::{Node, Secret};
@@ -51,26 +52,7 @@ fn issue(dir: &Path, serial: &str) -> (String, String) {
         dir.join(format!("{serial}.crt")),
         dir.join(format!("{serial}.key")),
     );
-    let status = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-        ])
-        .args(["-nodes", "-days", "2", "-subj", "/CN=a.test"])
-        .args(["-addext", "subjectAltName=DNS:a.test"])
-        .args(["-set_serial", &format!("0x{serial}")])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&crt)
-        .stderr(Stdio::null())
-        .status()
-        .expect("run openssl (the test command installs it)");
-    assert!(status.success(), "openssl req failed");
+    self_signed(&crt, &key, "a.test", Some(serial), &[]);
     (
         std::fs::read_to_string(crt).expect("certificate"),
         std::fs::read_to_string(key).expect("key"),
@@ -228,7 +210,6 @@ async fn a_secret_certificate_is_served_and_rotated_and_status_says_kube_proxy_i
         )
         .await
         .expect("status");
-    let slices: Api<EndpointSlice> = Api::namespaced(ns.client.clone(), &ns.name);
     let slice: EndpointSlice = serde_json::from_value(serde_json::json!({
         "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
         "metadata": {"name": "web-1", "labels": {"kubernetes.io/service-name": "web"}},
@@ -238,10 +219,7 @@ async fn a_secret_certificate_is_served_and_rotated_and_status_says_kube_proxy_i
                        "conditions": {"ready": true, "serving": true, "terminating": false}}]
     }))
     .expect("slice");
-    slices
-        .create(&PostParams::default(), &slice)
-        .await
-        .expect("create slice");
+    ns.create_endpoint_slice(&slice).await;
 
     let kubeconfig = testenv().kubeconfig.display().to_string();
     let mut speaker = Running::start(&[

@@ -2,12 +2,18 @@
 //! the speaker reading Services, EndpointSlices, Nodes and the ConfigMap from the API
 //! decides exactly what it decides in standalone mode from the same manifests; changes
 //! arrive; a bad ConfigMap leaves the last good config in force.
+//!
+//! 1.20 serves EndpointSlices as `discovery.k8s.io/v1beta1` only: the manifests' `v1`
+//! slices are written to it as `v1beta1` (the node in the `kubernetes.io/hostname`
+//! topology key), and the speaker, which picks `v1beta1` from the server's API discovery,
+//! must read them back into the same decisions the `v1` manifests give in standalone mode.
 
 use std::sync::Arc;
 
 use herald_speaker::announce::{Decision, Reason, decide};
 use herald_speaker::source::SourceState;
 use herald_speaker::source::kube::KubeSource;
+use herald_speaker::source::kube::slice_api::SliceApi;
 use herald_speaker::source::standalone::Standalone;
 use herald_testsupport::apiserver::TestNamespace;
 use herald_testsupport::wait::eventually;
@@ -141,13 +147,29 @@ async fn create_all(ns: &TestNamespace, manifests: &Manifests) {
             .await
             .expect("write Service status");
     }
-    let slices: Api<EndpointSlice> = Api::namespaced(client, &ns.name);
     for text in &manifests.slices {
-        slices
-            .create(&PostParams::default(), &parse(text))
-            .await
-            .expect("create EndpointSlice");
+        ns.create_endpoint_slice(&parse(text)).await;
     }
+}
+
+/// The test server is 1.20: its API discovery lists EndpointSlices as `v1beta1` only, and
+/// that is what the speaker picks to watch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_1_20_server_has_its_endpoint_slices_read_as_v1beta1() {
+    let client = herald_testsupport::apiserver::client().await;
+    let groups = client.list_api_groups().await.expect("GET /apis");
+    let discovery = groups
+        .groups
+        .iter()
+        .find(|g| g.name == "discovery.k8s.io")
+        .expect("the server lists discovery.k8s.io");
+    let versions: Vec<&str> = discovery
+        .versions
+        .iter()
+        .map(|v| v.version.as_str())
+        .collect();
+    assert_eq!(versions, ["v1beta1"], "what 1.20 serves");
+    assert_eq!(SliceApi::choose(&groups), Some(SliceApi::V1Beta1));
 }
 
 /// Deletes the test's Nodes (cluster-scoped: the namespace cleanup does not).
@@ -243,15 +265,8 @@ async fn kubernetes_source_decides_like_standalone_mode_and_follows_changes() {
 
     // The api endpoint on node a stops being ready: node a withdraws api.
     let second = manifests(&ns.name, false);
-    let slices: Api<EndpointSlice> = Api::namespaced(ns.client.clone(), &ns.name);
-    slices
-        .patch(
-            "api-1",
-            &PatchParams::apply("herald-test").force(),
-            &Patch::Apply(&parse::<EndpointSlice>(&second.slices[1])),
-        )
-        .await
-        .expect("update the api slice");
+    ns.apply_endpoint_slice(&parse::<EndpointSlice>(&second.slices[1]))
+        .await;
     let decided = kube_decisions(&source, &nodes, "api withdrawn from node a", |d, _| {
         d[0].announced.len() == 1
     })

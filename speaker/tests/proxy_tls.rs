@@ -21,6 +21,7 @@ use herald_speaker::proxy::tls::{
     BundleError, CertificateStore, HandshakeStats, TlsSettings, TlsTerminator,
 };
 use herald_testsupport::netns::{require_program, run};
+use herald_testsupport::pki::{new_key_args, self_signed};
 use herald_testsupport::wait::eventually;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -63,25 +64,12 @@ impl Pki {
     fn new() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let pki = Self { dir };
-        run(
-            "openssl",
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=Herald proxy test CA",
-                "-keyout",
-                &pki.path("ca.key"),
-                "-out",
-                &pki.path("ca.crt"),
-            ],
+        self_signed(
+            Path::new(&pki.path("ca.crt")),
+            Path::new(&pki.path("ca.key")),
+            "herald-proxy-test-ca",
+            None,
+            &[],
         );
         pki
     }
@@ -103,24 +91,11 @@ impl Pki {
         let ext = self.path(&format!("{file}.ext"));
         let san: Vec<String> = names.iter().map(|n| format!("DNS:{n}")).collect();
         std::fs::write(&ext, format!("subjectAltName={}\n", san.join(","))).expect("ext file");
-        run(
-            "openssl",
-            &[
-                "req",
-                "-new",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-subj",
-                &format!("/CN={}", names[0]),
-                "-keyout",
-                &key,
-                "-out",
-                &csr,
-            ],
-        );
+        let subject = format!("/CN={}", names[0]);
+        let mut args = vec!["req", "-new"];
+        args.extend(new_key_args());
+        args.extend(["-subj", &subject, "-keyout", &key, "-out", &csr]);
+        run("openssl", &args);
         run(
             "openssl",
             &[

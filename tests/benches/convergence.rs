@@ -174,6 +174,9 @@ fn main() {
         "bench_convergence",
         LabOptions {
             profile: args.profile(),
+            // SIGTERM here measures the immediate withdraw; drains and graceful restarts
+            // have their own benchmark (benches/restarts.rs).
+            speaker_args: "--shutdown-mode withdraw".to_owned(),
             ..LabOptions::default()
         },
     );

@@ -61,6 +61,10 @@ pub struct Path {
     pub selected: bool,
     /// AS path as FRR prints it, e.g. "64500".
     pub as_path: String,
+    /// Kept from a session that closed while its speaker restarts (RFC 4724).
+    pub stale: bool,
+    /// LOCAL_PREF after FRR's inbound policy (the lab's sets 0 for GRACEFUL_SHUTDOWN).
+    pub local_pref: Option<u64>,
 }
 
 /// Paths by prefix from `show bgp ipv4|ipv6 unicast json`.
@@ -102,6 +106,8 @@ fn path(path: &Value) -> Path {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned(),
+        stale: flag("stale"),
+        local_pref: path.get("locPrf").and_then(Value::as_u64),
     }
 }
 
@@ -118,8 +124,14 @@ pub fn selected_next_hops(rib: &BTreeMap<String, Vec<Path>>, prefix: &str) -> BT
 /// The gateways of the kernel routes in `ip -j route show ADDR` (one route, possibly
 /// with several next hops).
 pub fn fib_next_hops(route_json: &str) -> BTreeSet<IpAddr> {
+    fib_next_hops_in_order(route_json).into_iter().collect()
+}
+
+/// The same in the kernel's order, which decides where a flow hashes (a multipath route
+/// whose next hops change order moves flows as much as one that loses a next hop).
+pub fn fib_next_hops_in_order(route_json: &str) -> Vec<IpAddr> {
     let Ok(Value::Array(routes)) = serde_json::from_str::<Value>(route_json) else {
-        return BTreeSet::new();
+        return Vec::new();
     };
     let gateway = |hop: &Value| hop.get("gateway")?.as_str()?.parse::<IpAddr>().ok();
     routes

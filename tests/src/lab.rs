@@ -49,6 +49,10 @@ pub struct LabOptions {
     pub readme_flags: bool,
     /// Nodes without any IPv4 address: only their IPv6 sessions come up.
     pub ipv6_only: bool,
+    /// The speakers' peers get `graceful-restart: true` (RFC 4724).
+    pub graceful_restart: bool,
+    /// Extra flags for every speaker (`HE_SPEAKER_ARGS`), e.g. `--drain-delay 2s`.
+    pub speaker_args: String,
 }
 
 impl Default for LabOptions {
@@ -59,6 +63,8 @@ impl Default for LabOptions {
             profile: Profile::Debug,
             readme_flags: false,
             ipv6_only: false,
+            graceful_restart: false,
+            speaker_args: String::new(),
         }
     }
 }
@@ -73,6 +79,8 @@ pub struct Lab {
     hold_time: String,
     readme_flags: bool,
     ipv6_only: bool,
+    graceful_restart: bool,
+    speaker_args: String,
 }
 
 impl Lab {
@@ -93,6 +101,8 @@ impl Lab {
             hold_time: options.hold_time,
             readme_flags: options.readme_flags,
             ipv6_only: options.ipv6_only,
+            graceful_restart: options.graceful_restart,
+            speaker_args: options.speaker_args,
         };
         // A leftover of an earlier run with the same prefix (same pid, so only after a
         // reboot or in a container) would make up.sh refuse: clear it first.
@@ -127,6 +137,11 @@ impl Lab {
                 if self.readme_flags { "readme" } else { "lab" },
             )
             .env("HE_IPV6_ONLY", if self.ipv6_only { "1" } else { "0" })
+            .env(
+                "HE_GRACEFUL_RESTART",
+                if self.graceful_restart { "1" } else { "0" },
+            )
+            .env("HE_SPEAKER_ARGS", &self.speaker_args)
             .stdin(Stdio::null())
             .output()
             .unwrap_or_else(|e| panic!("run lab/e2e/{name}: {e}"))
@@ -338,24 +353,18 @@ impl Lab {
 
     /// The router's kernel next hops for `address`.
     pub fn fib_next_hops(&self, address: IpAddr) -> BTreeSet<IpAddr> {
-        let family = if address.is_ipv6() { "-6" } else { "-4" };
-        let output = Command::new("ip")
-            .args(["-n", &self.router_ns(), family, "-j", "route", "show"])
-            .arg(address.to_string())
-            .output()
-            .expect("run ip route");
-        frr::fib_next_hops(&String::from_utf8_lossy(&output.stdout))
+        frr::fib_next_hops(&route_json(&self.router_ns(), address))
+    }
+
+    /// The kernel next hops for `address` in namespace `ns`, in the kernel's order (for
+    /// threads that hold no `Lab`).
+    pub fn fib_next_hops_in(ns: &str, address: IpAddr) -> Vec<IpAddr> {
+        frr::fib_next_hops_in_order(&route_json(ns, address))
     }
 
     /// The router's kernel next hops for `address` with their weights.
     pub fn fib_weights(&self, address: IpAddr) -> std::collections::BTreeMap<IpAddr, u64> {
-        let family = if address.is_ipv6() { "-6" } else { "-4" };
-        let output = Command::new("ip")
-            .args(["-n", &self.router_ns(), family, "-j", "route", "show"])
-            .arg(address.to_string())
-            .output()
-            .expect("run ip route");
-        frr::fib_weights(&String::from_utf8_lossy(&output.stdout))
+        frr::fib_weights(&route_json(&self.router_ns(), address))
     }
 
     /// Waits until the router's FIB has exactly `want` for `address` (empty: no route);
@@ -501,6 +510,11 @@ impl Lab {
     /// Starts node I's speaker (again) and waits for its two sessions.
     pub fn start_speaker(&self, node: usize) {
         self.ctl(&["speaker", "start", &node.to_string()]);
+        self.wait_speaker_sessions(node);
+    }
+
+    /// Waits until the router has node I's two sessions Established.
+    fn wait_speaker_sessions(&self, node: usize) {
         let v4 = Self::node_address(node, Family::Ipv4);
         let v6 = Self::node_address(node, Family::Ipv6);
         wait_until(
@@ -513,6 +527,52 @@ impl Lab {
             },
             || format!("{:?}", self.sessions()),
         );
+    }
+
+    /// A DaemonSet upgrade of node I's speaker: SIGTERM to the running one and, at once, a
+    /// new one beside it (`ctl.sh speaker restart`). Waits until the old one has exited and
+    /// the new one's sessions are Established; returns how long the old one took to exit.
+    pub fn restart_speaker(&self, node: usize) -> Duration {
+        let old = self.speaker(node);
+        let start = std::time::Instant::now();
+        self.ctl(&["speaker", "restart", &node.to_string()]);
+        wait_until(
+            Duration::from_secs(60),
+            &format!("node{node}'s old speaker (pid {old}) to exit"),
+            || (!Path::new(&format!("/proc/{old}")).exists() || is_zombie(old)).then_some(()),
+            || self.speaker_log_tail(node, 5),
+        );
+        let exited = start.elapsed();
+        self.wait_speaker_sessions(node);
+        exited
+    }
+
+    /// Cordons (`true`) or uncordons node I: `spec.unschedulable` in the lab's nodes.yaml.
+    pub fn cordon(&self, node: usize, cordoned: bool) {
+        let verb = if cordoned { "cordon" } else { "uncordon" };
+        self.ctl(&[verb, &node.to_string()]);
+    }
+
+    /// The steady client of `lab/e2e/steady_client.py` in the client namespace, against
+    /// `address:port` (`tls`: TLS with the lab certificate's name), started now.
+    pub fn steady_client(&self, address: IpAddr, port: u16, tls: bool) -> SteadyClient {
+        let mut command = Command::new("ip");
+        command
+            .args(["netns", "exec", &self.client_ns(), "python3"])
+            .arg(repo_root().join("lab/e2e/steady_client.py"))
+            .args([address.to_string(), port.to_string()]);
+        if tls {
+            command
+                .args(["--tls", "web.herald.test", "--cacert"])
+                .arg(self.state.join("certs/ca.pem"));
+        }
+        let child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start steady_client.py");
+        SteadyClient { child: Some(child) }
     }
 
     /// Node I's speaker's `/status`.
@@ -652,4 +712,74 @@ mod tests {
         );
         assert_eq!(answering_node("oops"), None);
     }
+}
+
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat.rsplit(") ").next()?.chars().next())
+        .is_none_or(|state| state == 'Z' || state == 'X')
+}
+
+/// A running `lab/e2e/steady_client.py`; [`SteadyClient::finish`] stops it and reads its
+/// summary. Dropping it unfinished kills it.
+#[derive(Debug)]
+pub struct SteadyClient {
+    child: Option<std::process::Child>,
+}
+
+/// What the steady client saw (its JSON summary).
+#[derive(Debug, Clone, Deserialize)]
+pub struct SteadySummary {
+    /// The client's clock: `at_ms`/`end_ms` of failures count from here (Unix ms).
+    pub start_unix_ms: f64,
+    pub attempts: u64,
+    pub failed: u64,
+    pub failures: Vec<Value>,
+    pub longest_gap_ms: Option<f64>,
+    pub nodes: std::collections::BTreeMap<String, u64>,
+    pub long: LongSummary,
+}
+
+/// The steady client's long connections.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LongSummary {
+    pub started: u64,
+    pub finished: u64,
+    pub failed: u64,
+    pub failures: Vec<Value>,
+}
+
+impl SteadyClient {
+    /// Stops the client (its stdin closes), waits for its connections to end and returns
+    /// the summary.
+    pub fn finish(mut self) -> SteadySummary {
+        let mut child = self.child.take().expect("running");
+        drop(child.stdin.take());
+        let output = child.wait_with_output().expect("wait for steady_client.py");
+        assert!(output.status.success(), "steady_client.py failed");
+        let text = String::from_utf8_lossy(&output.stdout);
+        serde_json::from_str(text.trim())
+            .unwrap_or_else(|e| panic!("steady_client.py summary {text:?}: {e}"))
+    }
+}
+
+impl Drop for SteadyClient {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// `ip -j route show ADDR` in namespace `ns`.
+fn route_json(ns: &str, address: IpAddr) -> String {
+    let family = if address.is_ipv6() { "-6" } else { "-4" };
+    let output = Command::new("ip")
+        .args(["-n", ns, family, "-j", "route", "show"])
+        .arg(address.to_string())
+        .output()
+        .expect("run ip route");
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }

@@ -24,5 +24,6 @@ pub mod frr;
 pub mod lab;
 pub mod logs;
 pub mod speaker_binary;
+pub mod steady;
 
 pub use lab::{Family, Lab, LabOptions, Policy};

@@ -2,6 +2,8 @@
 //! containerd, kubelet and kube-proxy in iptables mode on every node, the CNI bridge, FRR
 //! as the router, a client behind it), installed with `helm install` (Helm's own engine)
 //! from `charts/herald` and the image `lab/k8s/images.sh` builds from the release binaries.
+//! Nothing is stood in: Kubernetes' own endpointslice controller writes the
+//! `discovery.k8s.io/v1beta1` EndpointSlices (all 1.20 serves) that the speakers read.
 //!
 //! One cluster for the whole file (it takes a minute to start): the test walks through
 //! the issue's list in order and tears the cluster down at the end, also on failure
@@ -17,6 +19,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use herald_testsupport::wait::wait_until_every;
 use serde_json::{Value, json};
 
 const NODES: usize = 2;
@@ -242,29 +245,6 @@ fn running_as_root() -> bool {
         .unwrap_or(false)
 }
 
-/// Polls `probe` every [`POLL`] until it returns `Some`; panics after [`SAFETY`] with
-/// `what` and `describe()`.
-fn wait_for<T>(
-    what: &str,
-    mut probe: impl FnMut() -> Option<T>,
-    describe: impl Fn() -> String,
-) -> (T, Duration) {
-    let start = Instant::now();
-    loop {
-        if let Some(value) = probe() {
-            return (value, start.elapsed());
-        }
-        if start.elapsed() > SAFETY {
-            panic!(
-                "timed out after {} s waiting for {what}; last seen: {}",
-                SAFETY.as_secs(),
-                describe()
-            );
-        }
-        std::thread::sleep(POLL);
-    }
-}
-
 fn ready(pod: &Value) -> bool {
     pod["status"]["conditions"]
         .as_array()
@@ -296,6 +276,35 @@ fn ready_pods(cluster: &Cluster, namespace: &str, selector: &str) -> BTreeMap<St
             )
         })
         .collect()
+}
+
+/// What the containers of `pod` (in [`NAMESPACE`]) wrote, read from the files kubelet keeps
+/// under node `node`'s /var/log/pods.
+fn pod_log(cluster: &Cluster, node: usize, pod: &str) -> String {
+    let pods = cluster.state.join(format!("node{node}/varlog/pods"));
+    let prefix = format!("{NAMESPACE}_{pod}_");
+    let mut log = String::new();
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&pods)
+        .unwrap_or_else(|e| panic!("read {}: {e}", pods.display()))
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| e.path())
+        .collect();
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+        {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if let Ok(text) = std::fs::read_to_string(&path) {
+                log.push_str(&text);
+            }
+        }
+    }
+    log
 }
 
 fn node_index(node_name: &str) -> usize {
@@ -344,7 +353,9 @@ fn service(cluster: &Cluster, name: &str, app: &str, policy: &str) {
 
 /// The Service's LoadBalancer address, once it has one.
 fn wait_address(cluster: &Cluster, name: &str) -> (Ipv4Addr, Duration) {
-    wait_for(
+    wait_until_every(
+        POLL,
+        SAFETY,
         &format!("an address for Service {name}"),
         || {
             let svc = cluster.get(&["get", "service", "-n", "default", name])?;
@@ -364,7 +375,9 @@ fn wait_address(cluster: &Cluster, name: &str) -> (Ipv4Addr, Duration) {
 
 fn wait_next_hops(cluster: &Cluster, address: Ipv4Addr, nodes: &[usize]) -> Duration {
     let want: BTreeSet<Ipv4Addr> = nodes.iter().map(|&n| node_address(n)).collect();
-    wait_for(
+    wait_until_every(
+        POLL,
+        SAFETY,
         &format!("the router's next hops for {address} to be {want:?}"),
         || (cluster.next_hops(address) == want).then_some(()),
         || format!("{:?}", cluster.next_hops(address)),
@@ -381,6 +394,41 @@ fn answers(cluster: &Cluster, address: Ipv4Addr, requests: usize) -> BTreeSet<St
             })
         })
         .collect()
+}
+
+/// Whether Deployment `name` has finished rolling out `replicas` pods of its current
+/// template, all Ready, and no pod of an older one left.
+fn rolled_out(cluster: &Cluster, name: &str, replicas: u64) -> bool {
+    let Some(deployment) = cluster.get(&["get", "deployment", "-n", "default", name]) else {
+        return false;
+    };
+    let status = &deployment["status"];
+    let count = |field: &str| status[field].as_u64().unwrap_or(0);
+    status["observedGeneration"].as_u64() >= deployment["metadata"]["generation"].as_u64()
+        && [
+            "replicas",
+            "updatedReplicas",
+            "readyReplicas",
+            "availableReplicas",
+        ]
+        .iter()
+        .all(|field| count(field) == replicas)
+}
+
+/// How many ready addresses the Service's Endpoints (the endpoints controller's) lists.
+fn endpoint_addresses(cluster: &Cluster, name: &str) -> usize {
+    cluster
+        .get(&["get", "endpoints", "-n", "default", name])
+        .and_then(|endpoints| {
+            endpoints["subsets"].as_array().map(|subsets| {
+                subsets
+                    .iter()
+                    .filter_map(|subset| subset["addresses"].as_array())
+                    .map(Vec::len)
+                    .sum()
+            })
+        })
+        .unwrap_or(0)
 }
 
 fn lease_holder(cluster: &Cluster) -> Option<String> {
@@ -480,13 +528,26 @@ fn herald_installed_with_helm_announces_services_of_a_real_cluster() {
         "the speaker must not write Service status"
     );
     assert!(!can("list", "pods"));
+    // 1.20 serves EndpointSlices as discovery.k8s.io/v1beta1 only: every speaker says it
+    // reads that version
+    for (pod, node) in &speakers {
+        let log = pod_log(&cluster, node_index(node), pod);
+        assert!(
+            log.lines()
+                .any(|l| l.contains("reading EndpointSlices")
+                    && l.contains("discovery.k8s.io/v1beta1")),
+            "the speaker on {node} logs the EndpointSlice version it reads:\n{log}"
+        );
+    }
 
     // ---- 2. Cluster policy over 3 backends: every node announces, answers from several pods
     backend(&cluster, "web", 3);
     service(&cluster, "web", "web", "Cluster");
     let (web, took) = wait_address(&cluster, "web");
     println!("web got {web} after {:.1} s", took.as_secs_f64());
-    wait_for(
+    wait_until_every(
+        POLL,
+        SAFETY,
         "3 web pods Ready",
         || (ready_pods(&cluster, "default", "app=web").len() == 3).then_some(()),
         || format!("{:?}", ready_pods(&cluster, "default", "app=web")),
@@ -498,20 +559,43 @@ fn herald_installed_with_helm_announces_services_of_a_real_cluster() {
         first_route.as_secs_f64()
     );
     // kube-proxy programs the Service's rules on its own schedule: the first answer first
-    wait_for(
+    wait_until_every(
+        POLL,
+        SAFETY,
         "a first answer from the web Service through the router",
         || cluster.curl(web),
         || "no answer".to_owned(),
     );
-    let names = answers(&cluster, web, 24);
-    assert!(names.len() >= 2, "answers from several pods: {names:?}");
+    // the pods being Ready is not yet the Endpoints listing them, nor kube-proxy's rules
+    // (each on its own schedule): wait for all three in the Endpoints, then for answers
+    // from several pods, every request answered
+    wait_until_every(
+        POLL,
+        SAFETY,
+        "the web Endpoints listing 3 ready addresses",
+        || (endpoint_addresses(&cluster, "web") == 3).then_some(()),
+        || format!("{} ready addresses", endpoint_addresses(&cluster, "web")),
+    );
+    let mut names = BTreeSet::new();
+    wait_until_every(
+        POLL,
+        SAFETY,
+        "answers from several web pods",
+        || {
+            names.extend(answers(&cluster, web, 8));
+            (names.len() >= 2).then_some(())
+        },
+        || "answers from one pod only".to_owned(),
+    );
     assert!(names.iter().all(|n| n.starts_with("web-")), "{names:?}");
 
     // ---- 3. Local policy: only nodes with a backend announce; scaling moves it
     backend(&cluster, "api", 1);
     service(&cluster, "api", "api", "Local");
     let (api, _) = wait_address(&cluster, "api");
-    let (pods, _) = wait_for(
+    let (pods, _) = wait_until_every(
+        POLL,
+        SAFETY,
         "1 api pod Ready",
         || {
             let pods = ready_pods(&cluster, "default", "app=api");
@@ -520,9 +604,56 @@ fn herald_installed_with_helm_announces_services_of_a_real_cluster() {
         || format!("{:?}", ready_pods(&cluster, "default", "app=api")),
     );
     let first: Vec<usize> = pods.values().map(|n| node_index(n)).collect();
+    // the slice is Kubernetes' own: its endpointslice controller wrote it as v1beta1, with
+    // the pod's node in the hostname topology key
+    let slice_hosts = || -> Vec<(String, String)> {
+        let slices = cluster
+            .get(&[
+                "get",
+                "endpointslices.v1beta1.discovery.k8s.io",
+                "-n",
+                "default",
+                "-l",
+                "kubernetes.io/service-name=api",
+            ])
+            .unwrap_or_default();
+        slices["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|slice| {
+                let labels = &slice["metadata"]["labels"];
+                let manager = labels["endpointslice.kubernetes.io/managed-by"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                slice["endpoints"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(move |e| {
+                        let host = e["topology"]["kubernetes.io/hostname"].as_str();
+                        (manager.clone(), host.unwrap_or_default().to_owned())
+                    })
+            })
+            .collect()
+    };
+    let expected = vec![(
+        "endpointslice-controller.k8s.io".to_owned(),
+        format!("node{}", first[0]),
+    )];
+    wait_until_every(
+        POLL,
+        SAFETY,
+        "the api pod in a v1beta1 slice of Kubernetes' endpointslice controller",
+        || (slice_hosts() == expected).then_some(()),
+        || format!("(managed-by, topology hostname) {:?}", slice_hosts()),
+    );
     wait_next_hops(&cluster, api, &first);
     // the route can come before kube-proxy has programmed the node (its own sync period)
-    wait_for(
+    wait_until_every(
+        POLL,
+        SAFETY,
         "the api Service to answer through its node",
         || cluster.curl(api).filter(|n| n.starts_with("api-")),
         || "no answer".to_owned(),
@@ -538,37 +669,61 @@ fn herald_installed_with_helm_announces_services_of_a_real_cluster() {
         "Local Service moved to node{other}: route followed in {:.1} s",
         moved.as_secs_f64()
     );
-    wait_for(
+    wait_until_every(
+        POLL,
+        SAFETY,
         "the api Service to answer after the move",
         || cluster.curl(api).filter(|n| n.starts_with("api-")),
         || "no answer".to_owned(),
     );
-    // scale out to both nodes: both announce
+    // scale out to both nodes (spread evenly: left to itself the scheduler may put all four
+    // on one node): both announce once the rollout is over and the pinned pod gone
     cluster.kubectl(&[
-        "patch", "deployment", "-n", "default", "api", "--type=json", "-p",
-        r#"[{"op":"remove","path":"/spec/template/spec/nodeSelector"},{"op":"replace","path":"/spec/replicas","value":4}]"#,
+        "patch",
+        "deployment",
+        "-n",
+        "default",
+        "api",
+        "--type=json",
+        "-p",
+        &json!([
+            {"op": "remove", "path": "/spec/template/spec/nodeSelector"},
+            {"op": "replace", "path": "/spec/replicas", "value": 4},
+            {"op": "add", "path": "/spec/template/spec/topologySpreadConstraints", "value": [{
+                "maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
+                "whenUnsatisfiable": "DoNotSchedule",
+                "labelSelector": {"matchLabels": {"app": "api"}},
+            }]},
+        ])
+        .to_string(),
     ]);
-    wait_for(
-        "api pods Ready on both nodes",
+    wait_until_every(
+        POLL,
+        SAFETY,
+        "the api rollout to finish with pods Ready on both nodes",
         || {
             let nodes: BTreeSet<usize> = ready_pods(&cluster, "default", "app=api")
                 .values()
                 .map(|n| node_index(n))
                 .collect();
-            (nodes.len() == NODES).then_some(())
+            (rolled_out(&cluster, "api", 4) && nodes.len() == NODES).then_some(())
         },
         || format!("{:?}", ready_pods(&cluster, "default", "app=api")),
     );
     wait_next_hops(&cluster, api, &[1, 2]);
 
     // ---- 4. failover: the controller leader, a speaker pod
-    let (leader, _) = wait_for(
+    let (leader, _) = wait_until_every(
+        POLL,
+        SAFETY,
         "a Lease holder",
         || lease_holder(&cluster),
         || "none".to_owned(),
     );
     cluster.kubectl(&["delete", "pod", "-n", NAMESPACE, &leader, "--wait=false"]);
-    let (new_leader, took) = wait_for(
+    let (new_leader, took) = wait_until_every(
+        POLL,
+        SAFETY,
         "another controller replica to take the Lease",
         || lease_holder(&cluster).filter(|h| *h != leader),
         || format!("{:?}", lease_holder(&cluster)),
@@ -595,7 +750,9 @@ fn herald_installed_with_helm_announces_services_of_a_real_cluster() {
         "speaker {victim} deleted: node{victim_node}'s route withdrawn in {:.1} s",
         gone.as_secs_f64()
     );
-    wait_for(
+    wait_until_every(
+        POLL,
+        SAFETY,
         "the DaemonSet to bring the speaker back",
         || {
             ready_pods(&cluster, NAMESPACE, "app.kubernetes.io/component=speaker")
@@ -615,12 +772,18 @@ fn herald_installed_with_helm_announces_services_of_a_real_cluster() {
         "node{victim_node}'s route back {:.1} s after its new speaker was Ready",
         back.as_secs_f64()
     );
+    // every Service back at both nodes (api has pods on both) before the next step compares
+    for address in [api, late] {
+        wait_next_hops(&cluster, address, &[1, 2]);
+    }
 
     // ---- 5. a bad ConfigMap edit: Warning Event, announcements unchanged
     let before: Vec<BTreeSet<Ipv4Addr>> = [web, api, late]
         .iter()
         .map(|&a| cluster.next_hops(a))
         .collect();
+    let all_nodes: BTreeSet<Ipv4Addr> = (1..=NODES).map(node_address).collect();
+    assert!(before.iter().all(|hops| *hops == all_nodes), "{before:?}");
     // Warning Events about the ConfigMap (kubelet's own warnings about pods do not count)
     let warnings = |cluster: &Cluster| {
         cluster
@@ -647,7 +810,9 @@ fn herald_installed_with_helm_announces_services_of_a_real_cluster() {
         "patch", "configmap", "-n", NAMESPACE, "herald", "--type=merge", "-p",
         &json!({"data": {"config": "peers:\n- peer-address: not-an-address\n  peer-asn: 64501\n  my-asn: 64500\n"}}).to_string(),
     ]);
-    let (_, took) = wait_for(
+    let (_, took) = wait_until_every(
+        POLL,
+        SAFETY,
         "a Warning Event about the bad ConfigMap",
         || (warnings(&cluster) > warnings_before).then_some(()),
         || format!("{:?}", cluster.get(&["get", "events", "-n", NAMESPACE])),
@@ -655,6 +820,24 @@ fn herald_installed_with_helm_announces_services_of_a_real_cluster() {
     println!(
         "Warning Event {:.1} s after the bad edit",
         took.as_secs_f64()
+    );
+    // the speakers have read the edit too (each logs its refusal): only then is an
+    // unchanged router table evidence
+    let refused = |cluster: &Cluster| -> Vec<String> {
+        ready_pods(cluster, NAMESPACE, "app.kubernetes.io/component=speaker")
+            .iter()
+            .filter(|(pod, node)| {
+                pod_log(cluster, node_index(node), pod).contains("config refused")
+            })
+            .map(|(pod, _)| pod.clone())
+            .collect()
+    };
+    wait_until_every(
+        POLL,
+        SAFETY,
+        "every speaker to refuse the bad config",
+        || (refused(&cluster).len() == NODES).then_some(()),
+        || format!("refused by {:?}", refused(&cluster)),
     );
     let after: Vec<BTreeSet<Ipv4Addr>> = [web, api, late]
         .iter()

@@ -181,11 +181,7 @@ fn lab_scripts_parse() {
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    for script in [
-        "lab/e2e/backend.py",
-        "lab/k8s/helm.py",
-        "lab/k8s/endpointslice-mirror.py",
-    ] {
+    for script in ["lab/e2e/backend.py", "lab/k8s/helm.py"] {
         let python = Command::new("python3")
             .args(["-c", "import ast, sys; ast.parse(open(sys.argv[1]).read())"])
             .arg(root.join(script))

@@ -20,7 +20,8 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::events::v1::Event;
 use kube::Client;
 use kube::api::{
-    Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch,
+    PatchParams, PostParams,
 };
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
@@ -134,6 +135,44 @@ pub async fn client() -> Client {
     testenv().client().await
 }
 
+/// EndpointSlices as kube-apiserver 1.20 serves them: `discovery.k8s.io/v1beta1` (`v1`
+/// arrived in 1.21).
+pub fn endpoint_slice_v1beta1() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("discovery.k8s.io", "v1beta1", "EndpointSlice"),
+        "endpointslices",
+    )
+}
+
+/// A `discovery.k8s.io/v1` EndpointSlice as the `v1beta1` object a 1.20 server takes: the
+/// node in `topology["kubernetes.io/hostname"]` (1.20 keeps `nodeName` only behind an alpha
+/// gate), the zone in `topology["topology.kubernetes.io/zone"]`, `deprecatedTopology` in
+/// `topology` too; everything else as it is.
+pub fn slice_as_v1beta1(slice: &EndpointSlice) -> DynamicObject {
+    let mut value = serde_json::to_value(slice).expect("EndpointSlice as JSON");
+    value["apiVersion"] = "discovery.k8s.io/v1beta1".into();
+    value["kind"] = "EndpointSlice".into();
+    if let Some(endpoints) = value["endpoints"].as_array_mut() {
+        for endpoint in endpoints {
+            let endpoint = endpoint.as_object_mut().expect("an endpoint is an object");
+            let mut topology = match endpoint.remove("deprecatedTopology") {
+                Some(serde_json::Value::Object(map)) => map,
+                _ => serde_json::Map::new(),
+            };
+            if let Some(node) = endpoint.remove("nodeName") {
+                topology.insert("kubernetes.io/hostname".into(), node);
+            }
+            if let Some(zone) = endpoint.remove("zone") {
+                topology.insert("topology.kubernetes.io/zone".into(), zone);
+            }
+            if !topology.is_empty() {
+                endpoint.insert("topology".into(), topology.into());
+            }
+        }
+    }
+    serde_json::from_value(value).expect("a v1beta1 EndpointSlice object")
+}
+
 /// A namespace of one test, named `PREFIX-RANDOM`. Dropping it deletes what the test made
 /// and the namespace itself (finalized by hand: no namespace controller runs here).
 pub struct TestNamespace {
@@ -181,6 +220,36 @@ impl TestNamespace {
 
     pub fn events(&self) -> Api<Event> {
         Api::namespaced(self.client.clone(), &self.name)
+    }
+
+    /// This namespace's EndpointSlices, `discovery.k8s.io/v1beta1` (what 1.20 serves).
+    pub fn endpoint_slices(&self) -> Api<DynamicObject> {
+        Api::namespaced_with(self.client.clone(), &self.name, &endpoint_slice_v1beta1())
+    }
+
+    /// Creates `slice` in this namespace, written as `v1beta1` ([`slice_as_v1beta1`]).
+    pub async fn create_endpoint_slice(&self, slice: &EndpointSlice) -> DynamicObject {
+        self.endpoint_slices()
+            .create(&PostParams::default(), &slice_as_v1beta1(slice))
+            .await
+            .unwrap_or_else(|e| panic!("create EndpointSlice {:?}: {e}", slice.metadata.name))
+    }
+
+    /// Creates or replaces `slice` (server-side apply), written as `v1beta1`.
+    pub async fn apply_endpoint_slice(&self, slice: &EndpointSlice) -> DynamicObject {
+        let name = slice
+            .metadata
+            .name
+            .as_deref()
+            .expect("the slice has a name");
+        self.endpoint_slices()
+            .patch(
+                name,
+                &PatchParams::apply("herald-test").force(),
+                &Patch::Apply(&slice_as_v1beta1(slice)),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("apply EndpointSlice {name}: {e}"))
     }
 
     /// Creates or replaces the Herald ConfigMap `herald` with `config` as its payload.
@@ -317,7 +386,7 @@ impl TestNamespace {
             ApiResource::erase::<ConfigMap>(&()),
             ApiResource::erase::<Lease>(&()),
             ApiResource::erase::<Event>(&()),
-            ApiResource::erase::<EndpointSlice>(&()),
+            endpoint_slice_v1beta1(),
         ];
         for kind in &kinds {
             let _ = Api::<DynamicObject>::namespaced_with(client.clone(), &name, kind)

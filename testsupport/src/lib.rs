@@ -14,6 +14,7 @@
 //!   test.
 //! - [`hex`]: byte-vector fixtures written as commented hex.
 //! - [`source`]: a crate's own source files, for the tests that check its layers.
+//! - [`pki`]: test certificates made with the `openssl` CLI.
 //! - [`netns`]: a tokio runtime inside a network namespace, commands, and the root and
 //!   program checks of tests that run daemons in namespaces (bgp, vrrp).
 
@@ -23,6 +24,7 @@ pub mod fixtures;
 pub mod hex;
 pub mod http;
 pub mod netns;
+pub mod pki;
 pub mod ports;
 pub mod source;
 pub mod wait;

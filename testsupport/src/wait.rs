@@ -23,6 +23,18 @@ pub const ASYNC_POLL: Duration = Duration::from_millis(50);
 pub fn wait_until<T>(
     timeout: Duration,
     what: &str,
+    probe: impl FnMut() -> Option<T>,
+    describe: impl Fn() -> String,
+) -> (T, Duration) {
+    wait_until_every(POLL, timeout, what, probe, describe)
+}
+
+/// [`wait_until`], probing every `interval` (for probes that cost a process each, such as
+/// `kubectl`).
+pub fn wait_until_every<T>(
+    interval: Duration,
+    timeout: Duration,
+    what: &str,
     mut probe: impl FnMut() -> Option<T>,
     describe: impl Fn() -> String,
 ) -> (T, Duration) {
@@ -38,7 +50,7 @@ pub fn wait_until<T>(
                 describe()
             );
         }
-        std::thread::sleep(POLL);
+        std::thread::sleep(interval);
     }
 }
 

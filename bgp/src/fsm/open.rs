@@ -16,6 +16,9 @@ pub(crate) fn local_open(config: &FsmConfig, restarting: bool) -> OpenMsg {
         .map(|family| Capability::Multiprotocol(*family))
         .collect();
     capabilities.push(Capability::RouteRefresh);
+    // RFC 8654: always offered; a peer that offers it too gets UPDATEs of up to 65535
+    // octets, far fewer messages for a large table.
+    capabilities.push(Capability::ExtendedMessage);
     capabilities.push(Capability::FourOctetAs(config.local_as));
     if let Some(restart_time) = config.graceful_restart {
         // RFC 4724 section 3: Restart State set while we have just (re)started; the
@@ -117,6 +120,8 @@ pub(crate) fn negotiate(
         families,
         four_octet_as: open.four_octet_as().is_some(),
         route_refresh: open.has_route_refresh(),
+        // We always offer it (see `local_open`), so the peer's offer decides.
+        extended_message: open.has_extended_message(),
         peer_graceful_restart: open.graceful_restart().cloned(),
     })
 }

@@ -238,6 +238,9 @@ pub struct Negotiated {
     pub four_octet_as: bool,
     /// The peer accepts ROUTE-REFRESH (RFC 2918).
     pub route_refresh: bool,
+    /// Both sides sent the Extended Message capability (RFC 8654): messages other than
+    /// OPEN and KEEPALIVE may be up to 65535 octets, both ways.
+    pub extended_message: bool,
     /// The peer's graceful restart capability (RFC 4724), if it sent one.
     pub peer_graceful_restart: Option<GracefulRestart>,
 }
@@ -246,6 +249,7 @@ impl Negotiated {
     pub fn codec_context(&self) -> CodecContext {
         CodecContext {
             four_octet_as: self.four_octet_as,
+            extended_message: self.extended_message,
         }
     }
 }

@@ -22,6 +22,8 @@ pub enum Capability {
     RouteRefresh,
     /// RFC 6793.
     FourOctetAs(u32),
+    /// RFC 8654: messages other than OPEN and KEEPALIVE may be up to 65535 octets.
+    ExtendedMessage,
     /// RFC 4724 section 3.
     GracefulRestart(GracefulRestart),
     /// Any other capability, kept as received.
@@ -57,6 +59,7 @@ pub(crate) fn decode_capability(code: u8, value: &[u8]) -> Option<Capability> {
             })
         }
         capability_code::ROUTE_REFRESH => Capability::RouteRefresh,
+        capability_code::EXTENDED_MESSAGE => Capability::ExtendedMessage,
         capability_code::FOUR_OCTET_AS => Capability::FourOctetAs(r.u32()?),
         capability_code::GRACEFUL_RESTART => {
             let flags = r.u16()?;
@@ -96,7 +99,7 @@ pub(crate) fn capability_len(capability: &Capability) -> usize {
 fn capability_value_len(capability: &Capability) -> usize {
     match capability {
         Capability::Multiprotocol(_) | Capability::FourOctetAs(_) => 4,
-        Capability::RouteRefresh => 0,
+        Capability::RouteRefresh | Capability::ExtendedMessage => 0,
         Capability::GracefulRestart(gr) => (2 + 4 * gr.families.len()).min(255),
         Capability::Unknown { value, .. } => value.len().min(255),
     }
@@ -116,6 +119,10 @@ pub(crate) fn put_capability(out: &mut BytesMut, capability: &Capability) {
         }
         Capability::RouteRefresh => {
             out.put_u8(capability_code::ROUTE_REFRESH);
+            out.put_u8(len);
+        }
+        Capability::ExtendedMessage => {
+            out.put_u8(capability_code::EXTENDED_MESSAGE);
             out.put_u8(len);
         }
         Capability::FourOctetAs(asn) => {

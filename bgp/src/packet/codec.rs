@@ -21,18 +21,20 @@ const MIN_NOTIFICATION_LEN: usize = HEADER_LEN + 2;
 const ROUTE_REFRESH_LEN: usize = HEADER_LEN + 4;
 
 /// The length of the first message in `buf` once its header is there (`None` = need
-/// more bytes). Checks the marker, the length bounds (19..=4096) and the minimum length
-/// of the message type (RFC 4271 section 6.1). A ROUTE-REFRESH of the wrong length is
-/// framed and left to [`Message::decode`], which answers with the RFC 7313 error.
-pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, DecodeError> {
+/// more bytes). Checks the marker, the length bounds (19 to the limit of `cx`: 4096, or
+/// 65535 with extended messages; OPEN never above 4096) and the minimum length of the
+/// message type (RFC 4271 section 6.1, RFC 8654 section 4). A ROUTE-REFRESH of the wrong
+/// length is framed and left to [`Message::decode`], which answers with the RFC 7313
+/// error.
+pub fn frame_len(buf: &[u8], cx: &CodecContext) -> Result<Option<usize>, DecodeError> {
     match buf.first_chunk::<HEADER_LEN>() {
-        Some(header) => check_header(header).map(|(len, _)| Some(len)),
+        Some(header) => check_header(header, cx).map(|(len, _)| Some(len)),
         None => Ok(None),
     }
 }
 
 /// Validates a header; returns the message length and type.
-fn check_header(header: &[u8; HEADER_LEN]) -> Result<(usize, u8), DecodeError> {
+fn check_header(header: &[u8; HEADER_LEN], cx: &CodecContext) -> Result<(usize, u8), DecodeError> {
     let mut r = Reader::new(header);
     let marker = r.array::<16>().unwrap_or_default();
     if marker != [0xFF; 16] {
@@ -42,11 +44,11 @@ fn check_header(header: &[u8; HEADER_LEN]) -> Result<(usize, u8), DecodeError> {
     let kind = r.u8().unwrap_or_default();
     let len = usize::from(length);
     let bad_length = DecodeError::BadMessageLength { length };
-    if !(HEADER_LEN..=MAX_MESSAGE_LEN).contains(&len) {
+    if !(HEADER_LEN..=cx.max_message_len()).contains(&len) {
         return Err(bad_length);
     }
     let fits = match kind {
-        message_type::OPEN => len >= MIN_OPEN_LEN,
+        message_type::OPEN => (MIN_OPEN_LEN..=MAX_MESSAGE_LEN).contains(&len),
         message_type::UPDATE => len >= MIN_UPDATE_LEN,
         message_type::NOTIFICATION => len >= MIN_NOTIFICATION_LEN,
         message_type::KEEPALIVE => len == HEADER_LEN,
@@ -77,7 +79,7 @@ impl Message {
             length: u16::try_from(frame.len()).unwrap_or(u16::MAX),
         };
         let header = frame.first_chunk::<HEADER_LEN>().ok_or_else(short)?;
-        let (len, kind) = check_header(header)?;
+        let (len, kind) = check_header(header, cx)?;
         if frame.len() != len {
             return Err(DecodeError::BadMessageLength { length: len as u16 });
         }
@@ -121,7 +123,7 @@ impl Message {
     }
 
     /// Appends the message to `out`. Encoding cannot fail; an UPDATE is the caller's to
-    /// keep within 4096 octets (the `pack_*` functions do).
+    /// keep within `cx.max_message_len()` octets (the `pack_*` functions do).
     pub fn encode(&self, cx: &CodecContext, out: &mut BytesMut) {
         let start = out.len();
         out.reserve(HEADER_LEN + 64);

@@ -111,6 +111,7 @@ pub mod attr_flag {
 pub mod capability_code {
     pub const MULTIPROTOCOL: u8 = 1;
     pub const ROUTE_REFRESH: u8 = 2;
+    pub const EXTENDED_MESSAGE: u8 = 6;
     pub const GRACEFUL_RESTART: u8 = 64;
     pub const FOUR_OCTET_AS: u8 = 65;
 }

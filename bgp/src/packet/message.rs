@@ -12,8 +12,11 @@ pub use super::capability::{Capability, GracefulRestart};
 use super::iana::{AS_TRANS, AfiSafi};
 use ipnet::Ipv4Net;
 
-/// The largest BGP message (RFC 4271 section 4.1; no extended messages, RFC 8654).
+/// The largest BGP message (RFC 4271 section 4.1), and the largest OPEN in any case
+/// (RFC 8654 section 4).
 pub const MAX_MESSAGE_LEN: usize = 4096;
+/// The largest message once both sides sent the Extended Message capability (RFC 8654).
+pub const MAX_EXTENDED_MESSAGE_LEN: usize = 65535;
 /// Marker (16) + length (2) + type (1).
 pub const HEADER_LEN: usize = 19;
 /// The BGP version we speak.
@@ -94,6 +97,13 @@ impl OpenMsg {
         self.capabilities
             .iter()
             .any(|c| matches!(c, Capability::RouteRefresh))
+    }
+
+    /// The sender accepts messages up to 65535 octets (RFC 8654).
+    pub fn has_extended_message(&self) -> bool {
+        self.capabilities
+            .iter()
+            .any(|c| matches!(c, Capability::ExtendedMessage))
     }
 
     pub fn graceful_restart(&self) -> Option<&GracefulRestart> {

@@ -43,12 +43,29 @@ pub(crate) use prefix::{v4_wire_len, v6_wire_len};
 pub struct CodecContext {
     /// Both sides sent the 4-octet AS capability (RFC 6793): AS_PATH carries 4-octet ASNs.
     pub four_octet_as: bool,
+    /// Both sides sent the Extended Message capability (RFC 8654): UPDATE, NOTIFICATION
+    /// and ROUTE-REFRESH may be up to 65535 octets. OPEN stays within 4096 and
+    /// KEEPALIVE is 19 octets either way.
+    pub extended_message: bool,
 }
 
+impl CodecContext {
+    /// The largest UPDATE, NOTIFICATION or ROUTE-REFRESH this session may carry.
+    pub const fn max_message_len(&self) -> usize {
+        if self.extended_message {
+            MAX_EXTENDED_MESSAGE_LEN
+        } else {
+            MAX_MESSAGE_LEN
+        }
+    }
+}
+
+/// Before the OPEN exchange: 4-octet ASNs, messages of at most 4096 octets.
 impl Default for CodecContext {
     fn default() -> Self {
         CodecContext {
             four_octet_as: true,
+            extended_message: false,
         }
     }
 }

@@ -7,7 +7,8 @@
 //!   of prefixes that share them;
 //! - `adj_rib_out`: what one Established session has sent (first table with End-of-RIB,
 //!   then deltas, and the count of advertised prefixes);
-//! - `pack`: UPDATEs of at most 4096 octets from many prefixes that share attributes.
+//! - `pack`: UPDATEs of at most the session's message limit (4096 octets, 65535 with
+//!   extended messages) from many prefixes that share attributes.
 
 mod adj_rib_out;
 mod outbound;

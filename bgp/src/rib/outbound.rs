@@ -258,6 +258,23 @@ mod tests {
     }
 
     #[test]
+    fn a_session_with_extended_messages_sends_the_table_in_big_updates() {
+        let table = table_of((0..20_000).map(|i| (host(i), RouteAttributes::default())));
+        let extended = Outbound {
+            codec: CodecContext {
+                extended_message: true,
+                ..CodecContext::default()
+            },
+            ..ebgp_v4()
+        };
+        let (messages, count) = extended.full_table(&table, false);
+        assert_eq!(count, 20_000);
+        // 5 octets per /32 in at most 65535 octets: 2 messages, where 4096 takes 25.
+        assert_eq!(messages.len(), 2);
+        assert_eq!(ebgp_v4().full_table(&table, false).0.len(), 25);
+    }
+
+    #[test]
     fn different_attributes_go_in_different_updates() {
         let table = table_of([
             (host(1), tagged(1)),

@@ -1,12 +1,13 @@
-//! Packing many prefixes that share attributes into as few UPDATEs as fit in 4096
-//! octets each. All prefixes of one call share the attributes, so greedy filling in
-//! order gives the fewest messages.
+//! Packing many prefixes that share attributes into as few UPDATEs as fit in the
+//! session's message limit each: 4096 octets, or 65535 with extended messages (RFC
+//! 8654). All prefixes of one call share the attributes, so greedy filling in order gives
+//! the fewest messages.
 
 use ipnet::{Ipv4Net, Ipv6Net};
 
 use crate::packet::{
-    AfiSafi, CodecContext, HEADER_LEN, MAX_MESSAGE_LEN, MpNextHop, MpReach, MpUnreach,
-    PathAttributes, UpdateMsg, attributes_len, v4_wire_len, v6_wire_len,
+    AfiSafi, CodecContext, HEADER_LEN, MpNextHop, MpReach, MpUnreach, PathAttributes, UpdateMsg,
+    attributes_len, v4_wire_len, v6_wire_len,
 };
 
 /// Withdrawn Routes Length + Total Path Attribute Length.
@@ -49,7 +50,7 @@ pub fn pack_announce_v4(
     cx: &CodecContext,
 ) -> Vec<UpdateMsg> {
     let fixed = HEADER_LEN + UPDATE_LENGTH_FIELDS + attributes_len(attrs, cx);
-    let budget = MAX_MESSAGE_LEN.saturating_sub(fixed);
+    let budget = cx.max_message_len().saturating_sub(fixed);
     chunks(prefixes, budget, v4_wire_len)
         .into_iter()
         .map(|run| UpdateMsg {
@@ -85,7 +86,7 @@ pub fn pack_announce_v6(
         + EXTENDED_ATTRIBUTE_HEADER
         + MP_REACH_FIXED
         + next_hop_len;
-    let budget = MAX_MESSAGE_LEN.saturating_sub(fixed);
+    let budget = cx.max_message_len().saturating_sub(fixed);
     chunks(prefixes, budget, v6_wire_len)
         .into_iter()
         .map(|run| {
@@ -105,8 +106,8 @@ pub fn pack_announce_v6(
 }
 
 /// UPDATEs withdrawing IPv4 `prefixes` in the Withdrawn Routes field.
-pub fn pack_withdraw_v4(prefixes: &[Ipv4Net], _cx: &CodecContext) -> Vec<UpdateMsg> {
-    let budget = MAX_MESSAGE_LEN - HEADER_LEN - UPDATE_LENGTH_FIELDS;
+pub fn pack_withdraw_v4(prefixes: &[Ipv4Net], cx: &CodecContext) -> Vec<UpdateMsg> {
+    let budget = cx.max_message_len() - HEADER_LEN - UPDATE_LENGTH_FIELDS;
     chunks(prefixes, budget, v4_wire_len)
         .into_iter()
         .map(|run| UpdateMsg {
@@ -117,8 +118,8 @@ pub fn pack_withdraw_v4(prefixes: &[Ipv4Net], _cx: &CodecContext) -> Vec<UpdateM
 }
 
 /// UPDATEs withdrawing IPv6 unicast `prefixes` in MP_UNREACH_NLRI.
-pub fn pack_withdraw_v6(prefixes: &[Ipv6Net], _cx: &CodecContext) -> Vec<UpdateMsg> {
-    let budget = MAX_MESSAGE_LEN
+pub fn pack_withdraw_v6(prefixes: &[Ipv6Net], cx: &CodecContext) -> Vec<UpdateMsg> {
+    let budget = cx.max_message_len()
         - HEADER_LEN
         - UPDATE_LENGTH_FIELDS
         - EXTENDED_ATTRIBUTE_HEADER

@@ -126,6 +126,9 @@ pub(crate) fn listen(address: SocketAddr) -> io::Result<TcpListener> {
         Some(Protocol::TCP),
     )?;
     socket.set_reuse_address(true)?;
+    // A restarting speaker's successor binds the same port while the old one still runs
+    // (the kernel allows it only to processes of the same user).
+    socket.set_reuse_port(true)?;
     if address.is_ipv6() {
         socket.set_only_v6(false)?;
     }
@@ -282,6 +285,15 @@ pub(crate) fn canonical(address: SocketAddr) -> SocketAddr {
     SocketAddr::new(address.ip().to_canonical(), address.port())
 }
 
+/// How the reader cuts frames: up to 65535 octets (OPEN up to 4096), since our OPEN
+/// always offers extended messages (RFC 8654) and the reader does not know whether the
+/// peer's did. The peer task decodes each frame with the negotiated context, which
+/// refuses a message above 4096 octets when extended messages were not negotiated.
+const RECEIVE_FRAMING: CodecContext = CodecContext {
+    four_octet_as: true,
+    extended_message: true,
+};
+
 async fn read_loop(
     id: ConnId,
     mut half: OwnedReadHalf,
@@ -311,7 +323,7 @@ async fn read_loop(
         let mut frames = Vec::new();
         let mut invalid = None;
         loop {
-            match packet::frame_len(&buffer) {
+            match packet::frame_len(&buffer, &RECEIVE_FRAMING) {
                 Ok(Some(length)) if buffer.len() >= length => {
                     frames.push(buffer.split_to(length).freeze())
                 }
@@ -405,4 +417,18 @@ async fn write_loop(
         let _ = half.shutdown().await;
     }
     let _ = closing.send(());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_second_listener_binds_the_port_of_a_running_one() {
+        // A restarting speaker's successor listens while the old one still does.
+        let first = listen("127.0.0.1:0".parse().expect("address")).expect("first listener");
+        let address = first.local_addr().expect("bound");
+        let second = listen(address).expect("second listener on the same port");
+        assert_eq!(second.local_addr().expect("bound"), address);
+    }
 }

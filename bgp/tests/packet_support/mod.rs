@@ -10,9 +10,16 @@ use bgp::packet::CodecContext;
 
 pub const FOUR: CodecContext = CodecContext {
     four_octet_as: true,
+    extended_message: false,
 };
 pub const TWO: CodecContext = CodecContext {
     four_octet_as: false,
+    extended_message: false,
+};
+/// A session that negotiated extended messages (RFC 8654).
+pub const EXTENDED: CodecContext = CodecContext {
+    four_octet_as: true,
+    extended_message: true,
 };
 
 /// The messages of a capture file under tests/fixtures: one hex message per line,

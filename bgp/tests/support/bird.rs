@@ -1,13 +1,14 @@
 //! BIRD 2 as the router: routes read with `birdc show route all`, exported to the
-//! namespace's kernel FIB by its kernel protocols.
+//! namespace's kernel FIB by its kernel protocols. Or BIRD 2 as a node-side speaker with a
+//! static table (a sender of the lab benchmark `lab_bgp`).
 
 use super::daemon::Daemon;
 use super::netns::Topology;
 use super::wait::wait_until;
 use super::{
-    NODE4, NODE6, ROUTER_AS, ROUTER4, ROUTER6, lab_file, render, require_program, try_run,
+    NODE_AS, NODE4, NODE6, ROUTER_AS, ROUTER4, ROUTER6, lab_file, render, require_program, try_run,
 };
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net};
 use std::path::Path;
 use std::time::Duration;
 
@@ -37,12 +38,6 @@ impl Bird {
     /// Starts bird in the router namespace with protocols `node4` and `node6` towards the
     /// node's addresses, which it expects in `node_as`.
     pub fn start(topology: &Topology, node_as: u32) -> Bird {
-        require_program("bird", "bird2");
-        require_program("birdc", "bird2");
-        let dir = tempfile::Builder::new()
-            .prefix("herald-bird-")
-            .tempdir()
-            .expect("temp dir");
         let values = [
             ("ROUTER_NS", topology.router.clone()),
             ("ROUTER_AS", ROUTER_AS.to_string()),
@@ -53,21 +48,58 @@ impl Bird {
             ("NODE4", NODE4.to_string()),
             ("NODE6", NODE6.to_string()),
         ];
+        Bird::launch(
+            &topology.router,
+            &render(&lab_file("bird/bird.conf.in"), &values),
+        )
+    }
+
+    /// Starts bird in the node namespace, AS [`NODE_AS`], with `prefixes` as static
+    /// blackhole routes exported to the router by protocol `router4` (see
+    /// `lab/bird/speaker.conf.in`), which starts disabled: wait for
+    /// [`Bird::route_count`], then [`Bird::enable`] `("router4")`.
+    pub fn start_speaker(topology: &Topology, prefixes: impl IntoIterator<Item = Ipv4Net>) -> Bird {
+        let mut routes = String::new();
+        for prefix in prefixes {
+            routes.push_str(&format!("    route {prefix} blackhole;\n"));
+        }
+        let values = [
+            ("NODE_NS", topology.node.clone()),
+            ("NODE_ID", NODE4.to_string()),
+            ("NODE4", NODE4.to_string()),
+            ("NODE_AS", NODE_AS.to_string()),
+            ("ROUTER4", ROUTER4.to_string()),
+            ("ROUTER_AS", ROUTER_AS.to_string()),
+            ("ROUTES", routes.trim_end().to_owned()),
+        ];
+        Bird::launch(
+            &topology.node,
+            &render(&lab_file("bird/speaker.conf.in"), &values),
+        )
+    }
+
+    /// Starts bird in namespace `ns` with `config` and waits for its control socket.
+    fn launch(ns: &str, config: &str) -> Bird {
+        require_program("bird", "bird2");
+        require_program("birdc", "bird2");
+        let dir = tempfile::Builder::new()
+            .prefix("herald-bird-")
+            .tempdir()
+            .expect("temp dir");
         let conf = dir.path().join("bird.conf");
-        std::fs::write(&conf, render(&lab_file("bird/bird.conf.in"), &values))
-            .expect("write bird.conf");
+        std::fs::write(&conf, config).expect("write bird.conf");
         let path = |f: &str| dir.path().join(f).display().to_string();
         let (conf_arg, socket, pid) = (path("bird.conf"), path("bird.ctl"), path("bird.pid"));
         // -f: foreground, so the harness owns the process.
         let daemon = Daemon::spawn(
-            &topology.router,
+            ns,
             "bird",
             "bird",
             &["-f", "-c", &conf_arg, "-s", &socket, "-P", &pid],
             &dir.path().join("bird.log"),
         );
         let mut bird = Bird {
-            ns: topology.router.clone(),
+            ns: ns.to_owned(),
             dir,
             daemon: Some(daemon),
         };
@@ -80,6 +112,22 @@ impl Bird {
             },
         );
         bird
+    }
+
+    /// `birdc enable PROTOCOL`.
+    pub fn enable(&self, protocol: &str) {
+        let out = self.birdc(&["enable", protocol]);
+        assert!(
+            out.contains(&format!("{protocol}: enabled")),
+            "birdc enable {protocol}: {out}"
+        );
+    }
+
+    /// How many routes table `table` holds (`birdc show route count table TABLE`).
+    pub fn route_count(&self, table: &str) -> u64 {
+        let out = self.birdc(&["show", "route", "count", "table", table]);
+        parse_route_count(&out)
+            .unwrap_or_else(|| panic!("unexpected `show route count` output: {out}"))
     }
 
     pub fn try_birdc(&self, args: &[&str]) -> Result<String, String> {
@@ -144,6 +192,18 @@ impl Drop for Bird {
             daemon.stop();
         }
     }
+}
+
+/// The route count of `birdc show route count`: "100 of 100 routes for 100 networks in
+/// table master4" (with more tables, a last line "Total: ..." sums them).
+pub fn parse_route_count(text: &str) -> Option<u64> {
+    let line = text.lines().rev().find(|l| l.contains(" routes for "))?;
+    line.trim()
+        .trim_start_matches("Total:")
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// Parses `birdc show route ... all`. A route starts with a line that begins with its

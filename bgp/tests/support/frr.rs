@@ -1,10 +1,11 @@
-//! FRR 8.4 (zebra + bgpd) as the router, with a private state directory.
+//! FRR 8.4 (zebra + bgpd) as the router, with a private state directory; or bgpd alone as
+//! a node-side speaker (the floor of the lab benchmark `lab_bgp`).
 
 use super::daemon::Daemon;
 use super::netns::Topology;
 use super::wait::wait_until;
 use super::{NODE_AS, NODE4, NODE6, ROUTER_AS, ROUTER4, lab_file, render, require_program, run};
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net};
 use serde_json::Value;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -45,12 +46,14 @@ impl Default for FrrOptions {
     }
 }
 
-/// zebra and bgpd running in the router namespace. Config, pid files, logs and the vty
-/// sockets live in a temporary directory owned by user `frr`; nothing under /etc/frr or
-/// /run/frr is used.
+/// zebra and bgpd running in the router namespace (or bgpd alone, see
+/// [`Frr::start_speaker`]). Config, pid files, logs and the vty sockets live in a temporary
+/// directory owned by user `frr`; nothing under /etc/frr or /run/frr is used.
 #[derive(Debug)]
 pub struct Frr {
     ns: String,
+    /// The AS of its `router bgp` block (what [`Frr::configure_bgp`] enters).
+    local_as: u32,
     dir: tempfile::TempDir,
     zebra: Option<Daemon>,
     bgpd: Option<Daemon>,
@@ -115,6 +118,7 @@ impl Frr {
         );
         let mut frr = Frr {
             ns: topology.router.clone(),
+            local_as: options.router_as,
             dir,
             zebra: None,
             bgpd: None,
@@ -134,6 +138,72 @@ impl Frr {
         }
         frr.start_bgpd();
         frr
+    }
+
+    /// bgpd alone (`-Z`: no zebra, so nothing reaches the namespace's FIB) in `topology`'s
+    /// node namespace, AS [`NODE_AS`], originating `prefixes` with `network` statements
+    /// (see `lab/frr/speaker-bgpd.conf.in`). Its session to the router starts shut down, so
+    /// the whole table can be in its RIB before the session exists: wait for
+    /// [`Frr::originated`], then [`Frr::set_neighbor_shutdown`] `(ROUTER4, false)`.
+    pub fn start_speaker(topology: &Topology, prefixes: impl IntoIterator<Item = Ipv4Net>) -> Frr {
+        require_program(&format!("{FRR_BIN}/bgpd"), "frr");
+        require_program("vtysh", "frr");
+        let dir = tempfile::Builder::new()
+            .prefix("herald-frr-speaker-")
+            .tempdir()
+            .expect("temp dir");
+        let mut networks = String::new();
+        for prefix in prefixes {
+            networks.push_str(&format!("  network {prefix}\n"));
+        }
+        let values = [
+            ("NODE_NS", topology.node.clone()),
+            ("NODE_AS", NODE_AS.to_string()),
+            ("NODE_ID", NODE4.to_string()),
+            ("ROUTER4", ROUTER4.to_string()),
+            ("ROUTER_AS", ROUTER_AS.to_string()),
+            ("STATE_DIR", dir.path().display().to_string()),
+            ("NETWORKS", networks.trim_end().to_owned()),
+        ];
+        write(
+            dir.path(),
+            "bgpd.conf",
+            &render(&lab_file("frr/speaker-bgpd.conf.in"), &values),
+        );
+        run(
+            "chown",
+            &["-R", "frr:frr", &dir.path().display().to_string()],
+        );
+        let mut frr = Frr {
+            ns: topology.node.clone(),
+            local_as: NODE_AS,
+            dir,
+            zebra: None,
+            bgpd: None,
+            bfdd: None,
+            pids: vec![],
+            options: FrrOptions::default(),
+        };
+        frr.start_bgpd();
+        frr
+    }
+
+    /// `neighbor ADDRESS shutdown` (`shut`) or `no neighbor ADDRESS shutdown`.
+    pub fn set_neighbor_shutdown(&self, address: IpAddr, shut: bool) {
+        let line = format!(
+            "{}neighbor {address} shutdown",
+            if shut { "" } else { "no " }
+        );
+        self.configure_bgp(&[&line]);
+    }
+
+    /// How many IPv4 unicast prefixes bgpd holds in its RIB, whatever their origin
+    /// (`show bgp ipv4 unicast statistics json`, "totalPrefixes").
+    pub fn rib_prefix_count(&self) -> u64 {
+        let json = self.json("show bgp ipv4 unicast statistics json");
+        json["ipv4Unicast"][0]["totalPrefixes"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no totalPrefixes in the RIB statistics: {json}"))
     }
 
     /// The running bfdd (to freeze and thaw it).
@@ -157,50 +227,10 @@ impl Frr {
     }
 
     fn start_daemon(&mut self, name: &str, extra: &[&str]) -> Daemon {
-        let d = self.dir.path();
-        let path = |file: &str| d.join(file).display().to_string();
-        // Logs go to <dir>/<name>.log, set in the config (see the templates).
-        let (conf, pid, zserv) = (
-            path(&format!("{name}.conf")),
-            path(&format!("{name}.pid")),
-            path("zserv.api"),
-        );
-        let vty_dir = d.display().to_string();
-        let mut args = vec![
-            "-F",
-            "traditional",
-            "-f",
-            &conf,
-            "-i",
-            &pid,
-            "-z",
-            &zserv,
-            "--vty_socket",
-            &vty_dir,
-            "-P",
-            "0",
-        ];
-        args.extend_from_slice(extra);
-        // A restarted daemon must not be mistaken for ready by its predecessor's socket.
-        let _ = std::fs::remove_file(d.join(format!("{name}.vty")));
-        let program = format!("{FRR_BIN}/{name}");
-        // UTC log timestamps (with milliseconds, see bgpd.conf.in) so the lab benchmarks can
-        // read FRR's own time of a session change: see `Frr::established_at`.
-        let out = d.join(format!("{name}.out"));
-        let mut daemon =
-            Daemon::spawn_with_env(&self.ns, name, &program, &args, &[("TZ", "UTC")], &out);
+        let daemon = spawn_daemon(&self.ns, self.dir.path(), name, extra);
         if let Some(p) = daemon.pid() {
             self.pids.push((name.to_owned(), p));
         }
-        let vty = format!("{name}.vty");
-        wait_until(
-            Duration::from_secs(10),
-            &format!("{name} opens its vty socket"),
-            || {
-                daemon.assert_running();
-                d.join(&vty).exists().then_some(())
-            },
-        );
         daemon
     }
 
@@ -213,10 +243,11 @@ impl Frr {
         );
     }
 
-    /// Starts bgpd (again).
+    /// Starts bgpd (again); with `-Z` (no zebra) when this instance runs no zebra.
     pub fn start_bgpd(&mut self) {
         assert!(self.bgpd.is_none(), "bgpd is already running");
-        let bgpd = self.start_daemon("bgpd", &[]);
+        let extra: &[&str] = if self.zebra.is_none() { &["-Z"] } else { &[] };
+        let bgpd = self.start_daemon("bgpd", extra);
         self.bgpd = Some(bgpd);
     }
 
@@ -250,7 +281,7 @@ impl Frr {
 
     /// Runs configuration lines under `router bgp`.
     pub fn configure_bgp(&self, lines: &[&str]) {
-        let router = format!("router bgp {}", self.options.router_as);
+        let router = format!("router bgp {}", self.local_as);
         let mut commands = vec!["configure terminal", router.as_str()];
         commands.extend_from_slice(lines);
         self.vtysh(&commands);
@@ -407,4 +438,50 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 fn write(dir: &Path, name: &str, text: &str) {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+}
+
+/// Starts FRR daemon `name` (zebra, bgpd, bfdd) in namespace `ns` with `<dir>/<name>.conf`
+/// (`dir` owned by user `frr`; pid file, zserv socket, vty socket and `<name>.out` there
+/// too) and `extra` arguments; waits for its vty socket.
+pub fn spawn_daemon(ns: &str, dir: &Path, name: &str, extra: &[&str]) -> Daemon {
+    let path = |file: &str| dir.join(file).display().to_string();
+    // Logs go to <dir>/<name>.log, set in the config (see the templates).
+    let (conf, pid, zserv) = (
+        path(&format!("{name}.conf")),
+        path(&format!("{name}.pid")),
+        path("zserv.api"),
+    );
+    let vty_dir = dir.display().to_string();
+    let mut args = vec![
+        "-F",
+        "traditional",
+        "-f",
+        &conf,
+        "-i",
+        &pid,
+        "-z",
+        &zserv,
+        "--vty_socket",
+        &vty_dir,
+        "-P",
+        "0",
+    ];
+    args.extend_from_slice(extra);
+    // A restarted daemon must not be mistaken for ready by its predecessor's socket.
+    let _ = std::fs::remove_file(dir.join(format!("{name}.vty")));
+    let program = format!("{FRR_BIN}/{name}");
+    // UTC log timestamps (with milliseconds, see bgpd.conf.in) so the lab benchmarks can
+    // read FRR's own time of a session change: see `Frr::established_at`.
+    let out = dir.join(format!("{name}.out"));
+    let mut daemon = Daemon::spawn_with_env(ns, name, &program, &args, &[("TZ", "UTC")], &out);
+    let vty = format!("{name}.vty");
+    wait_until(
+        Duration::from_secs(10),
+        &format!("{name} opens its vty socket"),
+        || {
+            daemon.assert_running();
+            dir.join(&vty).exists().then_some(())
+        },
+    );
+    daemon
 }

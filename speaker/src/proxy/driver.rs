@@ -8,21 +8,27 @@
 //!  BGP driver ◀── watch::Receiver<ServingMap> (serving::decide per address)
 //!  /status, metrics ◀── snapshot(), port_states()
 //!  SIGTERM ── shutdown(grace): Withdraw all, stop accepting, drain, close
+//!  start ── inherit(sockets): new listeners take the previous speaker's sockets
+//!  successor Ready (handover::Offer) ── stop accepting, serving unchanged, no new listener
+//!  SIGTERM (restart) ── finish(deadline): drain, close
 //! ```
 //!
 //! Must be used inside a tokio runtime: listeners spawn their tasks on it.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use herald_core::ServiceKey;
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::time::Instant;
-use tracing::{info, warn};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
 
+use super::handover::Offer;
 use super::listener::{Changed, ListenerSnapshot, ProxyOptions, RunningListener};
 use super::select::Selection;
 use super::serving::{self, PortState, Serving};
@@ -51,6 +57,9 @@ struct Registry {
     listeners: Mutex<BTreeMap<ListenerKey, Arc<RunningListener>>>,
     shutting_down: AtomicBool,
     serving: watch::Sender<ServingMap>,
+    /// Cancelled when the next speaker accepts on our sockets: from then on this process
+    /// starts no listener (it would steal connections it will drop at exit).
+    handed_over: CancellationToken,
 }
 
 /// Reads a [`ProxyDriver`]'s listeners from elsewhere.
@@ -75,9 +84,57 @@ impl ProxyReader {
             .unwrap_or_else(PoisonError::into_inner);
         listeners.values().map(|l| l.snapshot()).collect()
     }
+
+    /// Whether each listener on `keys` that still runs accepts.
+    pub fn accepting(&self, keys: &[ListenerKey]) -> bool {
+        let listeners = self
+            .registry
+            .listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        keys.iter()
+            .filter_map(|key| listeners.get(key))
+            .all(|listener| listener.accepting())
+    }
+}
+
+/// What the driver offers the next speaker: its listening sockets.
+struct Handover(Arc<Registry>);
+
+impl Offer for Handover {
+    fn sockets(&self) -> Vec<(SocketAddr, Arc<TcpListener>)> {
+        let listeners = self
+            .0
+            .listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        listeners
+            .values()
+            .filter_map(|listener| {
+                let (address, port) = listener.key();
+                Some((SocketAddr::new(address, port), listener.socket()?))
+            })
+            .collect()
+    }
+
+    fn ready(&self, _adopted: u32) {
+        self.0.hand_over();
+    }
 }
 
 impl Registry {
+    /// The next speaker accepts on our sockets: every listener stops accepting.
+    fn hand_over(&self) {
+        let listeners = self
+            .listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for listener in listeners.values() {
+            listener.hand_over();
+        }
+        self.handed_over.cancel();
+    }
+
     fn port_states(&self) -> BTreeMap<(ServiceKey, IpAddr), Vec<PortState>> {
         let listeners = self
             .listeners
@@ -121,6 +178,10 @@ pub struct ProxyDriver {
     options: ProxyOptions,
     terminate_for: Option<TerminateFor>,
     registry: Arc<Registry>,
+    /// The previous speaker's sockets not yet taken by a listener.
+    inherited: BTreeMap<ListenerKey, std::net::TcpListener>,
+    /// The listeners started on inherited sockets.
+    adopted: Vec<ListenerKey>,
 }
 
 impl std::fmt::Debug for ProxyDriver {
@@ -144,8 +205,48 @@ impl ProxyDriver {
                 listeners: Mutex::new(BTreeMap::new()),
                 shutting_down: AtomicBool::new(false),
                 serving,
+                handed_over: CancellationToken::new(),
             }),
+            inherited: BTreeMap::new(),
+            adopted: Vec::new(),
         }
+    }
+
+    /// Listening sockets of the previous speaker: a listener the next [`apply`] starts on
+    /// one of these addresses takes it instead of binding.
+    ///
+    /// [`apply`]: ProxyDriver::apply
+    pub fn inherit(&mut self, sockets: BTreeMap<SocketAddr, std::net::TcpListener>) {
+        self.inherited = sockets
+            .into_iter()
+            .map(|(address, socket)| ((address.ip(), address.port()), socket))
+            .collect();
+    }
+
+    /// Closes the inherited sockets no listener took; returns how many.
+    pub fn drop_inherited(&mut self) -> usize {
+        let left = self.inherited.len();
+        for (address, port) in self.inherited.keys() {
+            debug!(%address, port, "handed-over socket not needed: closed");
+        }
+        self.inherited.clear();
+        left
+    }
+
+    /// The listeners started on inherited sockets.
+    pub fn adopted(&self) -> &[ListenerKey] {
+        &self.adopted
+    }
+
+    /// What the handover socket offers the next speaker; its Ready makes this driver
+    /// stop accepting.
+    pub fn offer(&self) -> Arc<dyn Offer> {
+        Arc::new(Handover(self.registry.clone()))
+    }
+
+    /// Cancelled when the next speaker accepts on this driver's sockets.
+    pub fn handed_over(&self) -> CancellationToken {
+        self.registry.handed_over.clone()
     }
 
     /// Makes the running listeners those of `selection`: new ones bind and accept,
@@ -187,12 +288,20 @@ impl ProxyDriver {
                     Some(running) => {
                         running.update(listener, terminate, self.options.for_listener(listener));
                     }
+                    None if self.registry.handed_over.is_cancelled() => {
+                        debug!(address = %key.0, port = key.1, "handed over: no new listener");
+                    }
                     None => {
+                        let inherited = self.inherited.remove(&key);
+                        if inherited.is_some() {
+                            self.adopted.push(key);
+                        }
                         let running = RunningListener::start(
                             listener,
                             terminate,
                             self.options.for_listener(listener),
                             changed.clone(),
+                            inherited,
                         );
                         listeners.insert(key, Arc::new(running));
                     }
@@ -244,9 +353,22 @@ impl ProxyDriver {
     /// Stops gracefully: every address turns Withdraw (so routes go first), listeners stop
     /// accepting, live connections may finish within `grace`, then the rest are closed.
     pub async fn shutdown(&mut self, grace: Duration) -> ShutdownReport {
-        let start = Instant::now();
         self.registry.shutting_down.store(true, Ordering::Relaxed);
         self.registry.publish();
+        self.drain(Instant::now() + grace, false).await
+    }
+
+    /// Stops after a handover (or at a restart that found no successor): the serving
+    /// state stays as it is (a restart withdraws nothing), listeners stop accepting as
+    /// handed over, live connections may finish until `deadline`, then the rest are
+    /// closed.
+    pub async fn finish(&mut self, deadline: Instant) -> ShutdownReport {
+        self.drain(deadline, true).await
+    }
+
+    async fn drain(&mut self, deadline: Instant, handed_over: bool) -> ShutdownReport {
+        let start = Instant::now();
+        let grace = deadline.saturating_duration_since(start);
         let listeners: Vec<Arc<RunningListener>> = self
             .registry
             .listeners
@@ -256,10 +378,14 @@ impl ProxyDriver {
             .cloned()
             .collect();
         for listener in &listeners {
-            listener.stop_accepting();
+            if handed_over {
+                listener.hand_over();
+            } else {
+                listener.stop_accepting();
+            }
         }
         let active = || listeners.iter().map(|l| l.active()).sum::<u64>();
-        while active() > 0 && start.elapsed() < grace {
+        while active() > 0 && Instant::now() < deadline {
             tokio::time::sleep(DRAIN_POLL).await;
         }
         let closed = active();

@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -85,6 +85,11 @@ impl Default for ProxyOptions {
 
 /// The listen backlog.
 const BACKLOG: i32 = 1024;
+
+/// How long a listener on a socket handed over by the previous speaker waits, before it
+/// accepts, for its port to be able to serve (certificate loaded, a backend): meanwhile
+/// the previous speaker accepts from the same queue.
+const INHERITED_WAIT: Duration = Duration::from_secs(10);
 
 /// A listener's per-pool settings, replaced on every update.
 #[derive(Debug, Clone)]
@@ -179,6 +184,12 @@ pub(crate) struct Shared {
     /// Per backend, cancels its connections when its drain expires.
     backend_connections: Mutex<HashMap<SocketAddr, CancellationToken>>,
     bound: Mutex<Result<SocketAddr, String>>,
+    /// The listening socket while the accept loop serves it (offered to a successor).
+    socket: Mutex<Option<Arc<TcpListener>>>,
+    /// The accept loop accepts (after binding, or after an inherited socket can serve).
+    accepting: AtomicBool,
+    /// The socket went to the next speaker: stopping leaves `bound` as it is.
+    handed_over: AtomicBool,
     counters: Counters,
     /// Stops the accept loop (shutdown, listener removed).
     stop_accepting: CancellationToken,
@@ -216,12 +227,14 @@ pub(crate) struct RunningListener {
 
 impl RunningListener {
     /// Starts the listener's tasks on the current runtime: binding (retried until it
-    /// works), accepting, checking and sweeping.
+    /// works) unless `inherited` gives the socket (a previous speaker's), accepting,
+    /// checking and sweeping.
     pub(crate) fn start(
         listener: &Listener,
         terminate: Option<Arc<dyn Terminate>>,
         options: ProxyOptions,
         changed: Changed,
+        inherited: Option<std::net::TcpListener>,
     ) -> Self {
         let mut set = BackendSet::new(listener.balance, options.health_check);
         set.update(
@@ -237,13 +250,23 @@ impl RunningListener {
             set: Mutex::new(set),
             backend_connections: Mutex::new(HashMap::new()),
             bound: Mutex::new(Err("not bound yet".to_owned())),
+            socket: Mutex::new(None),
+            accepting: AtomicBool::new(false),
+            handed_over: AtomicBool::new(false),
             counters: Counters::default(),
             stop_accepting: CancellationToken::new(),
             close: CancellationToken::new(),
             updated: tokio::sync::Notify::new(),
             changed,
         });
-        tokio::spawn(accept_loop(shared.clone()));
+        let inherited = inherited.and_then(|socket| match TcpListener::from_std(socket) {
+            Ok(socket) => Some(socket),
+            Err(error) => {
+                warn!(address = %listener.address, port = listener.port, %error, "cannot use the handed-over socket; binding anew");
+                None
+            }
+        });
+        tokio::spawn(accept_loop(shared.clone(), inherited));
         tokio::spawn(maintenance(shared.clone()));
         Self { shared }
     }
@@ -282,6 +305,32 @@ impl RunningListener {
     /// Closes the listening socket; live connections go on.
     pub(crate) fn stop_accepting(&self) {
         self.shared.stop_accepting.cancel();
+    }
+
+    /// Stops accepting because the next speaker accepts on the same socket: this
+    /// process's descriptor closes, the socket and its queue live on in the successor, and
+    /// the port still counts as bound (nothing is withdrawn for it).
+    pub(crate) fn hand_over(&self) {
+        self.shared.handed_over.store(true, Ordering::Relaxed);
+        self.shared.stop_accepting.cancel();
+    }
+
+    /// The listening socket while this listener accepts on it and has not handed it over.
+    pub(crate) fn socket(&self) -> Option<Arc<TcpListener>> {
+        if self.shared.handed_over.load(Ordering::Relaxed) {
+            return None;
+        }
+        lock(&self.shared.socket).clone()
+    }
+
+    /// Whether the accept loop accepts.
+    pub(crate) fn accepting(&self) -> bool {
+        self.shared.accepting.load(Ordering::Relaxed)
+    }
+
+    /// The `address:port` it listens on.
+    pub(crate) fn key(&self) -> (IpAddr, u16) {
+        (self.shared.address, self.shared.port)
     }
 
     /// Closes every connection and stops every task.
@@ -378,35 +427,80 @@ pub fn bind(address: SocketAddr) -> io::Result<TcpListener> {
     TcpListener::from_std(socket.into())
 }
 
-async fn accept_loop(shared: Arc<Shared>) {
+/// Whether the port can serve a connection now: a certificate if it terminates TLS, and a
+/// backend that takes new connections.
+fn can_serve(shared: &Shared) -> bool {
+    let certificate = certificate_state(&lock(&shared.settings).clone());
+    certificate != CertificateState::Missing && lock(&shared.set).healthy() > 0
+}
+
+/// An inherited socket: bound at once; accepting waits (within [`INHERITED_WAIT`]) until
+/// the port can serve, the previous speaker accepting meanwhile.
+async fn adopt(shared: &Arc<Shared>, socket: TcpListener) -> Option<TcpListener> {
     let address = SocketAddr::new(shared.address, shared.port);
-    let listener = loop {
-        match bind(address) {
-            Ok(listener) => {
-                let local = listener.local_addr().unwrap_or(address);
-                *lock(&shared.bound) = Ok(local);
-                (shared.changed)();
-                break listener;
+    *lock(&shared.bound) = Ok(socket.local_addr().unwrap_or(address));
+    (shared.changed)();
+    let deadline = Instant::now() + INHERITED_WAIT;
+    while !can_serve(shared) {
+        if Instant::now() >= deadline {
+            warn!(%address, "the handed-over socket's port cannot serve yet; accepting anyway");
+            break;
+        }
+        tokio::select! {
+            () = shared.stop_accepting.cancelled() => return None,
+            () = tokio::time::sleep(Duration::from_millis(10)) => {}
+        }
+    }
+    debug!(%address, "accepting on the handed-over socket");
+    Some(socket)
+}
+
+async fn accept_loop(shared: Arc<Shared>, inherited: Option<TcpListener>) {
+    let address = SocketAddr::new(shared.address, shared.port);
+    let inherited = match inherited {
+        Some(socket) => match adopt(&shared, socket).await {
+            Some(socket) => Some(socket),
+            None => {
+                *lock(&shared.bound) = Err("stopped".to_owned());
+                return;
             }
-            Err(e) => {
-                let error = e.to_string();
-                let first = {
-                    let mut bound = lock(&shared.bound);
-                    let first = bound.as_ref().err() != Some(&error);
-                    *bound = Err(error);
-                    first
-                };
-                if first {
-                    warn!(%address, error = %e, "proxy listener cannot bind, retrying");
+        },
+        None => None,
+    };
+    let listener = if let Some(socket) = inherited {
+        socket
+    } else {
+        loop {
+            match bind(address) {
+                Ok(listener) => {
+                    let local = listener.local_addr().unwrap_or(address);
+                    *lock(&shared.bound) = Ok(local);
                     (shared.changed)();
+                    break listener;
                 }
-                tokio::select! {
-                    () = shared.stop_accepting.cancelled() => return,
-                    () = tokio::time::sleep(shared.options().bind_retry) => {}
+                Err(e) => {
+                    let error = e.to_string();
+                    let first = {
+                        let mut bound = lock(&shared.bound);
+                        let first = bound.as_ref().err() != Some(&error);
+                        *bound = Err(error);
+                        first
+                    };
+                    if first {
+                        warn!(%address, error = %e, "proxy listener cannot bind, retrying");
+                        (shared.changed)();
+                    }
+                    tokio::select! {
+                        () = shared.stop_accepting.cancelled() => return,
+                        () = tokio::time::sleep(shared.options().bind_retry) => {}
+                    }
                 }
             }
         }
     };
+    let listener = Arc::new(listener);
+    *lock(&shared.socket) = Some(listener.clone());
+    shared.accepting.store(true, Ordering::Relaxed);
     loop {
         let accepted = tokio::select! {
             () = shared.stop_accepting.cancelled() => break,
@@ -437,7 +531,11 @@ async fn accept_loop(shared: Arc<Shared>) {
         let span = debug_span!("conn", %client, vip = %address, backend = tracing::field::Empty);
         tokio::spawn(connection(guard, tcp, client).instrument(span));
     }
-    *lock(&shared.bound) = Err("stopped".to_owned());
+    shared.accepting.store(false, Ordering::Relaxed);
+    *lock(&shared.socket) = None;
+    if !shared.handed_over.load(Ordering::Relaxed) {
+        *lock(&shared.bound) = Err("stopped".to_owned());
+    }
 }
 
 /// Counts a connection as active until dropped.
@@ -458,12 +556,7 @@ async fn connection(active: Active, tcp: TcpStream, client: SocketAddr) {
         .unwrap_or(SocketAddr::new(shared.address, shared.port));
     let closing = shared.close.clone();
     match (settings.tls, settings.terminate.clone()) {
-        (false, _) => {
-            tokio::select! {
-                () = closing.cancelled() => {}
-                () = serve(shared, &settings, tcp, client, local) => {}
-            }
-        }
+        (false, _) => serve(shared, &settings, tcp, client, local).await,
         (true, None) => debug!("no certificate: connection closed"),
         (true, Some(terminate)) => {
             let handshake =
@@ -473,12 +566,7 @@ async fn connection(active: Active, tcp: TcpStream, client: SocketAddr) {
                 stream = handshake => stream,
             };
             match stream {
-                Ok(Ok(stream)) => {
-                    tokio::select! {
-                        () = closing.cancelled() => {}
-                        () = serve(shared, &settings, stream, client, local) => {}
-                    }
-                }
+                Ok(Ok(stream)) => serve(shared, &settings, stream, client, local).await,
                 Ok(Err(e)) => {
                     shared
                         .counters
@@ -499,7 +587,8 @@ async fn connection(active: Active, tcp: TcpStream, client: SocketAddr) {
 }
 
 /// Connects a backend, sends the PROXY header and forwards until the end, or until the
-/// backend's drain expires.
+/// backend's drain expires or the listener closes (the backend's token is a child of the
+/// listener's: one cancellation future to poll per wake-up while forwarding).
 async fn serve<C>(
     shared: &Arc<Shared>,
     settings: &Settings,
@@ -509,7 +598,11 @@ async fn serve<C>(
 ) where
     C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    let Some((backend_address, mut backend)) = connect_backend(shared).await else {
+    let connected = tokio::select! {
+        () = shared.close.cancelled() => return,
+        connected = connect_backend(shared) => connected,
+    };
+    let Some((backend_address, mut backend)) = connected else {
         shared.counters.no_backend.fetch_add(1, Ordering::Relaxed);
         debug!("no backend could be connected: connection closed");
         return;
@@ -524,10 +617,11 @@ async fn serve<C>(
         .or_insert_with(|| shared.close.child_token())
         .clone();
     let _ = backend.set_nodelay(true);
+    // a few dozen bytes into a fresh socket's empty send buffer: this write does not wait
     if let Some(header) = proxy_protocol::header(settings.proxy_protocol, client, local)
         && let Err(e) = backend.write_all(&header).await
     {
-        debug!(error = %e, "cannot send the PROXY header");
+        debug!(error = %e, "cannot send the PROXY header: connection closed");
         return;
     }
     let forwarding = forward::forward(
@@ -537,7 +631,7 @@ async fn serve<C>(
         &shared.counters.traffic,
     );
     tokio::select! {
-        () = drained.cancelled() => debug!("backend drained: connection closed"),
+        biased;
         ended = forwarding => match ended {
             Ended::Closed => debug!("connection closed"),
             Ended::IdleTimeout => {
@@ -546,6 +640,7 @@ async fn serve<C>(
             }
             Ended::Failed(e) => debug!(error = %e, "connection failed"),
         },
+        () = drained.cancelled() => debug!("backend drained or listener closed: connection closed"),
     }
 }
 

@@ -21,6 +21,8 @@
 //! - [`forward`] copies both ways with half-close and an idle timeout, with buffers lent
 //!   per read from a per-thread pool (none held while idle).
 //! - [`terminate`] is the hook through which a listener terminates TLS.
+//! - [`handover`] passes the listening sockets to the speaker that replaces this one
+//!   (a Unix socket, SCM_RIGHTS), so a restart refuses no connection.
 //!
 //! ```text
 //!  ClusterView + Services + EndpointSlices
@@ -46,6 +48,7 @@
 pub mod balance;
 pub mod driver;
 pub mod forward;
+pub mod handover;
 pub mod health;
 pub mod listener;
 pub mod proxy_protocol;

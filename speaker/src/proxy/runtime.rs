@@ -1,18 +1,26 @@
 //! The proxy as the speaker's main loop drives it: per view, the selection
 //! ([`super::select::select`]), the certificates its TLS listeners need, the Service
 //! addresses made local ([`crate::local_addr`]) and the listeners ([`ProxyDriver`]); at
-//! shutdown, listeners drained and the local routes removed.
+//! shutdown, listeners drained and the local routes removed. Across a restart the
+//! listening sockets pass from the old process to the new one ([`super::handover`]) and
+//! the local routes stay (the new process adopts them).
 //!
 //! ```text
+//!   start: take_over(--handover-socket) ──▶ the previous speaker's sockets
 //!   view ──select──▶ Selection ──▶ certificates: one TlsTerminator per source
 //!                        │            (pool bundle file, polled; Secret from the view)
 //!                        ├──▶ LocalAddresses: adopt (first time) / ensure / remove
 //!                        └──▶ ProxyDriver::apply ──▶ serving watch ──▶ main loop
-//!                                                     (announce only what can be served)
+//!                             (first time: inherited sockets used, the rest closed;
+//!                              serve --handover-socket; Ready to the previous speaker
+//!                              once the listeners on inherited sockets accept)
+//!   SIGTERM: shutdown (drain, withdraw: routes removed)
+//!            hand_over (restart: accept until the next speaker is Ready, drain, routes kept)
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -22,6 +30,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::driver::{ProxyDriver, ProxyReader, ServingMap, ShutdownReport};
+use super::handover::protocol::Identity;
+use super::handover::{self, HandoverServer, Predecessor};
 use super::listener::{ListenerSnapshot, ProxyOptions};
 use super::select::{CertificateSource, Selection, select};
 use super::service::{SecretKey, TlsSecret};
@@ -37,6 +47,9 @@ const BUNDLE_POLL: Duration = Duration::from_secs(2);
 /// The handshake bound inside the terminator; the listener applies the pool's own
 /// `handshake-timeout` around it.
 const HANDSHAKE_CEILING: Duration = Duration::from_secs(3600);
+/// How long the Ready to the previous speaker waits for the listeners on its sockets to
+/// accept (each waits for its port to be able to serve, within a bound of its own).
+const READY_WAIT: Duration = Duration::from_secs(15);
 
 /// A TLS listener's terminator for one certificate source.
 #[derive(Debug)]
@@ -146,6 +159,13 @@ pub struct ProxyRuntime {
     /// The API server's version when it lacks `ingress[].ipMode`: kube-proxy then takes
     /// the proxied addresses' traffic before the proxy sees it.
     bypassed_by: Option<String>,
+    /// `--handover-socket` and who serves it, once [`ProxyRuntime::take_over`] was called
+    /// (none if another speaker's process serves that path).
+    handover_path: Option<(PathBuf, Identity)>,
+    /// The previous speaker, waiting for Ready.
+    predecessor: Option<Predecessor>,
+    /// The handover socket this process serves (from its first plan on).
+    handover: Option<HandoverServer>,
 }
 
 impl ProxyRuntime {
@@ -175,7 +195,75 @@ impl ProxyRuntime {
             certificate_problems: Vec::new(),
             certificate_loads: 0,
             bypassed_by: None,
+            handover_path: None,
+            predecessor: None,
+            handover: None,
         }
+    }
+
+    /// At start, before the first [`ProxyRuntime::apply`]: takes the listening sockets of
+    /// the speaker of `node` serving `path` (the process this one replaces), if any answers
+    /// within [`handover::OFFER_TIMEOUT`]; returns how many. The first apply starts its
+    /// listeners on them, closes the others, serves `path` for the next restart and tells
+    /// the previous speaker to stop accepting once those listeners accept.
+    pub async fn take_over(&mut self, path: &Path, node: &str) -> usize {
+        let identity = handover::identity(node);
+        let mut inherited = handover::receive(path, &identity, handover::OFFER_TIMEOUT).await;
+        self.predecessor = inherited.predecessor();
+        let count = inherited.sockets.len();
+        self.driver.inherit(inherited.sockets);
+        if !inherited.foreign {
+            self.handover_path = Some((path.to_owned(), identity));
+        }
+        count
+    }
+
+    /// Cancelled when the next speaker accepts on this process's listening sockets (it
+    /// said Ready): this process stops accepting; the admin server may close too.
+    pub fn handed_over(&self) -> CancellationToken {
+        self.driver.handed_over()
+    }
+
+    /// The first plan is carried out: closes the inherited sockets it does not use, serves
+    /// the handover socket, and tells the previous speaker to stop accepting once the
+    /// listeners on its sockets accept.
+    fn start_handover(&mut self) {
+        let unused = self.driver.drop_inherited();
+        if unused > 0 {
+            info!(
+                unused,
+                "closed the handed-over sockets no Service here uses"
+            );
+        }
+        let Some((path, identity)) = self.handover_path.take() else {
+            return;
+        };
+        match HandoverServer::start(&path, identity, self.driver.offer()) {
+            Ok(server) => self.handover = Some(server),
+            Err(error) => {
+                warn!(path = %path.display(), %error, "cannot serve the handover socket: the next restart binds its listeners anew");
+            }
+        }
+        let Some(predecessor) = self.predecessor.take() else {
+            return;
+        };
+        let adopted = self.driver.adopted().to_vec();
+        let reader = self.driver.reader();
+        tokio::spawn(async move {
+            let deadline = tokio::time::Instant::now() + READY_WAIT;
+            while !reader.accepting(&adopted) && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            match predecessor.ready(adopted.len()) {
+                Ok(()) => {
+                    info!(
+                        adopted = adopted.len(),
+                        "accepting on the previous speaker's sockets; it stops accepting"
+                    );
+                }
+                Err(error) => warn!(%error, "cannot tell the previous speaker to stop accepting"),
+            }
+        });
     }
 
     /// Records that the API server (`version`) has no `ingress[].ipMode`: while this node
@@ -189,8 +277,12 @@ impl ProxyRuntime {
         let selection = select(view, &view.proxy.specs, &view.proxy.slices, node);
         let mut problems = Vec::new();
         self.sync_certificates(view, &selection, &mut problems);
-        self.sync_local(&selection, &mut problems).await;
+        // Once handed over, the local routes are the next speaker's to manage.
+        if !self.handed_over().is_cancelled() {
+            self.sync_local(&selection, &mut problems).await;
+        }
         self.driver.apply(&selection);
+        self.start_handover();
         self.certificate_problems = self.certificate_problems_of(view, &selection);
         self.certificate_loads = self.certificate_loads();
         if let Some(server) = &self.bypassed_by
@@ -332,6 +424,7 @@ impl ProxyRuntime {
     /// Stops accepting, lets live connections finish within `grace`, closes the rest and
     /// removes the local routes Herald added.
     pub async fn shutdown(&mut self, grace: Duration) -> ShutdownReport {
+        self.close_handover();
         let report = self.driver.shutdown(grace).await;
         if let Ok(local) = &self.local {
             let ours: Vec<IpAddr> = self.made_local.iter().copied().collect();
@@ -347,6 +440,46 @@ impl ProxyRuntime {
             }
         }
         self.made_local.clear();
+        self.stop_certificates();
+        report
+    }
+
+    /// Stops for a restart: keeps accepting until the next speaker accepts on the same
+    /// sockets (it said Ready) or `grace` ends, then stops accepting and lets live
+    /// connections finish until `grace` ends. The serving state stays (nothing is
+    /// withdrawn for the proxy) and the local routes stay for the next speaker to adopt.
+    pub async fn hand_over(&mut self, grace: Duration) -> ShutdownReport {
+        let deadline = tokio::time::Instant::now() + grace;
+        let handed_over = self.handed_over();
+        if !handed_over.is_cancelled() && self.handover.is_some() && !self.listeners().is_empty() {
+            info!(
+                grace_ms = grace.as_millis() as u64,
+                "waiting for the next speaker to take the listening sockets"
+            );
+        }
+        // Without a handover socket no next speaker can ask.
+        if self.handover.is_some() && !self.listeners().is_empty() {
+            tokio::select! {
+                () = handed_over.cancelled() => {}
+                () = tokio::time::sleep_until(deadline) => {
+                    warn!("no next speaker took the listening sockets within the grace period");
+                }
+            }
+        }
+        self.close_handover();
+        let report = self.driver.finish(deadline).await;
+        self.stop_certificates();
+        report
+    }
+
+    /// Stops serving the handover socket (removing it if it is still ours).
+    fn close_handover(&mut self) {
+        if let Some(server) = self.handover.take() {
+            server.close();
+        }
+    }
+
+    fn stop_certificates(&mut self) {
         let certificates = std::mem::take(
             &mut *self
                 .certificates
@@ -358,7 +491,6 @@ impl ProxyRuntime {
                 poller.cancel();
             }
         }
-        report
     }
 
     /// One terminator per certificate source the selection names; Secrets loaded from the

@@ -1,10 +1,15 @@
-//! The Kubernetes source: reflectors for Services, EndpointSlices (discovery.k8s.io/v1),
-//! Nodes and the Herald ConfigMap, turned into a [`SourceState`] on a watch channel, the
-//! same channel the standalone directory source feeds.
+//! The Kubernetes source: reflectors for Services, EndpointSlices, Nodes and the Herald
+//! ConfigMap, turned into a [`SourceState`] on a watch channel, the same channel the
+//! standalone directory source feeds.
+//!
+//! EndpointSlices are read as `discovery.k8s.io/v1`, or on servers older than 1.21 as
+//! `discovery.k8s.io/v1beta1` converted to `v1` ([`slice_api`]): which one is decided once,
+//! from the server's API discovery, when the watch starts.
 //!
 //! ```text
 //!   Service watcher ───────reflector──▶ Store<Service>  ──┐
 //!   EndpointSlice watcher ─reflector──▶ Store<Slice>    ──┤ each change bumps
+//!    (v1, or v1beta1 -> v1)                                │
 //!   Node watcher ──────────reflector──▶ Store<Node>     ──┤ `generation`
 //!   ConfigMap watcher ─────reflector──▶ Store<ConfigMap>──┤
 //!   Secret watcher (type kubernetes.io/tls, --tls-secrets) ─┘
@@ -23,7 +28,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{Stream, StreamExt, TryStreamExt};
 use herald_config::Config;
 use herald_core::reload::{self, ReloadDecision};
 use herald_core::service::partition_holders;
@@ -31,7 +36,7 @@ use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, NodeStatus, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::Api;
-use kube::runtime::reflector::{self, Store};
+use kube::runtime::reflector::{self, Store, store::Writer};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
@@ -39,9 +44,12 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use self::slice_api::{EndpointSliceV1Beta1, SliceApi};
 use super::SourceState;
 use crate::proxy::service::TLS_SECRET_TYPE;
 use crate::view::{ClusterView, SERVICE_NAME_LABEL};
+
+pub mod slice_api;
 
 /// How long the rebuild waits after a change for more changes to arrive.
 pub const DEBOUNCE: Duration = Duration::from_millis(50);
@@ -83,7 +91,6 @@ impl KubeSource {
         let (generation, changes) = watch::channel(0u64);
         let generation = Arc::new(generation);
         let services_api: Api<Service> = self.namespaced(&client);
-        let slices_api: Api<EndpointSlice> = self.namespaced(&client);
         let secrets = self.tls_secrets.then(|| {
             spawn_reflector(
                 self.namespaced::<Secret>(&client),
@@ -101,13 +108,7 @@ impl KubeSource {
                 generation.clone(),
                 shutdown.clone(),
             ),
-            slices: spawn_reflector(
-                slices_api,
-                watcher::Config::default().labels(SERVICE_NAME_LABEL),
-                strip_meta,
-                generation.clone(),
-                shutdown.clone(),
-            ),
+            slices: self.spawn_slice_reflector(&client, generation.clone(), shutdown.clone()),
             nodes: spawn_reflector(
                 Api::all(client.clone()),
                 watcher::Config::default(),
@@ -127,6 +128,41 @@ impl KubeSource {
         let (state, receiver) = watch::channel(Arc::new(SourceState::default()));
         tokio::spawn(rebuild_loop(self, stores, changes, state, shutdown));
         receiver
+    }
+
+    /// The EndpointSlice reflector: asks the server which version it serves (retrying until
+    /// it answers), then watches that one; `v1beta1` slices enter the store as `v1`.
+    fn spawn_slice_reflector(
+        &self,
+        client: &Client,
+        generation: Arc<watch::Sender<u64>>,
+        shutdown: CancellationToken,
+    ) -> Store<EndpointSlice> {
+        let (store, writer) = reflector::store::<EndpointSlice>();
+        let v1: Api<EndpointSlice> = self.namespaced(client);
+        let v1beta1: Api<EndpointSliceV1Beta1> = self.namespaced(client);
+        let client = client.clone();
+        tokio::spawn(async move {
+            let api = tokio::select! {
+                () = shutdown.cancelled() => return,
+                api = discover_slice_api(&client) => api,
+            };
+            info!(api_version = api.api_version(), "reading EndpointSlices");
+            let config = watcher::Config::default().labels(SERVICE_NAME_LABEL);
+            match api {
+                SliceApi::V1 => {
+                    let events = watcher(v1, config).default_backoff().modify(strip_meta);
+                    run_reflector(writer, events, "EndpointSlice", generation, shutdown).await;
+                }
+                SliceApi::V1Beta1 => {
+                    let events = watcher(v1beta1, config)
+                        .default_backoff()
+                        .map_ok(|event| map_event(event, slice_to_v1));
+                    run_reflector(writer, events, "EndpointSlice", generation, shutdown).await;
+                }
+            }
+        });
+        store
     }
 
     fn namespaced<K>(&self, client: &Client) -> Api<K>
@@ -155,19 +191,75 @@ where
 {
     let (store, writer) = reflector::store::<K>();
     let kind = K::kind(&K::DynamicType::default()).into_owned();
-    tokio::spawn(async move {
-        let events = watcher(api, config).default_backoff().modify(strip);
-        let events = reflector::reflector(writer, events).take_until(shutdown.cancelled_owned());
-        let mut events = std::pin::pin!(events);
-        while let Some(event) = events.next().await {
-            match event {
-                Ok(watcher::Event::Init) => {}
-                Ok(_) => generation.send_modify(|g| *g = g.wrapping_add(1)),
-                Err(error) => warn!(%kind, %error, "watch failed; retrying"),
+    let events = watcher(api, config).default_backoff().modify(strip);
+    tokio::spawn(run_reflector(writer, events, kind, generation, shutdown));
+    store
+}
+
+/// Feeds `events` into the store behind `writer` until `shutdown`; every event but the
+/// start of a (re)list bumps `generation`.
+async fn run_reflector<K>(
+    writer: Writer<K>,
+    events: impl Stream<Item = watcher::Result<watcher::Event<K>>>,
+    kind: impl Into<String>,
+    generation: Arc<watch::Sender<u64>>,
+    shutdown: CancellationToken,
+) where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    let kind = kind.into();
+    let events = reflector::reflector(writer, events).take_until(shutdown.cancelled_owned());
+    let mut events = std::pin::pin!(events);
+    while let Some(event) = events.next().await {
+        match event {
+            Ok(watcher::Event::Init) => {}
+            Ok(_) => generation.send_modify(|g| *g = g.wrapping_add(1)),
+            Err(error) => warn!(%kind, %error, "watch failed; retrying"),
+        }
+    }
+}
+
+/// Which EndpointSlice API to watch, from the server's API discovery; asks again (1 s, then
+/// doubling up to 30 s) until the server answers. A server that lists no EndpointSlice
+/// version gets `v1` watched, whose failures are then logged as they retry.
+async fn discover_slice_api(client: &Client) -> SliceApi {
+    let mut delay = Duration::from_secs(1);
+    loop {
+        match client.list_api_groups().await {
+            Ok(groups) => {
+                return SliceApi::choose(&groups).unwrap_or_else(|| {
+                    warn!(
+                        group = slice_api::GROUP,
+                        "the API server serves no EndpointSlice version Herald reads (v1, v1beta1); watching v1"
+                    );
+                    SliceApi::V1
+                });
+            }
+            Err(error) => {
+                warn!(%error, retry_in = ?delay, "cannot list the API server's groups to pick the EndpointSlice version");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(30));
             }
         }
-    });
-    store
+    }
+}
+
+/// A watch event about one type as the same event about another.
+fn map_event<A, B>(event: watcher::Event<A>, f: impl Fn(A) -> B) -> watcher::Event<B> {
+    match event {
+        watcher::Event::Apply(object) => watcher::Event::Apply(f(object)),
+        watcher::Event::Delete(object) => watcher::Event::Delete(f(object)),
+        watcher::Event::Init => watcher::Event::Init,
+        watcher::Event::InitApply(object) => watcher::Event::InitApply(f(object)),
+        watcher::Event::InitDone => watcher::Event::InitDone,
+    }
+}
+
+/// A `v1beta1` slice as `v1`, without managed fields.
+fn slice_to_v1(mut slice: EndpointSliceV1Beta1) -> EndpointSlice {
+    strip_meta(&mut slice);
+    slice_api::to_v1(slice)
 }
 
 /// Managed fields are most of an object's size and never read.

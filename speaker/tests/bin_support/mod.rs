@@ -17,20 +17,27 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_herald-speaker");
 pub struct Running {
     process: Process,
     pub admin: SocketAddr,
+    /// Holds its `--handover-socket`: speakers of parallel tests must not meet on the
+    /// default path (`/run/herald/handover.sock`).
+    _handover: tempfile::TempDir,
 }
 
 impl Running {
-    /// Starts the speaker with `args` plus `--admin-addr 127.0.0.1:0 --log-format json`, and
-    /// waits until it logs its admin address.
+    /// Starts the speaker with `args` plus `--admin-addr 127.0.0.1:0 --log-format json` and
+    /// a handover socket of its own, and waits until it logs its admin address.
     pub fn start(args: &[&str]) -> Self {
+        let handover = tempfile::tempdir().expect("handover socket dir");
         let mut command = Command::new(BIN);
         command
             .args(args)
+            .arg("--handover-socket")
+            .arg(handover.path().join("handover.sock"))
             .env("RUST_LOG", "info,herald_speaker=debug");
         let process = Process::start("speaker", command);
         Self {
             admin: process.admin,
             process,
+            _handover: handover,
         }
     }
 
