@@ -6,13 +6,15 @@
 //!         └── Changed/Deleted/Resynced ─┼──▶ Trigger broadcast ──▶      ▲
 //!   ConfigMap watcher ── good config ───┴──▶ Trigger::All              │
 //!   Lease loop ── leader? ── starts/stops one term per leadership ─────┘
-//!   admin HTTP ── /metrics /livez /readyz
+//!   admin HTTP ── /metrics /livez /readyz (bound first)
+//!   version reader ── retries until the server's version says whether to write ipMode
 //! ```
 //!
 //! One [`CancellationToken`] stops everything: the term stops writing first, then the
 //! Lease is released.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::StreamExt;
 use herald_runtime::kube_client::{self, ClientError};
@@ -54,19 +56,18 @@ pub async fn run(
     metrics: Metrics,
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
-    let client = kube_client::client(args.common.kubeconfig.as_deref()).await?;
-    let write_ip_mode = match client.apiserver_version().await {
-        Ok(version) => {
-            let has = server_has_ip_mode(&version.major, &version.minor);
-            info!(server = %version.git_version, write_ip_mode = has, "connected to the API server");
-            has
-        }
-        Err(error) => {
-            warn!(%error, "cannot read the API server version; not writing ingress ipMode");
-            false
-        }
-    };
+    // The admin server first: its liveness must not wait on an API server that is slow
+    // to answer (the chart's probe restarts a pod whose /livez fails for 30 s).
+    let listener = admin::bind(args.common.admin_addr)
+        .await
+        .map_err(|source| RunError::Bind {
+            addr: args.common.admin_addr,
+            source,
+        })?;
+    let admin_addr = listener.local_addr().unwrap_or(args.common.admin_addr);
+    info!(addr = %admin_addr, "admin server listening");
 
+    let client = kube_client::client(args.common.kubeconfig.as_deref()).await?;
     let identity = default_identity(args.identity.as_deref());
     let settings = Arc::new(Settings {
         lb_class: args.common.lb_class.clone(),
@@ -78,18 +79,10 @@ pub async fn run(
         client: client.clone(),
         recorder,
         metrics,
-        state: Arc::new(State::new(write_ip_mode)),
+        state: Arc::new(State::new()),
         settings,
     });
 
-    let listener = admin::bind(args.common.admin_addr)
-        .await
-        .map_err(|source| RunError::Bind {
-            addr: args.common.admin_addr,
-            source,
-        })?;
-    let admin_addr = listener.local_addr().unwrap_or(args.common.admin_addr);
-    info!(addr = %admin_addr, "admin server listening");
     let ready_state = ctx.state.clone();
     let admin = admin::serve(
         listener,
@@ -97,6 +90,7 @@ pub async fn run(
         Arc::new(move || ready_state.is_ready()),
         shutdown.clone(),
     );
+    let version = read_server_version(ctx.clone(), shutdown.clone());
 
     let (store, writer) = reflector::store::<Service>();
     let services: Api<Service> = match &args.common.namespace {
@@ -130,9 +124,47 @@ pub async fn run(
         },
         shutdown.clone(),
     );
-    tokio::join!(watch, config, lead, admin);
+    tokio::join!(watch, config, lead, admin, version);
     info!("stopped");
     Ok(())
+}
+
+/// How long one attempt to read the server's version may take.
+const VERSION_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest pause between two attempts.
+const VERSION_RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// Reads the API server's version, which says whether statuses may carry
+/// `ingress[].ipMode`, retrying with backoff until it succeeds: a failure at start (an API
+/// server still coming up, a slow network) must not switch the field off for the life of
+/// the process. Once a server with the field answers, every Service is looked at again.
+async fn read_server_version(ctx: Arc<Context>, shutdown: CancellationToken) {
+    let mut pause = Duration::from_millis(500);
+    loop {
+        let attempt = tokio::time::timeout(VERSION_TIMEOUT, ctx.client.apiserver_version());
+        let result = tokio::select! {
+            () = shutdown.cancelled() => return,
+            result = attempt => result,
+        };
+        let error = match result {
+            Ok(Ok(version)) => {
+                let has = server_has_ip_mode(&version.major, &version.minor);
+                info!(server = %version.git_version, write_ip_mode = has, "connected to the API server");
+                if ctx.state.set_server_ip_mode(has) {
+                    ctx.state.trigger(Trigger::All);
+                }
+                return;
+            }
+            Ok(Err(error)) => error.to_string(),
+            Err(_) => format!("no answer within {VERSION_TIMEOUT:?}"),
+        };
+        warn!(%error, retry_in = ?pause, "cannot read the API server version; writing statuses without ingress ipMode until it is read");
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(pause) => {}
+        }
+        pause = (pause * 2).min(VERSION_RETRY_MAX);
+    }
 }
 
 /// Keeps the Service cache and tells the term what changed. Only our own managed-fields

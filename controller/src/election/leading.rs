@@ -6,14 +6,16 @@
 //!                                     └─ Deleted / Resynced ──▶ release in the allocator
 //! ```
 //!
-//! A term waits for the Service cache and a config, rebuilds the allocator from every
-//! Service's status (holders first, oldest first, so no address is stolen), then reconciles
-//! every Service and whatever the watchers report until it is stopped. The allocator lives
+//! A term waits for the Service cache, a config and (a few seconds at most) the API
+//! server's version, rebuilds the allocator from every Service's status (holders first,
+//! oldest first, so no address is stolen), then reconciles every Service and whatever the
+//! watchers report until it is stopped. The allocator lives
 //! only while the term does; the next term rebuilds it from the statuses, which are the
 //! truth.
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::StreamExt;
 use futures::channel::mpsc;
@@ -34,6 +36,10 @@ use herald_core::service::partition_holders;
 
 /// At most this many reconciles at once (each is at most one status write and one Event).
 const CONCURRENCY: u16 = 16;
+
+/// How long a term waits for the API server's version before it allocates (statuses are
+/// then written without `ipMode` until the version is read, and looked at again after).
+const VERSION_WAIT: Duration = Duration::from_secs(5);
 
 /// Why a term ended other than by being stopped.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +68,14 @@ pub async fn lead(
             .wait_for(|loaded| *loaded)
             .await
             .map_err(|_| TermError::ConfigGone)?;
+        if tokio::time::timeout(VERSION_WAIT, ctx.state.ip_mode_known())
+            .await
+            .is_err()
+        {
+            info!(
+                "the API server's version is not read yet; allocating without ingress ipMode until it is"
+            );
+        }
         rebuild(&ctx, &store)
     };
     tokio::select! {
