@@ -37,23 +37,29 @@ static ALLOCATOR: Counting = Counting;
 const A: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1));
 const B: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
 
-fn timers() -> BfdTimers {
+/// 20 ms x 3, or with `detect_mult` 25 (half a second) where a test counts flaps and a
+/// loaded machine's stall of the test thread must not add one.
+fn timers(detect_mult: u8) -> BfdTimers {
     BfdTimers {
         desired_min_tx: Duration::from_millis(20),
         required_min_rx: Duration::from_millis(20),
-        detect_mult: 3,
+        detect_mult,
     }
 }
 
-fn session(bfd: &Bfd, local: IpAddr, peer: IpAddr) -> SessionHandle {
+fn session_with(bfd: &Bfd, local: IpAddr, peer: IpAddr, timers: BfdTimers) -> SessionHandle {
     bfd.add(
         SessionKey {
             peer,
             local: Some(local),
             multihop: false,
         },
-        timers(),
+        timers,
     )
+}
+
+fn session(bfd: &Bfd, local: IpAddr, peer: IpAddr) -> SessionHandle {
+    session_with(bfd, local, peer, timers(3))
 }
 
 async fn wait_state(handle: &SessionHandle, state: State) {
@@ -78,12 +84,12 @@ async fn a_hundred_flaps_leave_the_drivers_memory_flat() {
         peer_single_hop: 33784,
         ..Ports::default()
     });
-    let on_a = session(&a, A, B);
+    let on_a = session_with(&a, A, B, timers(25));
     let flap = |round: u64| {
         let a = &on_a;
         let b = b.clone();
         async move {
-            let on_b = session(&b, B, A);
+            let on_b = session_with(&b, B, A, timers(25));
             wait_state(a, State::Up).await;
             wait_state(&on_b, State::Up).await;
             // B goes away (AdminDown), A goes Down: one flap.
@@ -138,16 +144,21 @@ async fn sessions_agree_on_the_slower_interval_and_send_with_ttl_255() {
     // Up at all proves the TTL check passed: the receive path drops anything but 255.
     wait_state(&on_a, State::Up).await;
     wait_state(&on_b, State::Up).await;
+    // The transmit interval applies at once, the receive side and the detection time with
+    // B's next packet: wait for all three.
+    let settled = |status: &bgp::bfd::BfdStatus| {
+        status.negotiated.tx_interval == Duration::from_millis(50)
+            && status.negotiated.rx_interval == Duration::from_millis(50)
+            && status.negotiated.detection_time == Duration::from_millis(200)
+    };
     tokio::time::timeout(Duration::from_secs(20), async {
-        while on_a.status().negotiated.tx_interval != Duration::from_millis(50) {
+        while !settled(&on_a.status()) {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     })
     .await
-    .unwrap();
+    .unwrap_or_else(|_| panic!("not 50/50/200 ms within 20 s: {:?}", on_a.status()));
     let status = on_a.status();
-    assert_eq!(status.negotiated.rx_interval, Duration::from_millis(50));
-    assert_eq!(status.negotiated.detection_time, Duration::from_millis(200));
     let port = status.local.unwrap().port();
     assert!((49152..=65535).contains(&port), "source port {port}");
 }

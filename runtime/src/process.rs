@@ -47,7 +47,7 @@ where
     // One worker thread: the current-thread scheduler, where the main task and every
     // spawned task run on this thread (no work-stealing queues, no second thread to wake).
     let mut builder = match worker_threads {
-        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(0 | 1) => tokio::runtime::Builder::new_current_thread(),
         Some(threads) => {
             let mut builder = tokio::runtime::Builder::new_multi_thread();
             builder.worker_threads(threads.max(1));

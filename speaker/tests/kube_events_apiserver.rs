@@ -157,15 +157,20 @@ async fn announcing_and_withdrawn_events_follow_the_announcements() {
     // SIGTERM: withdraw, Cease, exit 0.
     let exit = speaker.terminate();
     assert_eq!(exit.code(), Some(0), "{}", speaker.log());
-    let down = router_stats(&router).await;
-    assert_ne!(down.state, SessionState::Established);
-    assert!(
-        down.last_error
-            .as_deref()
-            .is_some_and(|e| e.contains("Administrative Shutdown")),
-        "{down:?}"
-    );
-    assert_eq!(down.prefixes_received, 0);
+    // The router handles the Cease in its own task: the exit does not prove it has yet.
+    wait_router(
+        &router,
+        "the router to have the Cease: session down, no prefix",
+        |down| {
+            down.state != SessionState::Established
+                && down
+                    .last_error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("Administrative Shutdown"))
+                && down.prefixes_received == 0
+        },
+    )
+    .await;
 
     // The shutdown's Withdrawn Event is the second of its series (same reason, same Service).
     let events = ns.events_about("Service", "web", "Withdrawn").await;

@@ -124,7 +124,7 @@ impl Lab {
             "--shutdown-mode",
             mode,
             "--proxy-grace-period",
-            "20s",
+            "60s",
             "--handover-socket",
             &handover,
             "--admin-addr",
@@ -544,8 +544,9 @@ fn restart_loses_nothing(test: &str, order: Order) {
     // one started while the old one still runs.
     let sigterm_old = move || {
         let sigterm = Instant::now();
+        // The old speaker finishes its long connections first (its grace period: 60 s).
         let stopping = std::thread::spawn(move || {
-            let status = old.terminate();
+            let status = old.terminate_within(Duration::from_secs(90));
             (status, Instant::now(), old)
         });
         (sigterm, stopping)

@@ -598,6 +598,22 @@ impl Lab {
         serde_json::from_slice(&output.stdout).expect("/status is JSON")
     }
 
+    /// Waits until node I's `/status` satisfies `check` (a speaker publishes it right after
+    /// it has sent what it decided, so the router can see a change a moment before), and
+    /// returns it.
+    pub fn wait_status(&self, node: usize, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+        wait_until(
+            Duration::from_secs(30),
+            &format!("node{node}'s /status: {what}"),
+            || {
+                let status = self.status(node);
+                check(&status).then_some(status)
+            },
+            || self.status(node).to_string(),
+        )
+        .0
+    }
+
     /// Node I's speaker's `/metrics` (Prometheus text).
     pub fn metrics(&self, node: usize) -> String {
         let output = Command::new("ip")

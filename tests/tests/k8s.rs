@@ -385,17 +385,6 @@ fn wait_next_hops(cluster: &Cluster, address: Ipv4Addr, nodes: &[usize]) -> Dura
     .1
 }
 
-/// Pod names that answered `requests` requests from the client (a failed request panics).
-fn answers(cluster: &Cluster, address: Ipv4Addr, requests: usize) -> BTreeSet<String> {
-    (0..requests)
-        .map(|i| {
-            cluster.curl(address).unwrap_or_else(|| {
-                panic!("request {i} to http://{address}/ from the client failed")
-            })
-        })
-        .collect()
-}
-
 /// Whether Deployment `name` has finished rolling out `replicas` pods of its current
 /// template, all Ready, and no pod of an older one left.
 fn rolled_out(cluster: &Cluster, name: &str, replicas: u64) -> bool {
@@ -568,7 +557,7 @@ fn herald_installed_with_helm_announces_services_of_a_real_cluster() {
     );
     // the pods being Ready is not yet the Endpoints listing them, nor kube-proxy's rules
     // (each on its own schedule): wait for all three in the Endpoints, then for answers
-    // from several pods, every request answered
+    // from several pods
     wait_until_every(
         POLL,
         SAFETY,
@@ -576,17 +565,33 @@ fn herald_installed_with_helm_announces_services_of_a_real_cluster() {
         || (endpoint_addresses(&cluster, "web") == 3).then_some(()),
         || format!("{} ready addresses", endpoint_addresses(&cluster, "web")),
     );
-    let mut names = BTreeSet::new();
+    // The router hashes each connection to one node, and each node's kube-proxy has its
+    // own sync: done when several pods have answered and the last 16 requests (both nodes,
+    // all but surely) all were.
+    let seen = std::cell::RefCell::new((BTreeSet::new(), 0_usize));
     wait_until_every(
         POLL,
         SAFETY,
-        "answers from several web pods",
+        "several web pods answering, 16 requests in a row",
         || {
-            names.extend(answers(&cluster, web, 8));
-            (names.len() >= 2).then_some(())
+            let mut seen = seen.borrow_mut();
+            for _ in 0..8 {
+                match cluster.curl(web) {
+                    Some(name) => {
+                        seen.0.insert(name);
+                        seen.1 += 1;
+                    }
+                    None => seen.1 = 0,
+                }
+            }
+            (seen.0.len() >= 2 && seen.1 >= 16).then_some(())
         },
-        || "answers from one pod only".to_owned(),
+        || {
+            let seen = seen.borrow();
+            format!("answers from {:?}, the last {} in a row", seen.0, seen.1)
+        },
     );
+    let names = seen.into_inner().0;
     assert!(names.iter().all(|n| n.starts_with("web-")), "{names:?}");
 
     // ---- 3. Local policy: only nodes with a backend announce; scaling moves it

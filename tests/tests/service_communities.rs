@@ -13,53 +13,78 @@ use serde_json::Value;
 
 const SAFETY: Duration = Duration::from_secs(30);
 
-/// Rewrites Service `name`'s manifest with `annotations` (a YAML flow mapping body) or
-/// none.
+/// Writes Service `name`'s manifest with `annotations` (a YAML flow mapping body) or none,
+/// in one atomic write once the Service exists (so no speaker ever reads a version in
+/// between).
 fn annotate(lab: &Lab, name: &str, annotations: Option<&str>) {
-    lab.service(name, Policy::Cluster, Family::Ipv4, &[1]);
-    let Some(annotations) = annotations else {
-        return;
+    let file = format!("{name}.yaml");
+    if !lab.standalone_dir().join(&file).exists() {
+        lab.service(name, Policy::Cluster, Family::Ipv4, &[1]);
+    }
+    let manifest: String = lab
+        .read_file(&file)
+        .lines()
+        .filter(|line| !line.starts_with("  annotations: "))
+        .flat_map(|line| [line, "\n"])
+        .collect();
+    let annotated = match annotations {
+        Some(annotations) => manifest.replacen(
+            "  namespace: default\n",
+            &format!("  namespace: default\n  annotations: {{{annotations}}}\n"),
+            1,
+        ),
+        None => manifest.clone(),
     };
-    let manifest = lab.read_file(&format!("{name}.yaml"));
-    let annotated = manifest.replacen(
-        "  namespace: default\n",
-        &format!("  namespace: default\n  annotations: {{{annotations}}}\n"),
-        1,
+    assert!(
+        annotations.is_none() || manifest != annotated,
+        "the Service has metadata.namespace"
     );
-    assert_ne!(manifest, annotated, "the Service has metadata.namespace");
-    lab.write_file(&format!("{name}.yaml"), &annotated);
+    lab.write_file(&file, &annotated);
 }
 
-/// Standard and large communities of every path FRR holds for `address`/32 (FRR's names:
+/// Standard and large communities of each path FRR holds for `address`/32 (FRR's names:
 /// `noExport` for no-export).
-fn rib_communities(lab: &Lab, address: IpAddr) -> Option<BTreeSet<String>> {
+fn rib_communities(lab: &Lab, address: IpAddr) -> Vec<BTreeSet<String>> {
     let json: Value =
         serde_json::from_str(&lab.vtysh(&format!("show bgp ipv4 unicast {address}/32 json")))
-            .ok()?;
-    let paths = json["paths"].as_array()?;
-    if paths.is_empty() {
-        return None;
-    }
-    let mut communities = BTreeSet::new();
-    for path in paths {
-        for kind in ["community", "largeCommunity"] {
-            for value in path[kind]["list"].as_array().into_iter().flatten() {
-                communities.insert(value.as_str().unwrap_or_default().to_owned());
-            }
-        }
-    }
-    Some(communities)
+            .unwrap_or_default();
+    let paths = json["paths"].as_array().into_iter().flatten();
+    paths
+        .map(|path| {
+            ["community", "largeCommunity"]
+                .iter()
+                .flat_map(|kind| path[kind]["list"].as_array().into_iter().flatten())
+                .map(|value| value.as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .collect()
 }
 
+/// Waits until FRR holds one path from each of the three nodes for `address`, each with
+/// exactly `want`: every speaker has read the manifest in force.
 fn wait_communities(lab: &Lab, address: IpAddr, want: &[&str]) -> Duration {
     let want: BTreeSet<String> = want.iter().map(|s| (*s).to_owned()).collect();
     wait_until(
         SAFETY,
-        &format!("FRR's paths for {address} carry exactly {want:?}"),
-        || (rib_communities(lab, address)? == want).then_some(()),
+        &format!("FRR's three paths for {address} carry exactly {want:?}"),
+        || {
+            let paths = rib_communities(lab, address);
+            (paths.len() == 3 && paths.iter().all(|p| *p == want)).then_some(())
+        },
         || format!("{:?}", rib_communities(lab, address)),
     )
     .1
+}
+
+/// The route node status `status` reports for `address`/32 (null when none).
+fn route_of(status: &Value, address: IpAddr) -> Value {
+    status["routes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["prefix"] == format!("{address}/32"))
+        .cloned()
+        .unwrap_or_default()
 }
 
 #[test]
@@ -93,17 +118,14 @@ fn annotation_communities_reach_frr_and_a_bad_value_is_reported_without_the_rest
     lab.wait_fib(plain, &Lab::next_hops(&[1, 2, 3], plain), SAFETY);
     assert_eq!(
         rib_communities(&lab, plain),
-        Some(BTreeSet::new()),
+        vec![BTreeSet::new(); 3],
         "another Service's route carries none of them"
     );
-    let status = lab.status(1);
-    let route = status["routes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|r| r["prefix"] == format!("{api}/32"))
-        .unwrap_or_else(|| panic!("node1 reports the route of {api}: {status}"));
-    assert_eq!(route["local_pref"], 300, "LOCAL_PREF (iBGP only): {route}");
+    // FRR's path from node1 carries the communities, so node1 has the annotation; its
+    // /status follows the announcement.
+    lab.wait_status(1, "LOCAL_PREF 300 on the route (iBGP only)", |status| {
+        route_of(status, api)["local_pref"] == 300
+    });
 
     // A bad entry: the whole annotation is left out, the route stays, /status says why.
     annotate(
@@ -117,19 +139,12 @@ fn annotation_communities_reach_frr_and_a_bad_value_is_reported_without_the_rest
         ms(took)
     );
     for node in 1..=3 {
-        let status = lab.status(node);
-        let problems = status["service_problems"].to_string();
-        assert!(
-            problems.contains("default/api: annotation herald.dev/bgp-communities: \\\"gold\\\""),
-            "node{node} reports the bad value: {problems}"
-        );
-        let route = status["routes"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|r| r["prefix"] == format!("{api}/32"))
-            .cloned()
-            .unwrap_or_default();
+        let status = lab.wait_status(node, "the bad value reported", |status| {
+            status["service_problems"]
+                .to_string()
+                .contains("default/api: annotation herald.dev/bgp-communities: \\\"gold\\\"")
+        });
+        let route = route_of(&status, api);
         assert_eq!(
             route["local_pref"], 300,
             "the good annotation still applies: {route}"
@@ -140,11 +155,11 @@ fn annotation_communities_reach_frr_and_a_bad_value_is_reported_without_the_rest
     // Fixed, then removed.
     annotate(&lab, "api", Some("herald.dev/bgp-communities: \"64500:7\""));
     wait_communities(&lab, api, &["64500:7"]);
-    let problems = lab.status(1)["service_problems"].to_string();
-    assert!(
-        !problems.contains("gold"),
-        "the problem is gone: {problems}"
-    );
+    for node in 1..=3 {
+        lab.wait_status(node, "the problem gone", |status| {
+            !status["service_problems"].to_string().contains("gold")
+        });
+    }
     annotate(&lab, "api", None);
     let took = wait_communities(&lab, api, &[]);
     println!(

@@ -168,8 +168,7 @@ fn a_cordoned_node_drains_before_it_withdraws_and_connections_fail_only_where_th
         || format!("{:?}", lab.rib(Family::Ipv4).get(&prefix)),
     );
     lab.wait_fib(address, &others, SAFETY);
-    let status = lab.status(1);
-    assert_eq!(status["drain"]["phase"], "draining", "{status}");
+    let status = lab.wait_status(1, "draining", |s| s["drain"]["phase"] == "draining");
     assert_eq!(status["drain"]["cause"], "node_cordoned", "{status}");
     let metrics = lab.metrics(1);
     assert!(
@@ -218,7 +217,9 @@ fn a_cordoned_node_drains_before_it_withdraws_and_connections_fail_only_where_th
     // node1 lands on a node that never saw it (and a multipath route that loses a next hop
     // may move some flows between the others too). A long connection notices at its next
     // tick (100 ms). Nothing fails before, later in the drain, at the withdraw (3 s after
-    // the cordon) or when the speaker exits. (Clocks: the client's, in Unix ms.)
+    // the cordon) or when the speaker exits. (Clocks: the client's, in Unix ms; both sides
+    // are sampled by threads a loaded machine can hold up for a few hundred ms, so the
+    // window is 1 s, still well clear of the withdraw.)
     let rerouted = watch
         .first_since_unix_ms(client_start, &others)
         .expect("the FIB lost node1");
@@ -231,7 +232,7 @@ fn a_cordoned_node_drains_before_it_withdraws_and_connections_fail_only_where_th
                 .or(failure["at_ms"].as_f64())
                 .expect("time");
         assert!(
-            (at - rerouted).abs() < 300.0,
+            (at - rerouted).abs() < 1000.0,
             "a connection failed {:.0} ms from the moment the router re-routed: {failure}; FIB: {:?}",
             at - rerouted,
             watch.changes()
@@ -274,8 +275,7 @@ fn a_node_uncordoned_after_its_drain_announces_again_without_a_restart() {
         },
         || format!("{:?}", lab.rib(Family::Ipv4).get(&prefix)),
     );
-    let status = lab.status(1);
-    assert_eq!(status["drain"]["phase"], "drained", "{status}");
+    let status = lab.wait_status(1, "drained", |s| s["drain"]["phase"] == "drained");
     assert_eq!(
         status["not_announced"][0]["reason"], "node_cordoned",
         "{status}"
@@ -292,6 +292,5 @@ fn a_node_uncordoned_after_its_drain_announces_again_without_a_restart() {
         pid,
         "the same speaker process announces again"
     );
-    let status = lab.status(1);
-    assert_eq!(status["drain"], serde_json::Value::Null, "{status}");
+    lab.wait_status(1, "no drain", |s| s["drain"].is_null());
 }

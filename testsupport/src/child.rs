@@ -100,6 +100,12 @@ impl Process {
     /// SIGTERM, then the exit status ([`EXIT_TIMEOUT`] at most; after that it is killed
     /// and the test fails with its log).
     pub fn terminate(&mut self) -> ExitStatus {
+        self.terminate_within(EXIT_TIMEOUT)
+    }
+
+    /// [`Process::terminate`] for a process that may rightly take up to `timeout` (one that
+    /// finishes live connections first).
+    pub fn terminate_within(&mut self, timeout: Duration) -> ExitStatus {
         let Some(mut child) = self.child.take() else {
             panic!("{} already stopped", self.name);
         };
@@ -108,7 +114,7 @@ impl Process {
             .status()
             .expect("run kill");
         assert!(status.success(), "kill -TERM {} failed", self.name);
-        let deadline = Instant::now() + EXIT_TIMEOUT;
+        let deadline = Instant::now() + timeout;
         loop {
             if let Ok(Some(status)) = child.try_wait() {
                 return status;
@@ -117,7 +123,7 @@ impl Process {
                 let _ = child.kill();
                 let _ = child.wait();
                 panic!(
-                    "{} did not exit {EXIT_TIMEOUT:?} after SIGTERM:\n{}",
+                    "{} did not exit {timeout:?} after SIGTERM:\n{}",
                     self.name,
                     self.log()
                 );

@@ -56,12 +56,21 @@ pub fn wait_until_every<T>(
 
 /// Awaits `check` every [`ASYNC_POLL`] until it returns `Some`, for at most [`TIMEOUT`];
 /// panics with `what`.
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+pub async fn eventually<T, F, Fut>(what: &str, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    eventually_showing(what, || {
+    eventually_within(TIMEOUT, what, check).await
+}
+
+/// [`eventually`] with its own deadline (for a wait that is heavy work, not a reaction).
+pub async fn eventually_within<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    eventually_showing_within(timeout, what, || {
         let checked = check();
         async move { checked.await.ok_or("no value yet") }
     })
@@ -70,13 +79,22 @@ where
 
 /// Like [`eventually`], with `check` returning `Err(what it saw)` until the condition
 /// holds; the panic after [`TIMEOUT`] shows the last thing it saw.
-pub async fn eventually_showing<T, S, F, Fut>(what: &str, mut check: F) -> T
+pub async fn eventually_showing<T, S, F, Fut>(what: &str, check: F) -> T
 where
     S: Debug,
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, S>>,
 {
-    let deadline = Instant::now() + TIMEOUT;
+    eventually_showing_within(TIMEOUT, what, check).await
+}
+
+async fn eventually_showing_within<T, S, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    S: Debug,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, S>>,
+{
+    let deadline = Instant::now() + timeout;
     loop {
         let seen = match check().await {
             Ok(value) => return value,
@@ -85,7 +103,7 @@ where
         assert!(
             Instant::now() < deadline,
             "timed out after {:.0} s waiting until: {what}; last seen: {seen:?}",
-            TIMEOUT.as_secs_f64()
+            timeout.as_secs_f64()
         );
         tokio::time::sleep(ASYNC_POLL).await;
     }
