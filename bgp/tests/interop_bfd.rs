@@ -112,6 +112,119 @@ fn frr_bfdd_and_herald_come_up_and_both_transmit_at_the_slower_sides_interval() 
     }
 }
 
+/// A BFD change alone never makes Herald reset the BGP session: new timers go through a
+/// Poll Sequence (FRR hears them, both sides agree on the slower) under the running
+/// session; BFD stopped shows FRR AdminDown; BFD started again comes Up under the running
+/// session. (FRR 8.4's bgpd resets the session itself when its BFD peer goes AdminDown,
+/// which RFC 5882 section 4.2 says it should not; the test expects that one reset, from
+/// FRR's side only.)
+#[test]
+fn bfd_retimed_stopped_and_started_again_under_a_running_bgp_session() {
+    let topology = Topology::new("bfd_live_change");
+    let frr = Frr::start(&topology, frr_bfd(100, 3));
+    let herald = Herald::start(&topology);
+    let router = IpAddr::from(ROUTER4);
+    let node = IpAddr::from(NODE4);
+    let mut config = Herald::peer_config(false, NODE_AS);
+    config.bfd = Some(herald_bfd(100, 3));
+    herald.add_peer(config.clone());
+    herald.wait_established(router, SETTLE);
+    // FRR restarts its BFD session right after BGP comes up (see the first test): let it.
+    std::thread::sleep(Duration::from_secs(2));
+    let up = || {
+        frr_bfd_up(&frr, node)
+            && herald_bfd_state(&herald, router) == Some(bfd::State::Up)
+            && herald.peer_stats(router).state == SessionState::Established
+            && frr.is_established(node)
+    };
+    wait_until(SETTLE, "BGP and BFD up on both sides", || {
+        up().then_some(())
+    });
+    let unchanged_since = |since: Instant, established: Option<Instant>| {
+        let stats = herald.peer_stats(router);
+        assert_eq!(
+            stats.established_since, established,
+            "the BGP session was reset: {stats:?}"
+        );
+        let changes: Vec<_> = herald
+            .events()
+            .into_iter()
+            .filter(|(at, event)| *at >= since && event.peer == router)
+            .collect();
+        assert!(changes.is_empty(), "session state changed: {changes:?}");
+    };
+
+    // Slower: 300 ms x 3. The slower side sets the pace both ways (FRR's JSON shows its
+    // configured intervals and what it heard from us).
+    let established = herald.peer_stats(router).established_since;
+    let retimed = Instant::now();
+    config.bfd = Some(herald_bfd(300, 3));
+    herald.update_peer(config.clone());
+    let (status, peer) = wait_until(SETTLE, "both sides agree on 300 ms", || {
+        let status = herald.peer_stats(router).bfd?;
+        let peer = frr.bfd_peer(node)?;
+        let agreed = status.state == bfd::State::Up
+            && status.negotiated.tx_interval == ms(300)
+            && status.negotiated.rx_interval == ms(300)
+            && peer["status"] == "up"
+            && peer["remote-transmit-interval"].as_u64() == Some(300)
+            && peer["remote-receive-interval"].as_u64() == Some(300);
+        agreed.then_some((status, peer))
+    });
+    println!("retimed: Herald {status:?}; FRR {peer}");
+    // FRR's multiplier (3) x the slower of its 100 ms and our 300 ms.
+    assert_eq!(status.negotiated.detection_time, ms(900));
+    unchanged_since(retimed, established);
+
+    // Stopped: FRR hears AdminDown (diagnostic 7, RFC 5880 section 6.8.16).
+    let stopped = Instant::now();
+    config.bfd = None;
+    herald.update_peer(config.clone());
+    let peer = wait_until(SETTLE, "FRR's BFD session down on our AdminDown", || {
+        let peer = frr.bfd_peer(node)?;
+        (peer["status"] == "down" && peer["remote-diagnostic"] == "administratively down")
+            .then_some(peer)
+    });
+    println!("stopped: FRR {peer}");
+    assert_eq!(herald.peer_stats(router).bfd, None);
+    // FRR 8.4 resets the session on that AdminDown (its Cease/BFD Down), and it comes back.
+    // Waited for, so that reset cannot land in the next step.
+    wait_until(SETTLE, "FRR's reset over: BGP Established again", || {
+        let reset = herald.events().into_iter().any(|(at, event)| {
+            at >= stopped
+                && event.peer == router
+                && event.reason.as_deref() == Some("received NOTIFICATION Cease/BFD Down")
+        });
+        let stats = herald.peer_stats(router);
+        (reset
+            && stats.state == SessionState::Established
+            && stats.established_since != established
+            && frr.is_established(node))
+        .then_some(())
+    });
+    let sent: Vec<_> = herald
+        .events()
+        .into_iter()
+        .filter(|(at, event)| {
+            *at >= stopped
+                && event.peer == router
+                && event
+                    .reason
+                    .as_deref()
+                    .is_some_and(|r| r.starts_with("sent"))
+        })
+        .collect();
+    assert!(sent.is_empty(), "Herald closed the session: {sent:?}");
+
+    // Started again: Up with the first timers, under the running session.
+    let established = herald.peer_stats(router).established_since;
+    let started = Instant::now();
+    config.bfd = Some(herald_bfd(100, 3));
+    herald.update_peer(config);
+    wait_until(SETTLE, "BFD up again on both sides", || up().then_some(()));
+    unchanged_since(started, established);
+}
+
 #[test]
 fn herald_ends_the_bgp_session_with_cease_bfd_down_when_frr_bfdd_freezes_and_recovers_after() {
     let topology = Topology::new("bfd_frr_frozen");

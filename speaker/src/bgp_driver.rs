@@ -5,8 +5,9 @@
 //! identifier, route attributes, the differences); [`BgpDriver`] only looks up what the
 //! host knows (source addresses, interface addresses), remembers what it applied and
 //! calls the speaker. A session is reset only when its own settings change
-//! (`bgp::Speaker::update_peer` compares them); a change in the announced set is an
-//! incremental UPDATE on the sessions that are up.
+//! (`bgp::Speaker::update_peer` compares them; BFD settings alone apply to the running
+//! session); a change in the announced set is an incremental UPDATE on the sessions that
+//! are up.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};

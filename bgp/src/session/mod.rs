@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use crate::bfd::{Bfd, SessionHandle, SessionKey, StateChange};
+use crate::bfd::{Bfd, SessionHandle, SessionKey, StateChange, Timers as BfdTimers};
 use crate::config::PeerConfig;
 use crate::fsm::{
     ConnId, Fsm, FsmConfig, Input, Negotiated, Output, Reason, SessionState, StopReason, Timer,
@@ -48,6 +48,9 @@ pub(crate) enum PeerCommand {
     /// A connection the listener accepted from this peer's address.
     Incoming(TcpStream),
     Stats(oneshot::Sender<PeerStats>),
+    /// New BFD settings for the running session (the rest of the config unchanged): the
+    /// driver and timers to run BFD with, or `None` to stop it. The BGP session stays.
+    Bfd(Option<(Bfd, BfdTimers)>),
     Stop(StopReason),
 }
 
@@ -85,14 +88,7 @@ async fn run_peer(context: PeerTaskContext) {
         let _ = tokio::time::timeout(CLOSE_TIMEOUT * 2, previous).await;
     }
     let bfd = match (bfd, config.bfd) {
-        (Some(driver), Some(timers)) => Some(driver.add(
-            SessionKey {
-                peer: config.address,
-                local: config.source_address,
-                multihop: config.ebgp_multihop.is_some(),
-            },
-            timers,
-        )),
+        (Some(driver), Some(timers)) => Some(bfd_session(&driver, &config, timers)),
         _ => None,
     };
     let mut peer = PeerTask::new(config, commands, table_requests, events);
@@ -100,6 +96,18 @@ async fn run_peer(context: PeerTaskContext) {
     peer.input(Input::ManualStart);
     peer.run().await;
     peer.finish().await;
+}
+
+/// A BFD session with the peer of `config`.
+fn bfd_session(driver: &Bfd, config: &PeerConfig, timers: BfdTimers) -> SessionHandle {
+    driver.add(
+        SessionKey {
+            peer: config.address,
+            local: config.source_address,
+            multihop: config.ebgp_multihop.is_some(),
+        },
+        timers,
+    )
 }
 
 /// The session on the Established connection.
@@ -271,7 +279,32 @@ impl PeerTask {
             PeerCommand::Stats(reply) => {
                 let _ = reply.send(self.stats());
             }
+            PeerCommand::Bfd(bfd) => self.set_bfd(bfd),
             PeerCommand::Stop(_) => {}
+        }
+    }
+
+    /// BFD started, retimed (a Poll Sequence, RFC 5880 section 6.8.3) or stopped (the
+    /// peer sees AdminDown, which ends nothing, RFC 5882 section 3.2) under a running BGP
+    /// session.
+    fn set_bfd(&mut self, bfd: Option<(Bfd, BfdTimers)>) {
+        match (bfd, &self.bfd) {
+            (Some((_, timers)), Some(session)) => {
+                info!(?timers, "BFD timers changed");
+                session.set_timers(timers);
+                self.config.bfd = Some(timers);
+            }
+            (Some((driver, timers)), None) => {
+                info!(?timers, "BFD started");
+                self.bfd = Some(bfd_session(&driver, &self.config, timers));
+                self.config.bfd = Some(timers);
+            }
+            (None, Some(_)) => {
+                info!("BFD stopped");
+                self.bfd = None;
+                self.config.bfd = None;
+            }
+            (None, None) => {}
         }
     }
 

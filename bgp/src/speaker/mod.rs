@@ -108,8 +108,10 @@ impl Speaker {
     }
 
     /// Applies a new configuration to an existing peer: nothing happens if it is equal to
-    /// the current one; otherwise that peer's session is reset (Cease/Other Configuration
-    /// Change) and started again with the new settings. Other peers are untouched.
+    /// the current one; a change of `bfd` alone applies to the running session (timers by
+    /// a Poll Sequence, BFD started or stopped); otherwise that peer's session is reset
+    /// (Cease/Other Configuration Change) and started again with the new settings. Other
+    /// peers are untouched.
     pub async fn update_peer(&self, peer: PeerConfig) -> Result<(), SpeakerError> {
         self.request(|reply| CoreCommand::UpdatePeer(peer, reply))
             .await
@@ -353,6 +355,21 @@ impl Core {
             return Err(SpeakerError::UnknownPeer { address });
         };
         if current.config == config {
+            return Ok(());
+        }
+        // Only BFD changed: retimed, started or stopped under the running session.
+        let without_bfd = |config: &PeerConfig| PeerConfig {
+            bfd: None,
+            ..config.clone()
+        };
+        if without_bfd(&current.config) == without_bfd(&config) {
+            let bfd = config
+                .bfd
+                .map(|timers| (self.bfd.get_or_insert_with(Bfd::spawn).clone(), timers));
+            let _ = current.commands.send(PeerCommand::Bfd(bfd));
+            if let Some(current) = self.peers.get_mut(&address) {
+                current.config = config;
+            }
             return Ok(());
         }
         if let Some(listener) = &self.listener

@@ -77,6 +77,17 @@ impl Herald {
         }
     }
 
+    pub fn update_peer(&self, config: PeerConfig) {
+        let speaker = self.speaker.clone();
+        let address = config.address;
+        let result = self
+            .runtime
+            .block_on(async move { speaker.update_peer(config).await });
+        if let Err(e) = result {
+            panic!("update_peer({address}) failed: {e}");
+        }
+    }
+
     /// Adds the IPv4 and the IPv6 session to the router, each adjusted by `adjust`.
     pub fn add_both_peers(&self, local_as: u32, adjust: impl Fn(&mut PeerConfig)) {
         for v6 in [false, true] {
