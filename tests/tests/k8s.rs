@@ -19,6 +19,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use herald_e2e::frr;
 use herald_testsupport::wait::wait_until_every;
 use serde_json::{Value, json};
 
@@ -138,6 +139,43 @@ impl Cluster {
         let path = self.state.join("test-manifest.json");
         std::fs::write(&path, manifest.to_string()).expect("write manifest");
         self.kubectl(&["apply", "-f", path.to_str().expect("utf-8 path")]);
+    }
+
+    /// `vtysh -c COMMAND` on the lab router.
+    fn vtysh(&self, command: &str) -> String {
+        let output = Command::new("vtysh")
+            .arg("--vty_socket")
+            .arg(self.state.join("router"))
+            .args(["-c", command])
+            .output()
+            .expect("run vtysh");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// The router's BGP session with node N.
+    fn session(&self, node: usize) -> Option<frr::Session> {
+        frr::sessions(&self.vtysh("show bgp summary json")).remove(&node_address(node).into())
+    }
+
+    /// Whether the router's session with node N is Established with the node's graceful
+    /// restart capability.
+    fn graceful_restart(&self, node: usize) -> bool {
+        let address = node_address(node).to_string();
+        let json: Value =
+            serde_json::from_str(&self.vtysh(&format!("show bgp neighbors {address} json")))
+                .unwrap_or_default();
+        let neighbor = &json[&address];
+        neighbor["bgpState"] == "Established"
+            && neighbor["neighborCapabilities"]["gracefulRestart"]
+                .as_str()
+                .is_some_and(|c| c.contains("Received"))
+    }
+
+    /// The router's paths for `address`/32.
+    fn paths(&self, address: Ipv4Addr) -> Vec<frr::Path> {
+        frr::rib(&self.vtysh("show bgp ipv4 unicast json"))
+            .remove(&format!("{address}/32"))
+            .unwrap_or_default()
     }
 
     /// The router's next hops for `address`/32 (empty: no route).
@@ -779,6 +817,102 @@ fn herald_installed_with_helm_announces_services_of_a_real_cluster() {
     );
     // every Service back at both nodes (api has pods on both) before the next step compares
     for address in [api, late] {
+        wait_next_hops(&cluster, address, &[1, 2]);
+    }
+
+    // ---- 4b. graceful restart (RFC 4724): with `graceful-restart` on the peer, a deleted
+    // speaker pod closes its sessions without withdrawing, the router keeps the node's
+    // routes (stale) until the DaemonSet's new pod has re-announced them
+    let config_map = cluster
+        .get(&["get", "configmap", "-n", NAMESPACE, "herald"])
+        .expect("the herald ConfigMap");
+    let mut config: serde_yaml::Value =
+        serde_yaml::from_str(config_map["data"]["config"].as_str().expect("data.config"))
+            .expect("the ConfigMap's config is YAML");
+    config["peers"][0]["graceful-restart"] = true.into();
+    cluster.kubectl(&[
+        "patch",
+        "configmap",
+        "-n",
+        NAMESPACE,
+        "herald",
+        "--type=merge",
+        "-p",
+        &json!({"data": {"config": serde_yaml::to_string(&config).expect("YAML")}}).to_string(),
+    ]);
+    // a new capability is a new session: each node's comes back with graceful restart
+    wait_until_every(
+        POLL,
+        SAFETY,
+        "every node's session Established with graceful restart",
+        || {
+            (1..=NODES)
+                .all(|n| cluster.graceful_restart(n))
+                .then_some(())
+        },
+        || {
+            format!(
+                "{:?}",
+                (1..=NODES).map(|n| cluster.session(n)).collect::<Vec<_>>()
+            )
+        },
+    );
+    for address in [web, api, late] {
+        wait_next_hops(&cluster, address, &[1, 2]);
+    }
+    let speakers = ready_pods(&cluster, NAMESPACE, "app.kubernetes.io/component=speaker");
+    let (victim, victim_node) = speakers
+        .iter()
+        .next()
+        .map(|(name, node)| (name.clone(), node_index(node)))
+        .expect("a speaker");
+    let deleted = Instant::now();
+    cluster.kubectl(&["delete", "pod", "-n", NAMESPACE, &victim, "--wait=false"]);
+    // sampled until the session has gone down and come back and the node's path is fresh
+    // again: the router's FIB must hold the node's next hop at every sample
+    let hop = node_address(victim_node);
+    let (mut samples, mut missing) = (0, Vec::new());
+    let (mut went_down, mut stale) = (false, false);
+    let (_, took) = wait_until_every(
+        Duration::from_millis(100),
+        SAFETY,
+        "the new speaker pod's session up and its routes fresh at the router",
+        || {
+            samples += 1;
+            if !cluster.next_hops(web).contains(&hop) {
+                missing.push(deleted.elapsed());
+            }
+            let up = cluster
+                .session(victim_node)
+                .is_some_and(|s| s.state == "Established");
+            went_down |= !up;
+            let paths = cluster.paths(web);
+            let path = paths.iter().find(|p| p.next_hops.contains(&hop.into()));
+            stale |= path.is_some_and(|p| p.stale);
+            (went_down && up && path.is_some_and(|p| !p.stale)).then_some(())
+        },
+        || {
+            format!(
+                "{:?}; paths {:?}",
+                cluster.session(victim_node),
+                cluster.paths(web)
+            )
+        },
+    );
+    println!(
+        "graceful restart: speaker pod {victim} deleted, the new pod's routes fresh at the router after {:.1} s; the FIB lacked node{victim_node} in {} of {samples} samples",
+        took.as_secs_f64(),
+        missing.len()
+    );
+    assert!(
+        stale,
+        "the router never held node{victim_node}'s path as stale"
+    );
+    assert!(
+        missing.is_empty(),
+        "the router's FIB lost node{victim_node} during the pod's restart at {missing:?}"
+    );
+    for address in [web, api, late] {
         wait_next_hops(&cluster, address, &[1, 2]);
     }
 
