@@ -26,7 +26,7 @@ use crate::l2::L2State;
 use crate::l2::plan::family_label;
 use crate::metrics::Metrics;
 use crate::proxy::health::HealthState;
-use crate::proxy::runtime::ProxyStatus;
+use crate::proxy::runtime::{HandoverReport, ProxyStatus};
 use crate::proxy::serving::CertificateState;
 
 /// What the main loop last published.
@@ -202,6 +202,8 @@ pub struct ProxyReport {
     /// them now.
     pub withheld: Vec<WithheldReport>,
     pub problems: Vec<String>,
+    /// The listening sockets' handover across restarts.
+    pub handover: HandoverReport,
 }
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -567,6 +569,7 @@ fn proxy_report(published: &Published) -> ProxyReport {
     ProxyReport {
         listeners,
         certificates,
+        handover: proxy.handover(),
         withheld: published
             .decision
             .withheld

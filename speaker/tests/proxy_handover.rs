@@ -606,6 +606,16 @@ fn restart_loses_nothing(test: &str, order: Order) {
         || lab.admin_listeners(),
     );
     let status = lab.status().expect("the new speaker answers /status");
+    assert_eq!(
+        status["proxy"]["handover"],
+        serde_json::json!({
+            "serving": lab.handover_socket(),
+            "inherited": 2,
+            "adopted": 2,
+            "predecessor_stopped": true,
+        }),
+        "{status}"
+    );
     let listeners = status["proxy"]["listeners"].as_array().expect("listeners");
     assert_eq!(listeners.len(), 2, "{status}");
     assert!(

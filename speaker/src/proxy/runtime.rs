@@ -32,6 +32,7 @@ use tracing::{info, warn};
 use super::driver::{ProxyDriver, ProxyReader, ServingMap, ShutdownReport};
 use super::handover::protocol::Identity;
 use super::handover::{self, HandoverServer, Predecessor};
+use super::listener::lock;
 use super::listener::{ListenerSnapshot, ProxyOptions};
 use super::select::{CertificateSource, Selection, select};
 use super::service::{SecretKey, TlsSecret};
@@ -106,16 +107,35 @@ pub struct CertificateReport {
     pub handshake_failures: u64,
 }
 
+/// The listening sockets' handover across restarts, as `/status` shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct HandoverReport {
+    /// The handover socket this speaker serves for the next one (`null`: none, so a
+    /// restart binds its listeners anew).
+    pub serving: Option<PathBuf>,
+    /// Listening sockets received from the previous speaker at start.
+    pub inherited: usize,
+    /// Of those, the ones a listener here accepts on (the others were closed).
+    pub adopted: usize,
+    /// The previous speaker was told to stop accepting: it only finishes its connections.
+    pub predecessor_stopped: bool,
+}
+
 /// Reads the proxy's live state from `/status` and the metrics.
 #[derive(Debug, Clone)]
 pub struct ProxyStatus {
     listeners: ProxyReader,
     certificates: Certificates,
+    handover: Arc<Mutex<HandoverReport>>,
 }
 
 impl ProxyStatus {
     pub fn listeners(&self) -> Vec<ListenerSnapshot> {
         self.listeners.snapshot()
+    }
+
+    pub fn handover(&self) -> HandoverReport {
+        lock(&self.handover).clone()
     }
 
     pub fn certificates(&self) -> Vec<CertificateReport> {
@@ -166,6 +186,7 @@ pub struct ProxyRuntime {
     predecessor: Option<Predecessor>,
     /// The handover socket this process serves (from its first plan on).
     handover: Option<HandoverServer>,
+    handover_report: Arc<Mutex<HandoverReport>>,
 }
 
 impl ProxyRuntime {
@@ -198,6 +219,7 @@ impl ProxyRuntime {
             handover_path: None,
             predecessor: None,
             handover: None,
+            handover_report: Arc::default(),
         }
     }
 
@@ -211,6 +233,7 @@ impl ProxyRuntime {
         let mut inherited = handover::receive(path, &identity, handover::OFFER_TIMEOUT).await;
         self.predecessor = inherited.predecessor();
         let count = inherited.sockets.len();
+        lock(&self.handover_report).inherited = count;
         self.driver.inherit(inherited.sockets);
         if !inherited.foreign {
             self.handover_path = Some((path.to_owned(), identity));
@@ -238,8 +261,12 @@ impl ProxyRuntime {
         let Some((path, identity)) = self.handover_path.take() else {
             return;
         };
+        lock(&self.handover_report).adopted = self.driver.adopted().len();
         match HandoverServer::start(&path, identity, self.driver.offer()) {
-            Ok(server) => self.handover = Some(server),
+            Ok(server) => {
+                self.handover = Some(server);
+                lock(&self.handover_report).serving = Some(path.clone());
+            }
             Err(error) => {
                 warn!(path = %path.display(), %error, "cannot serve the handover socket: the next restart binds its listeners anew");
             }
@@ -249,6 +276,7 @@ impl ProxyRuntime {
         };
         let adopted = self.driver.adopted().to_vec();
         let reader = self.driver.reader();
+        let report = self.handover_report.clone();
         tokio::spawn(async move {
             let deadline = tokio::time::Instant::now() + READY_WAIT;
             while !reader.accepting(&adopted) && tokio::time::Instant::now() < deadline {
@@ -256,6 +284,7 @@ impl ProxyRuntime {
             }
             match predecessor.ready(adopted.len()) {
                 Ok(()) => {
+                    lock(&report).predecessor_stopped = true;
                     info!(
                         adopted = adopted.len(),
                         "accepting on the previous speaker's sockets; it stops accepting"
@@ -418,6 +447,7 @@ impl ProxyRuntime {
         ProxyStatus {
             listeners: self.driver.reader(),
             certificates: self.certificates.clone(),
+            handover: self.handover_report.clone(),
         }
     }
 
