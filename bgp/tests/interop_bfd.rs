@@ -89,15 +89,8 @@ fn frr_bfdd_and_herald_come_up_and_both_transmit_at_the_slower_sides_interval() 
         // it. So wait for both sides settled, then look. (No flap count here for that
         // reason.)
         let (status, peer) = wait_until(SETTLE, "both sides settled at 100 ms", || {
-            let status = herald.peer_stats(router).bfd?;
-            let peer = frr.bfd_peer(node)?;
-            let settled = status.state == bfd::State::Up
-                && status.negotiated.tx_interval == ms(100)
-                && status.negotiated.rx_interval == ms(100)
-                && status.negotiated.detection_time == ms(300)
-                && peer["status"] == "up"
-                && peer["transmit-interval"].as_u64() == Some(100);
-            settled.then_some((status, peer))
+            both_sides_at(&herald, &frr, router, node, ms(100))
+                .filter(|(status, _)| status.negotiated.detection_time == ms(300))
         });
         println!("Herald's BFD with {router}: {status:?}");
         println!("FRR's BFD with {node}: {peer}");
@@ -112,6 +105,58 @@ fn frr_bfdd_and_herald_come_up_and_both_transmit_at_the_slower_sides_interval() 
     }
 }
 
+/// Herald's and FRR's views of their BFD session once both are up and Herald's runs at
+/// `interval` both ways.
+fn both_sides_at(
+    herald: &Herald,
+    frr: &Frr,
+    router: IpAddr,
+    node: IpAddr,
+    interval: Duration,
+) -> Option<(bfd::BfdStatus, serde_json::Value)> {
+    let status = herald.peer_stats(router).bfd?;
+    let peer = frr.bfd_peer(node)?;
+    (status.state == bfd::State::Up
+        && status.negotiated.tx_interval == interval
+        && status.negotiated.rx_interval == interval
+        && peer["status"] == "up")
+        .then_some((status, peer))
+}
+
+/// BGP and BFD up on both sides of the IPv4 session.
+fn all_up(frr: &Frr, herald: &Herald) -> bool {
+    let router = IpAddr::from(ROUTER4);
+    frr_bfd_up(frr, NODE4.into())
+        && herald_bfd_state(herald, router) == Some(bfd::State::Up)
+        && herald.peer_stats(router).state == SessionState::Established
+        && frr.is_established(NODE4.into())
+}
+
+/// FRR (bfdd at 100 ms x 3) and Herald peering over IPv4 with BFD at 100 ms x 3, all up.
+/// FRR restarts its BFD session right after BGP comes up (see the first test), which can
+/// take the BGP session down once more: that is let pass (settling, not a measure), then
+/// everything is up again.
+fn settled_pair(name: &str) -> (Topology, Frr, Herald, PeerConfig) {
+    let topology = Topology::new(name);
+    let frr = Frr::start(&topology, frr_bfd(100, 3));
+    let herald = Herald::start(&topology);
+    let router = IpAddr::from(ROUTER4);
+    let mut config = Herald::peer_config(false, NODE_AS);
+    config.bfd = Some(herald_bfd(100, 3));
+    herald.add_peer(config.clone());
+    wait_until(SETTLE, "both BFD sessions up", || {
+        (frr_bfd_up(&frr, NODE4.into())
+            && herald_bfd_state(&herald, router) == Some(bfd::State::Up))
+        .then_some(())
+    });
+    herald.wait_established(router, SETTLE);
+    std::thread::sleep(Duration::from_secs(2));
+    wait_until(SETTLE, "BGP and BFD up on both sides", || {
+        all_up(&frr, &herald).then_some(())
+    });
+    (topology, frr, herald, config)
+}
+
 /// A BFD change alone never makes Herald reset the BGP session: new timers go through a
 /// Poll Sequence (FRR hears them, both sides agree on the slower) under the running
 /// session; BFD stopped shows FRR AdminDown; BFD started again comes Up under the running
@@ -120,26 +165,10 @@ fn frr_bfdd_and_herald_come_up_and_both_transmit_at_the_slower_sides_interval() 
 /// FRR's side only.)
 #[test]
 fn bfd_retimed_stopped_and_started_again_under_a_running_bgp_session() {
-    let topology = Topology::new("bfd_live_change");
-    let frr = Frr::start(&topology, frr_bfd(100, 3));
-    let herald = Herald::start(&topology);
+    let (_topology, frr, herald, mut config) = settled_pair("bfd_live_change");
     let router = IpAddr::from(ROUTER4);
     let node = IpAddr::from(NODE4);
-    let mut config = Herald::peer_config(false, NODE_AS);
-    config.bfd = Some(herald_bfd(100, 3));
-    herald.add_peer(config.clone());
-    herald.wait_established(router, SETTLE);
-    // FRR restarts its BFD session right after BGP comes up (see the first test): let it.
-    std::thread::sleep(Duration::from_secs(2));
-    let up = || {
-        frr_bfd_up(&frr, node)
-            && herald_bfd_state(&herald, router) == Some(bfd::State::Up)
-            && herald.peer_stats(router).state == SessionState::Established
-            && frr.is_established(node)
-    };
-    wait_until(SETTLE, "BGP and BFD up on both sides", || {
-        up().then_some(())
-    });
+    let up = || all_up(&frr, &herald);
     let unchanged_since = |since: Instant, established: Option<Instant>| {
         let stats = herald.peer_stats(router);
         assert_eq!(
@@ -161,15 +190,10 @@ fn bfd_retimed_stopped_and_started_again_under_a_running_bgp_session() {
     config.bfd = Some(herald_bfd(300, 3));
     herald.update_peer(config.clone());
     let (status, peer) = wait_until(SETTLE, "both sides agree on 300 ms", || {
-        let status = herald.peer_stats(router).bfd?;
-        let peer = frr.bfd_peer(node)?;
-        let agreed = status.state == bfd::State::Up
-            && status.negotiated.tx_interval == ms(300)
-            && status.negotiated.rx_interval == ms(300)
-            && peer["status"] == "up"
-            && peer["remote-transmit-interval"].as_u64() == Some(300)
-            && peer["remote-receive-interval"].as_u64() == Some(300);
-        agreed.then_some((status, peer))
+        both_sides_at(&herald, &frr, router, node, ms(300)).filter(|(_, peer)| {
+            peer["remote-transmit-interval"].as_u64() == Some(300)
+                && peer["remote-receive-interval"].as_u64() == Some(300)
+        })
     });
     println!("retimed: Herald {status:?}; FRR {peer}");
     // FRR's multiplier (3) x the slower of its 100 ms and our 300 ms.
@@ -227,30 +251,8 @@ fn bfd_retimed_stopped_and_started_again_under_a_running_bgp_session() {
 
 #[test]
 fn herald_ends_the_bgp_session_with_cease_bfd_down_when_frr_bfdd_freezes_and_recovers_after() {
-    let topology = Topology::new("bfd_frr_frozen");
-    let frr = Frr::start(&topology, frr_bfd(100, 3));
-    let herald = Herald::start(&topology);
+    let (_topology, frr, herald, _) = settled_pair("bfd_frr_frozen");
     let router = IpAddr::from(ROUTER4);
-    let mut config = Herald::peer_config(false, NODE_AS);
-    config.bfd = Some(herald_bfd(100, 3));
-    herald.add_peer(config);
-    wait_until(SETTLE, "both BFD sessions up", || {
-        (frr_bfd_up(&frr, NODE4.into())
-            && herald_bfd_state(&herald, router) == Some(bfd::State::Up))
-        .then_some(())
-    });
-    herald.wait_established(router, SETTLE);
-    // FRR restarts its BFD session right after BGP comes up (see the first test), which
-    // can take the BGP session down once more. Let that pass (settling, not a measure),
-    // then wait for everything up again and count from there.
-    std::thread::sleep(Duration::from_secs(2));
-    wait_until(SETTLE, "BGP and BFD up on both sides", || {
-        (frr_bfd_up(&frr, NODE4.into())
-            && herald_bfd_state(&herald, router) == Some(bfd::State::Up)
-            && herald.peer_stats(router).state == SessionState::Established
-            && frr.is_established(NODE4.into()))
-        .then_some(())
-    });
     let flaps_before = herald.peer_stats(router).bfd.unwrap().flaps;
 
     let frozen_at = Instant::now();

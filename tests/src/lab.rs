@@ -310,13 +310,7 @@ impl Lab {
 
     /// vtysh of the lab router.
     pub fn vtysh(&self, command: &str) -> String {
-        let output = Command::new("vtysh")
-            .arg("--vty_socket")
-            .arg(self.state.join("router"))
-            .args(["-c", command])
-            .output()
-            .expect("run vtysh");
-        String::from_utf8_lossy(&output.stdout).into_owned()
+        router_vtysh(&self.state, command)
     }
 
     /// FRR's sessions.
@@ -797,5 +791,17 @@ fn route_json(ns: &str, address: IpAddr) -> String {
         .arg(address.to_string())
         .output()
         .expect("run ip route");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// `vtysh -c COMMAND` on the FRR router of a lab (netns or Kubernetes) whose state
+/// directory is `state` (its vty sockets in `state/router`); stdout.
+pub fn router_vtysh(state: &Path, command: &str) -> String {
+    let output = Command::new("vtysh")
+        .arg("--vty_socket")
+        .arg(state.join("router"))
+        .args(["-c", command])
+        .output()
+        .expect("run vtysh");
     String::from_utf8_lossy(&output.stdout).into_owned()
 }

@@ -143,13 +143,7 @@ impl Cluster {
 
     /// `vtysh -c COMMAND` on the lab router.
     fn vtysh(&self, command: &str) -> String {
-        let output = Command::new("vtysh")
-            .arg("--vty_socket")
-            .arg(self.state.join("router"))
-            .args(["-c", command])
-            .output()
-            .expect("run vtysh");
-        String::from_utf8_lossy(&output.stdout).into_owned()
+        herald_e2e::lab::router_vtysh(&self.state, command)
     }
 
     /// The router's BGP session with node N.

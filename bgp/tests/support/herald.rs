@@ -67,24 +67,26 @@ impl Herald {
     }
 
     pub fn add_peer(&self, config: PeerConfig) {
-        let speaker = self.speaker.clone();
-        let address = config.address;
-        let result = self
-            .runtime
-            .block_on(async move { speaker.add_peer(config).await });
-        if let Err(e) = result {
-            panic!("add_peer({address}) failed: {e}");
-        }
+        self.configure_peer(config, false);
     }
 
     pub fn update_peer(&self, config: PeerConfig) {
+        self.configure_peer(config, true);
+    }
+
+    fn configure_peer(&self, config: PeerConfig, update: bool) {
         let speaker = self.speaker.clone();
         let address = config.address;
-        let result = self
-            .runtime
-            .block_on(async move { speaker.update_peer(config).await });
+        let result = self.runtime.block_on(async move {
+            if update {
+                speaker.update_peer(config).await
+            } else {
+                speaker.add_peer(config).await
+            }
+        });
         if let Err(e) = result {
-            panic!("update_peer({address}) failed: {e}");
+            let call = if update { "update_peer" } else { "add_peer" };
+            panic!("{call}({address}) failed: {e}");
         }
     }
 
