@@ -44,13 +44,14 @@ where
     F: FnOnce(CancellationToken) -> Fut,
     Fut: Future,
 {
-    // One worker thread: the current-thread scheduler, where the main task and every
-    // spawned task run on this thread (no work-stealing queues, no second thread to wake).
+    // One worker thread (0 taken as 1): the current-thread scheduler, where the main task
+    // and every spawned task run on this thread (no work-stealing queues, no second thread
+    // to wake).
     let mut builder = match worker_threads {
         Some(0 | 1) => tokio::runtime::Builder::new_current_thread(),
         Some(threads) => {
             let mut builder = tokio::runtime::Builder::new_multi_thread();
-            builder.worker_threads(threads.max(1));
+            builder.worker_threads(threads);
             builder
         }
         None => tokio::runtime::Builder::new_multi_thread(),

@@ -9,9 +9,8 @@
 //! A term waits for the Service cache, a config and (a few seconds at most) the API
 //! server's version, rebuilds the allocator from every Service's status (holders first,
 //! oldest first, so no address is stolen), then reconciles every Service and whatever the
-//! watchers report until it is stopped. The allocator lives
-//! only while the term does; the next term rebuilds it from the statuses, which are the
-//! truth.
+//! watchers report until it is stopped. The allocator lives only while the term does; the
+//! next term rebuilds it from the statuses, which are the truth.
 
 use std::convert::Infallible;
 use std::sync::Arc;
